@@ -1,0 +1,61 @@
+//! One module per subcommand.
+
+pub mod agree;
+pub mod data;
+pub mod eval;
+pub mod runs;
+pub mod score;
+pub mod serve;
+pub mod setup;
+
+use std::path::PathBuf;
+
+/// r2l's cache directory: `$R2L_HOME`, else `~/.cache/r2l`.
+pub fn r2l_home() -> PathBuf {
+    match std::env::var_os("R2L_HOME") {
+        Some(home) if !home.is_empty() => PathBuf::from(home),
+        _ => std::env::var_os("HOME").map_or_else(
+            || PathBuf::from(".r2l"),
+            |home| PathBuf::from(home).join(".cache").join("r2l"),
+        ),
+    }
+}
+
+/// The data directory flag shared by the commands that read datasets.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DataDirArg {
+    /// Directory holding the datasets [default: $R2L_DATA_DIR, else ../shared/data beside the project]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl DataDirArg {
+    /// The directory to read from.
+    pub fn resolve(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(harness::data::default_data_dir)
+    }
+}
+
+/// Bootstrap flags shared by the commands that report confidence intervals.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BootstrapArgs {
+    /// Bootstrap resamples for the 95% CIs (0 = no CI)
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap resampling
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl BootstrapArgs {
+    /// The harness configuration, or None when no CI is wanted.
+    pub fn config(&self) -> Option<harness::metrics::BootstrapConfig> {
+        (self.bootstrap > 0).then(|| harness::metrics::BootstrapConfig {
+            resamples: self.bootstrap,
+            seed: self.seed,
+            ..Default::default()
+        })
+    }
+}
