@@ -1,0 +1,27 @@
+//! OpenAI wire types, the [`ChatClient`] trait, an HTTP client for any OpenAI-compatible
+//! endpoint (retries, backoff, timeouts, concurrency limit), a pool over several endpoints, and
+//! scripted stand-ins for tests.
+
+mod client;
+mod error;
+mod http;
+mod pool;
+mod retry;
+mod scripted;
+#[cfg(feature = "scripted-server")]
+mod scripted_server;
+mod wire;
+
+pub use client::ChatClient;
+pub use error::ChatError;
+pub use http::{HttpClient, HttpConfig};
+pub use pool::{EndpointPool, EndpointReport};
+pub use retry::{parse_retry_after, RetryPolicy};
+pub use scripted::{response_for, ScriptedClient};
+#[cfg(feature = "scripted-server")]
+pub use scripted_server::{Reply, ScriptedServer};
+pub use wire::{
+    ChatChoice, ChatChunk, ChatRequest, ChatResponse, ChunkChoice, CompletionChoice,
+    CompletionRequest, CompletionResponse, Delta, ErrorBody, ErrorDetail, JsonSchemaFormat,
+    Message, Prompt, ResponseFormat, Role, Stop, Usage,
+};

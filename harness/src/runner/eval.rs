@@ -1,0 +1,313 @@
+//! `r2l eval`: runs every sample of a task through a [`ChatClient`] with bounded concurrency,
+//! streams each judged sample to `samples.jsonl`, and writes the manifest when done.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chat::{ChatClient, ChatRequest, ChatResponse, EndpointReport, Usage};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::cache::RequestCache;
+use super::run_log::{
+    git_revision, path_safe, DatasetRef, ModelRef, RunDiagnostics, RunLog, RunManifest, SampleLine,
+    TaskRef, SAMPLES_FILE,
+};
+use crate::data::{load, Sample};
+use crate::error::{Error, Result};
+use crate::metrics::BootstrapConfig;
+use crate::scoring::{aggregate, judge, Judgement, Prediction};
+use crate::task::{few_shot_examples, request, select, Task};
+
+/// How to run an evaluation.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// The model id sent with every request.
+    pub model: String,
+    /// sha256 of the model weights, when known.
+    pub model_sha256: Option<String>,
+    /// Where the model is reached (endpoint URLs or `local:<path>`), for the manifest.
+    pub endpoints: Vec<String>,
+    /// Split to evaluate (default: the task's).
+    pub split: Option<String>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Evaluate only the first N samples of a seeded shuffle.
+    pub limit: Option<usize>,
+    /// Few-shot examples per prompt, from the train split.
+    pub few_shot: usize,
+    /// Seed of sample selection and few-shot choice.
+    pub seed: u64,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Root of run directories (`<out>/<task>/<model>/<run-id>/`).
+    pub out_dir: PathBuf,
+    /// Run id (default: the start time).
+    pub run_id: Option<String>,
+    /// Answer cache (None = `--no-cache`).
+    pub cache: Option<RequestCache>,
+    /// Bootstrap settings of the metrics' CIs.
+    pub bootstrap: Option<BootstrapConfig>,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// One finished sample on its way to the writer.
+struct Answered {
+    /// Position of the sample in the dataset (judgements are aggregated in dataset order, so
+    /// metrics and their CIs equal `r2l score` on the same outputs).
+    position: usize,
+    cached: bool,
+    line: SampleLine,
+    judgement: Judgement,
+    truncated: bool,
+    errored: bool,
+}
+
+/// Runs the evaluation and returns the written run. `endpoint_report` is read at the end for
+/// the manifest (a pool's per-endpoint counts). Ctrl-C stops it cleanly: finished samples are
+/// on disk and cached, and running the same command again resumes.
+pub async fn evaluate(
+    task: &Task,
+    client: Arc<dyn ChatClient>,
+    options: &EvalOptions,
+    endpoint_report: impl Fn() -> Vec<EndpointReport>,
+) -> Result<RunLog> {
+    let started = chrono::Utc::now();
+    let clock = Instant::now();
+    let split = options.split.clone().unwrap_or_else(|| task.split.clone());
+    let dataset = load(task.dataset, &split, &options.data_dir)?;
+    let samples = select(&dataset.samples, options.limit, options.seed);
+    let positions: std::collections::HashMap<&str, usize> = dataset
+        .samples
+        .iter()
+        .enumerate()
+        .map(|(index, sample)| (sample.id.as_str(), index))
+        .collect();
+    let few_shot = few_shot_examples(task, options.few_shot, &options.data_dir, options.seed)?;
+    let run_id = options
+        .run_id
+        .clone()
+        .unwrap_or_else(|| started.format("%Y%m%dT%H%M%S%.3fZ").to_string());
+    let dir = options
+        .out_dir
+        .join(path_safe(&task.name))
+        .join(path_safe(&options.model))
+        .join(&run_id);
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let samples_path = dir.join(SAMPLES_FILE);
+    let file = std::fs::File::create(&samples_path).map_err(|source| Error::Io {
+        path: samples_path.clone(),
+        source,
+    })?;
+    let mut writer = std::io::LineWriter::new(file);
+
+    let progress = progress_bar(samples.len(), options.progress);
+    let mut judgements = Vec::with_capacity(samples.len());
+    let mut diagnostics = RunDiagnostics::default();
+    let mut usage = Usage::default();
+    let mut cached = 0;
+    let requests = samples.iter().map(|sample| {
+        let client = client.clone();
+        let request = request(task, &options.model, sample, &few_shot);
+        let cache = options.cache.clone();
+        let position = positions
+            .get(sample.id.as_str())
+            .copied()
+            .unwrap_or(usize::MAX);
+        async move {
+            answer(
+                task,
+                sample,
+                position,
+                request,
+                client.as_ref(),
+                cache.as_ref(),
+            )
+            .await
+        }
+    });
+    let mut answers = futures::stream::iter(requests).buffer_unordered(options.concurrency.max(1));
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    loop {
+        let answered = tokio::select! {
+            next = answers.next() => match next {
+                Some(answered) => answered?,
+                None => break,
+            },
+            _ = &mut interrupt => {
+                progress.abandon_with_message("interrupted");
+                return Err(Error::Interrupted {
+                    completed: judgements.len(),
+                    total: samples.len(),
+                    dir,
+                });
+            }
+        };
+        let line = serde_json::to_string(&answered.line)
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        writeln!(writer, "{line}").map_err(|source| Error::Io {
+            path: samples_path.clone(),
+            source,
+        })?;
+        diagnostics.truncated += usize::from(answered.truncated);
+        diagnostics.errors += usize::from(answered.errored);
+        cached += usize::from(answered.cached);
+        if let Some(request_usage) = &answered.line.usage {
+            usage.add(request_usage);
+        }
+        judgements.push((answered.position, answered.judgement));
+        progress.inc(1);
+        if diagnostics.errors > 0 {
+            progress.set_message(format!("errors: {}", diagnostics.errors));
+        }
+    }
+    writer.flush().map_err(|source| Error::Io {
+        path: samples_path.clone(),
+        source,
+    })?;
+    progress.finish();
+
+    judgements.sort_by_key(|(position, _)| *position);
+    let judgements: Vec<Judgement> = judgements
+        .into_iter()
+        .map(|(_, judgement)| judgement)
+        .collect();
+    let report = aggregate(
+        &task.name,
+        &split,
+        &task.scorer,
+        &judgements,
+        options.bootstrap.as_ref(),
+    )?;
+    diagnostics.missing = report.diagnostics.missing;
+    diagnostics.unparsed = report.diagnostics.unparsed;
+    diagnostics.invalid_labels = report.diagnostics.invalid_labels;
+    let relative_file = dataset
+        .path
+        .strip_prefix(&options.data_dir)
+        .unwrap_or(&dataset.path);
+    let manifest = RunManifest {
+        run_id,
+        task: TaskRef {
+            name: task.name.clone(),
+            version: task.version.clone(),
+            source: task.source.clone(),
+            scorer: task.scorer.clone(),
+            metrics: task.metrics.clone(),
+        },
+        dataset: DatasetRef {
+            name: dataset.name.name().to_string(),
+            split,
+            file: relative_file.display().to_string(),
+            sha256: dataset.sha256.clone(),
+        },
+        n: samples.len(),
+        limit: options.limit,
+        few_shot: options.few_shot,
+        seed: options.seed,
+        model: ModelRef {
+            id: options.model.clone(),
+            sha256: options.model_sha256.clone(),
+            endpoints: options.endpoints.clone(),
+        },
+        generation: task.generation.clone(),
+        r2l_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_rev: git_revision(),
+        started: started.to_rfc3339(),
+        finished: chrono::Utc::now().to_rfc3339(),
+        wall_seconds: clock.elapsed().as_secs_f64(),
+        metrics: report.metrics.clone(),
+        diagnostics,
+        usage,
+        cached,
+        endpoint_report: endpoint_report(),
+        per_category: report.per_category.clone(),
+    };
+    RunLog::write_manifest(&dir, &manifest)?;
+    RunLog::load(&dir)
+}
+
+/// Gets one answer (from the cache or the client), judges it, and builds its log line.
+async fn answer(
+    task: &Task,
+    sample: &Sample,
+    position: usize,
+    request: ChatRequest,
+    client: &dyn ChatClient,
+    cache: Option<&RequestCache>,
+) -> Result<Answered> {
+    let key = RequestCache::key(&request);
+    let hit = cache.and_then(|cache| cache.get(&key));
+    let was_cached = hit.is_some();
+    let outcome: std::result::Result<ChatResponse, String> = match hit {
+        Some(response) => Ok(response),
+        None => match client.chat(&request).await {
+            Ok(response) => {
+                if let Some(cache) = cache {
+                    cache.put(&key, &response)?;
+                }
+                Ok(response)
+            }
+            Err(error) => Err(error.to_string()),
+        },
+    };
+    let (output, finish_reason, usage, error) = match &outcome {
+        Ok(response) => (
+            Some(response.text().to_string()),
+            response.finish_reason().map(str::to_string),
+            response.usage,
+            None,
+        ),
+        Err(error) => (None, None, None, Some(error.clone())),
+    };
+    let prediction = output.as_ref().map(|text| Prediction {
+        id: sample.id.clone(),
+        line: 0,
+        structured: None,
+        output: Some(text.clone()),
+    });
+    let judgement = judge(&task.scorer, sample, prediction.as_ref())?;
+    Ok(Answered {
+        position,
+        cached: was_cached,
+        truncated: finish_reason.as_deref() == Some("length"),
+        errored: error.is_some(),
+        line: SampleLine {
+            score: judgement.record.clone(),
+            output,
+            finish_reason,
+            error,
+            usage,
+        },
+        judgement,
+    })
+}
+
+fn progress_bar(total: usize, visible: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(total as u64),
+        if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} ETA {eta} {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// The default root of run directories: `results/runs` under the current directory.
+pub fn default_runs_dir() -> PathBuf {
+    Path::new("results").join("runs")
+}

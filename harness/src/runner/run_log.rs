@@ -1,0 +1,229 @@
+//! Run logs: `run.json` (the manifest: what ran, on what, with which settings, and the results)
+//! beside `samples.jsonl` (one line per sample, streamed as samples complete).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chat::{EndpointReport, Usage};
+use serde::{Deserialize, Serialize};
+
+use super::cache::write_atomically;
+use crate::error::{Error, Result};
+use crate::metrics::{CategoryScores, Estimate};
+use crate::scoring::{SampleScore, Scorer};
+use crate::task::GenerationSettings;
+
+/// The manifest file's name inside a run directory.
+pub const MANIFEST_FILE: &str = "run.json";
+/// The per-sample file's name inside a run directory.
+pub const SAMPLES_FILE: &str = "samples.jsonl";
+
+/// Which task ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRef {
+    /// Task name.
+    pub name: String,
+    /// Task version.
+    pub version: String,
+    /// Where its specification came from.
+    pub source: String,
+    /// How it was scored (kept so that a run log alone can be re-scored and compared).
+    pub scorer: Scorer,
+    /// Metrics reported, primary first.
+    pub metrics: Vec<String>,
+}
+
+/// Which data it ran on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetRef {
+    /// Dataset name.
+    pub name: String,
+    /// Split.
+    pub split: String,
+    /// The data file, relative to the data directory.
+    pub file: String,
+    /// sha256 of that file.
+    pub sha256: String,
+}
+
+/// Which model answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRef {
+    /// The model id sent in requests.
+    pub id: String,
+    /// sha256 of the weights, when known (in-process models).
+    pub sha256: Option<String>,
+    /// Where it was reached: endpoint URLs, or `local:<path>`.
+    pub endpoints: Vec<String>,
+}
+
+/// Everything that went wrong or was cut short.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunDiagnostics {
+    /// Samples without an answer (request errors included).
+    pub missing: usize,
+    /// Answers the parser could not read.
+    pub unparsed: usize,
+    /// Predicted labels outside the task's label set.
+    pub invalid_labels: usize,
+    /// Answers cut off at `max_tokens`.
+    pub truncated: usize,
+    /// Requests that failed after retries.
+    pub errors: usize,
+}
+
+/// The manifest of one evaluation run (`run.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunManifest {
+    /// Run id (also the directory name).
+    pub run_id: String,
+    /// The task.
+    pub task: TaskRef,
+    /// The data.
+    pub dataset: DatasetRef,
+    /// Samples evaluated.
+    pub n: usize,
+    /// `--limit`, if given.
+    pub limit: Option<usize>,
+    /// Few-shot examples per prompt.
+    pub few_shot: usize,
+    /// Seed of sample selection and few-shot choice.
+    pub seed: u64,
+    /// The model.
+    pub model: ModelRef,
+    /// Sampling settings.
+    pub generation: GenerationSettings,
+    /// r2l version.
+    pub r2l_version: String,
+    /// Git revision of the r2l checkout (`unknown` outside one).
+    pub git_rev: String,
+    /// Start time, RFC 3339 UTC.
+    pub started: String,
+    /// End time, RFC 3339 UTC.
+    pub finished: String,
+    /// Wall time in seconds.
+    pub wall_seconds: f64,
+    /// Metrics with bootstrap CIs.
+    pub metrics: BTreeMap<String, Estimate>,
+    /// Diagnostics.
+    pub diagnostics: RunDiagnostics,
+    /// Token usage summed over requests (cached answers included).
+    pub usage: Usage,
+    /// Answers taken from the cache.
+    pub cached: usize,
+    /// How each endpoint fared.
+    pub endpoint_report: Vec<EndpointReport>,
+    /// ABSA per-category scores (empty for other tasks).
+    pub per_category: Vec<CategoryScores>,
+}
+
+/// One line of `samples.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleLine {
+    /// The judgement (id, status, prediction, gold, correct, per-sample score).
+    #[serde(flatten)]
+    pub score: SampleScore,
+    /// The raw model output (null when the request failed).
+    pub output: Option<String>,
+    /// Why generation stopped (`stop`, `length`).
+    pub finish_reason: Option<String>,
+    /// The request error, when it failed after retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Token usage of the request.
+    pub usage: Option<Usage>,
+}
+
+/// A run read back from disk.
+#[derive(Debug, Clone)]
+pub struct RunLog {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// The manifest.
+    pub manifest: RunManifest,
+    /// The samples, in file order.
+    pub samples: Vec<SampleLine>,
+}
+
+impl RunLog {
+    /// Reads a run from its directory (or its `run.json`).
+    pub fn load(path: &Path) -> Result<RunLog> {
+        let dir = if path.is_dir() {
+            path.to_path_buf()
+        } else {
+            path.parent().unwrap_or(Path::new(".")).to_path_buf()
+        };
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&manifest_path).map_err(|source| Error::Io {
+            path: manifest_path.clone(),
+            source,
+        })?;
+        let manifest: RunManifest =
+            serde_json::from_str(&text).map_err(|error| Error::Malformed {
+                path: manifest_path.clone(),
+                line: error.line(),
+                field: "(run.json)".to_string(),
+                message: error.to_string(),
+            })?;
+        let samples_path = dir.join(SAMPLES_FILE);
+        let text = std::fs::read_to_string(&samples_path).map_err(|source| Error::Io {
+            path: samples_path.clone(),
+            source,
+        })?;
+        let mut samples = Vec::with_capacity(manifest.n);
+        for (index, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let sample: SampleLine =
+                serde_json::from_str(line).map_err(|error| Error::Malformed {
+                    path: samples_path.clone(),
+                    line: index + 1,
+                    field: "(json)".to_string(),
+                    message: error.to_string(),
+                })?;
+            samples.push(sample);
+        }
+        Ok(RunLog {
+            dir,
+            manifest,
+            samples,
+        })
+    }
+
+    /// Writes the manifest atomically.
+    pub fn write_manifest(dir: &Path, manifest: &RunManifest) -> Result<()> {
+        let body =
+            serde_json::to_vec_pretty(manifest).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        write_atomically(&dir.join(MANIFEST_FILE), &body)
+    }
+}
+
+/// The git revision of the r2l checkout this binary was built from, or `unknown`.
+pub fn git_revision() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .map(|rev| rev.trim().to_string())
+        .filter(|rev| !rev.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// A directory-safe form of a model id (`org/model:q4` → `org_model_q4`).
+pub fn path_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

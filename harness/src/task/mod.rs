@@ -1,0 +1,12 @@
+//! Tasks: declarative TOML specifications (dataset, prompt, scorer, generation settings), the
+//! built-in ones, and rendering samples into chat requests.
+
+mod prompt;
+mod registry;
+mod spec;
+
+pub use prompt::{gold_answer, messages, render, request, select};
+pub use registry::{built_in_task_names, few_shot_examples, resolve_task};
+pub use spec::{
+    answer_kind, metric_names, parse_toml, GenerationSettings, PromptTemplate, Task, PLACEHOLDERS,
+};

@@ -1,0 +1,358 @@
+//! Task specifications: a declarative TOML file (raw form) validated into a [`Task`], with
+//! errors that name the file and the field.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{AnswerKind, DatasetName, TaskFamily};
+use crate::error::{Error, Result};
+use crate::metrics::AbsaMetric;
+use crate::scoring::Scorer;
+
+/// The TOML file as written (every field checked later by [`Task::validate`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTask {
+    name: Option<String>,
+    version: Option<String>,
+    #[serde(default)]
+    description: String,
+    dataset: Option<String>,
+    split: Option<String>,
+    scorer: Option<String>,
+    #[serde(default)]
+    metrics: Vec<String>,
+    prompt: Option<RawPrompt>,
+    #[serde(default)]
+    generation: GenerationSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrompt {
+    system: Option<String>,
+    user: Option<String>,
+}
+
+/// Sampling settings sent with every request of a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenerationSettings {
+    /// Most tokens to generate per sample.
+    pub max_tokens: u32,
+    /// Sampling temperature (0 = greedy).
+    pub temperature: f64,
+    /// Nucleus sampling mass, in (0, 1].
+    pub top_p: f64,
+    /// Sampling seed (sent to the endpoint).
+    pub seed: u64,
+    /// Stop sequences.
+    pub stop: Vec<String>,
+}
+
+impl Default for GenerationSettings {
+    fn default() -> Self {
+        GenerationSettings {
+            max_tokens: 256,
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+            stop: Vec::new(),
+        }
+    }
+}
+
+/// A prompt: optional system message and a user template with `{{placeholders}}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromptTemplate {
+    /// The system message, if any (placeholders allowed).
+    pub system: Option<String>,
+    /// The user message template.
+    pub user: String,
+}
+
+/// The placeholders a prompt template may use.
+pub const PLACEHOLDERS: [&str; 4] = ["input", "labels", "choices", "letters"];
+
+/// A validated task: what to evaluate, how to ask, and how to score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Task {
+    /// Task name (e.g. `uit-visfd`).
+    pub name: String,
+    /// Task version: bump it when the prompt or scoring changes, so old runs are not compared.
+    pub version: String,
+    /// One line on what it measures.
+    pub description: String,
+    /// The dataset.
+    #[serde(serialize_with = "serialize_dataset")]
+    pub dataset: DatasetName,
+    /// The split evaluated by default.
+    pub split: String,
+    /// How outputs are judged.
+    #[serde(skip)]
+    pub scorer: Scorer,
+    /// Metrics reported, primary first.
+    pub metrics: Vec<String>,
+    /// The prompt.
+    pub prompt: PromptTemplate,
+    /// Sampling settings.
+    pub generation: GenerationSettings,
+    /// Where the specification came from (a path, or `built-in:<name>`).
+    pub source: String,
+}
+
+fn serialize_dataset<S: serde::Serializer>(
+    dataset: &DatasetName,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_str(dataset.name())
+}
+
+/// The scorer names a task file may use.
+const SCORERS: [&str; 3] = ["absa_f1", "rating", "accuracy"];
+
+impl Task {
+    /// Parses and validates a task file's text; `source` names it in errors.
+    pub fn from_toml(text: &str, source: &str) -> Result<Task> {
+        let raw: RawTask = parse_toml(text, source)?;
+        Task::validate(raw, source)
+    }
+
+    fn validate(raw: RawTask, source: &str) -> Result<Task> {
+        let fail = |field: &str, message: String| Error::TaskSpec {
+            file: source.to_string(),
+            field: field.to_string(),
+            message,
+        };
+        let required = |value: Option<String>, field: &str| {
+            value
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| fail(field, "required".to_string()))
+        };
+        let name = required(raw.name, "name")?;
+        let version = required(raw.version, "version")?;
+        let dataset_name = required(raw.dataset, "dataset")?;
+        let dataset = DatasetName::parse(&dataset_name)
+            .map_err(|error| fail("dataset", error.to_string()))?;
+        let split = raw
+            .split
+            .unwrap_or_else(|| dataset.default_split().to_string());
+        dataset
+            .check_split(&split)
+            .map_err(|error| fail("split", error.to_string()))?;
+        let scorer_name = required(raw.scorer, "scorer")?;
+        let scorer =
+            scorer_for(&scorer_name, dataset).map_err(|message| fail("scorer", message))?;
+        let available = metric_names(&scorer);
+        let metrics = if raw.metrics.is_empty() {
+            available.iter().map(|m| m.to_string()).collect()
+        } else {
+            for metric in &raw.metrics {
+                if !available.contains(&metric.as_str()) {
+                    return Err(fail(
+                        "metrics",
+                        format!(
+                            "unknown metric `{metric}` for scorer {scorer_name}; valid: {}",
+                            available.join(", ")
+                        ),
+                    ));
+                }
+            }
+            raw.metrics
+        };
+        let prompt = raw
+            .prompt
+            .ok_or_else(|| fail("prompt", "required (with at least `user`)".to_string()))?;
+        let user = required(prompt.user, "prompt.user")?;
+        check_placeholders(&user).map_err(|message| fail("prompt.user", message))?;
+        if let Some(system) = &prompt.system {
+            check_placeholders(system).map_err(|message| fail("prompt.system", message))?;
+        }
+        let generation = raw.generation;
+        if generation.max_tokens == 0 {
+            return Err(fail(
+                "generation.max_tokens",
+                "must be at least 1".to_string(),
+            ));
+        }
+        if !(generation.temperature.is_finite() && generation.temperature >= 0.0) {
+            return Err(fail(
+                "generation.temperature",
+                format!("must be >= 0, found {}", generation.temperature),
+            ));
+        }
+        if !(generation.top_p > 0.0 && generation.top_p <= 1.0) {
+            return Err(fail(
+                "generation.top_p",
+                format!("must be in (0, 1], found {}", generation.top_p),
+            ));
+        }
+        Ok(Task {
+            name,
+            version,
+            description: raw.description,
+            dataset,
+            split,
+            scorer,
+            metrics,
+            prompt: PromptTemplate {
+                system: prompt.system,
+                user,
+            },
+            generation,
+            source: source.to_string(),
+        })
+    }
+
+    /// The primary metric (the first listed).
+    pub fn primary_metric(&self) -> &str {
+        self.metrics.first().map_or("", String::as_str)
+    }
+}
+
+/// The scorer a name selects for a dataset; the error says what would fit.
+fn scorer_for(name: &str, dataset: DatasetName) -> std::result::Result<Scorer, String> {
+    let scorer = match (name, dataset.family()) {
+        ("absa_f1", TaskFamily::Absa) => Scorer::for_dataset(dataset),
+        ("rating", TaskFamily::Rating) => Scorer::Rating,
+        ("accuracy", TaskFamily::Reasoning(kind)) => Scorer::Accuracy { answer: kind },
+        (name, _) if !SCORERS.contains(&name) => {
+            return Err(format!(
+                "unknown scorer `{name}`; valid: {}",
+                SCORERS.join(", ")
+            ))
+        }
+        (name, family) => {
+            let fits = match family {
+                TaskFamily::Absa => "absa_f1",
+                TaskFamily::Rating => "rating",
+                TaskFamily::Reasoning(_) => "accuracy",
+            };
+            return Err(format!(
+                "scorer `{name}` does not fit dataset {dataset}; use `{fits}`"
+            ));
+        }
+    };
+    Ok(scorer)
+}
+
+/// The metric names a scorer reports, in report order.
+pub fn metric_names(scorer: &Scorer) -> Vec<&'static str> {
+    match scorer {
+        Scorer::AbsaF1 { .. } => AbsaMetric::ALL.iter().map(|m| m.name()).collect(),
+        Scorer::Rating => vec!["alpha_interval", "spearman"],
+        Scorer::Accuracy { .. } => vec!["accuracy"],
+    }
+}
+
+/// Checks that every `{{name}}` in a template is a known placeholder.
+fn check_placeholders(template: &str) -> std::result::Result<(), String> {
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| "a `{{` is never closed with `}}`".to_string())?;
+        let name = after[..end].trim();
+        if !PLACEHOLDERS.contains(&name) {
+            return Err(format!(
+                "unknown placeholder `{{{{{name}}}}}`; valid: {}",
+                PLACEHOLDERS.join(", ")
+            ));
+        }
+        rest = &after[end + 2..];
+    }
+    Ok(())
+}
+
+/// Parses TOML into `T`; a syntax error names its line, a schema error names the field path.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, source: &str) -> Result<T> {
+    let table: toml::Table = toml::from_str(text).map_err(|error| Error::TaskSpec {
+        file: source.to_string(),
+        field: "(toml)".to_string(),
+        message: error.message().to_string() + &line_hint(text, error.span()),
+    })?;
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|error| {
+        let path = error.path().to_string();
+        Error::TaskSpec {
+            file: source.to_string(),
+            field: if path == "." {
+                "(top level)".to_string()
+            } else {
+                path
+            },
+            message: error.inner().message().to_string(),
+        }
+    })
+}
+
+fn line_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    span.map(|span| {
+        format!(
+            " (line {})",
+            text[..span.start.min(text.len())].matches('\n').count() + 1
+        )
+    })
+    .unwrap_or_default()
+}
+
+/// The kind of answer a reasoning task expects, if it is one.
+pub fn answer_kind(task: &Task) -> Option<AnswerKind> {
+    match task.scorer {
+        Scorer::Accuracy { answer } => Some(answer),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "t"
+version = "1"
+dataset = "gsm8k"
+scorer = "accuracy"
+[prompt]
+user = "Q: {{input}}"
+"#;
+
+    fn error_of(text: &str) -> String {
+        Task::from_toml(text, "t.toml")
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_minimal_task_validates_with_defaults() {
+        let task = Task::from_toml(GOOD, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(task.split, "test");
+        assert_eq!(task.metrics, vec!["accuracy"]);
+        assert_eq!(task.generation.max_tokens, 256);
+    }
+
+    #[test]
+    fn errors_name_file_and_field() {
+        assert!(error_of(&GOOD.replace("version = \"1\"\n", ""))
+            .contains("t.toml: field `version`: required"));
+        assert!(error_of(&GOOD.replace("gsm8k", "imdb"))
+            .contains("field `dataset`: unknown dataset `imdb`"));
+        assert!(error_of(&GOOD.replace("accuracy", "absa_f1"))
+            .contains("field `scorer`: scorer `absa_f1` does not fit"));
+        assert!(error_of(&GOOD.replace("{{input}}", "{{question}}"))
+            .contains("field `prompt.user`: unknown placeholder"));
+        assert!(
+            error_of(&format!("{GOOD}\n[generation]\ntop_p = 0\n")).contains("generation.top_p")
+        );
+        assert!(error_of(&format!("{GOOD}\n[generation]\nmax_tokns = 5\n")).contains("generation"));
+        assert!(
+            error_of(&GOOD.replace("scorer =", "split = \"dev\"\nscorer ="))
+                .contains("field `split`")
+        );
+        assert!(error_of(&GOOD.replace(
+            "scorer = \"accuracy\"",
+            "scorer = \"accuracy\"\nmetrics = [\"f1\"]"
+        ))
+        .contains("unknown metric `f1`"));
+    }
+}
