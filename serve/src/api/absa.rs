@@ -1,0 +1,117 @@
+//! `POST /v1/absa`: aspect-based sentiment of one text with a harness ABSA task's own prompt and
+//! parser (imported from the harness, not copied), so served answers score like evaluated ones.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use harness::data::{Sample, Target};
+use harness::scoring::{parse_absa, Scorer};
+use harness::task::{messages, resolve_task, Task};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::generate::{prepare, run_to_end, Sampling};
+use super::request::read_json;
+use super::state::AppState;
+use crate::engine::Prompt;
+
+/// The ABSA tasks `/v1/absa` serves.
+const ABSA_TASKS: [&str; 4] = [
+    "uit-visfd",
+    "vlsp2018-hotel",
+    "vlsp2018-restaurant",
+    "uit-visd4sa",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AbsaRequest {
+    text: String,
+    task: String,
+    #[serde(default)]
+    model: Option<String>,
+}
+
+fn absa_task(name: &str) -> Result<Task, ApiError> {
+    if !ABSA_TASKS.contains(&name) {
+        return Err(ApiError::bad_request(
+            "task",
+            format!(
+                "unknown ABSA task `{name}`; valid: {}",
+                ABSA_TASKS.join(", ")
+            ),
+        ));
+    }
+    resolve_task(name).map_err(ApiError::internal)
+}
+
+/// Extracts (aspect, polarity) pairs from `text`.
+pub async fn absa(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let request: AbsaRequest = read_json(body, state.config.limits.max_body_bytes).await?;
+    let text: String = {
+        use unicode_normalization::UnicodeNormalization;
+        request.text.trim().nfc().collect()
+    };
+    if text.is_empty() {
+        return Err(ApiError::bad_request("text", "`text` is empty"));
+    }
+    let task = absa_task(&request.task)?;
+    let Scorer::AbsaF1 { labels } = &task.scorer else {
+        return Err(ApiError::internal(format!(
+            "task {} is not an ABSA task",
+            task.name
+        )));
+    };
+    let sample = Sample {
+        id: "request".to_string(),
+        input: text,
+        choices: Vec::new(),
+        target: Target::Aspects { labels: Vec::new() },
+        meta: Default::default(),
+    };
+    let conversation = messages(&task, &sample, &[]);
+    let settings = &task.generation;
+    let sampling = Sampling {
+        max_tokens: Some(settings.max_tokens),
+        temperature: Some(settings.temperature),
+        top_p: Some(settings.top_p),
+        n: None,
+        stop: None,
+    };
+    let model = request.model.unwrap_or_default();
+    let prepared = prepare(
+        &state,
+        &model,
+        Prompt::Chat(conversation),
+        "text",
+        sampling,
+        None,
+    )
+    .await?;
+    let model_id = prepared.engine.info().id.clone();
+    let (raw, _, usage) = run_to_end(&state, prepared).await?;
+    let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let (aspects, parse_error) = match parse_absa(&raw, &label_refs) {
+        Ok(pairs) => {
+            let mut pairs = pairs;
+            pairs.sort();
+            pairs.dedup();
+            (pairs, None)
+        }
+        Err(reason) => (Vec::new(), Some(reason)),
+    };
+    let aspects: Vec<_> = aspects
+        .iter()
+        .map(|(aspect, polarity)| json!({"aspect": aspect, "polarity": polarity}))
+        .collect();
+    Ok(axum::Json(json!({
+        "aspects": aspects,
+        "raw": raw,
+        "model": model_id,
+        "task": task.name,
+        "parse_error": parse_error,
+        "usage": usage,
+    }))
+    .into_response())
+}

@@ -1,0 +1,255 @@
+//! What chat and text completions share: validating sampling fields against the limits,
+//! admission, the timeout, and turning a generation into a JSON answer or an SSE stream.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures::Stream;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::state::{AppState, Slot};
+use crate::engine::{
+    collect, Engine, Event, Generation, GenerationRequest, Prompt, DEFAULT_MAX_TOKENS,
+};
+
+/// Sampling fields common to both completion kinds, as the client sent them.
+pub struct Sampling<'a> {
+    /// `max_tokens`.
+    pub max_tokens: Option<u32>,
+    /// `temperature`.
+    pub temperature: Option<f64>,
+    /// `top_p`.
+    pub top_p: Option<f64>,
+    /// `n`.
+    pub n: Option<u32>,
+    /// `stop`.
+    pub stop: Option<&'a chat::Stop>,
+}
+
+/// A request checked against the limits and the model's context, ready to run.
+pub struct Prepared {
+    /// The engine that will answer.
+    pub engine: Arc<Engine>,
+    /// What to generate.
+    pub request: GenerationRequest,
+    /// Tokens in the rendered prompt.
+    pub prompt_tokens: usize,
+}
+
+/// Validates sampling fields and the prompt length; `prompt_param` names the prompt field.
+pub async fn prepare(
+    state: &AppState,
+    model: &str,
+    prompt: Prompt,
+    prompt_param: &str,
+    sampling: Sampling<'_>,
+    json_schema: Option<Value>,
+) -> Result<Prepared, ApiError> {
+    let limits = &state.config.limits;
+    if let Some(n) = sampling.n {
+        if n != 1 {
+            return Err(ApiError::bad_request(
+                "n",
+                format!("only n = 1 is served, got {n}"),
+            ));
+        }
+    }
+    if let Some(max_tokens) = sampling.max_tokens {
+        if max_tokens == 0 || max_tokens as usize > limits.max_tokens_cap {
+            return Err(ApiError::bad_request(
+                "max_tokens",
+                format!(
+                    "max_tokens must be from 1 to {}, got {max_tokens}",
+                    limits.max_tokens_cap
+                ),
+            ));
+        }
+    }
+    if let Some(temperature) = sampling.temperature {
+        if !(0.0..=2.0).contains(&temperature) {
+            return Err(ApiError::bad_request(
+                "temperature",
+                format!("temperature must be from 0 to 2, got {temperature}"),
+            ));
+        }
+    }
+    if let Some(top_p) = sampling.top_p {
+        if !(top_p > 0.0 && top_p <= 1.0) {
+            return Err(ApiError::bad_request(
+                "top_p",
+                format!("top_p must be in (0, 1], got {top_p}"),
+            ));
+        }
+    }
+    let stop = sampling.stop.map(|s| s.to_vec()).unwrap_or_default();
+    if stop.len() > 4 || stop.iter().any(|s| s.is_empty()) {
+        return Err(ApiError::bad_request(
+            "stop",
+            "at most 4 non-empty stop sequences",
+        ));
+    }
+    let engine = state.engine(Some(model))?;
+    let prompt_tokens = engine
+        .prompt_tokens(&prompt)
+        .await
+        .map_err(ApiError::internal)?;
+    let context = engine.info().context_length;
+    if prompt_tokens >= context {
+        return Err(ApiError::bad_request(
+            prompt_param,
+            format!(
+                "the prompt takes {prompt_tokens} tokens; the model's context is {context} tokens"
+            ),
+        ));
+    }
+    let wanted = sampling
+        .max_tokens
+        .map_or(DEFAULT_MAX_TOKENS, |n| n as usize);
+    let request = GenerationRequest {
+        prompt,
+        max_tokens: wanted.min(context - prompt_tokens),
+        temperature: sampling.temperature,
+        top_p: sampling.top_p,
+        stop,
+        json_schema,
+    };
+    Ok(Prepared {
+        engine,
+        request,
+        prompt_tokens,
+    })
+}
+
+/// Runs a prepared request to the end within the request timeout: (text, finish reason, usage).
+pub async fn run_to_end(
+    state: &AppState,
+    prepared: Prepared,
+) -> Result<(String, String, chat::Usage), ApiError> {
+    let _slot = state.admission.admit().await?;
+    let limit = state.config.limits.request_timeout;
+    let outcome = tokio::time::timeout(
+        limit,
+        collect(&prepared.engine, prepared.request, prepared.prompt_tokens),
+    )
+    .await;
+    match outcome {
+        Err(_) => Err(ApiError::timeout(limit.as_secs_f64())),
+        Ok(Err(message)) => Err(ApiError::internal(message)),
+        Ok(Ok((text, reason, usage))) => {
+            state
+                .metrics
+                .add_tokens(usage.prompt_tokens, usage.completion_tokens);
+            Ok((text, reason, usage))
+        }
+    }
+}
+
+/// Builds the JSON of one stream chunk: (text delta, finish reason, usage on the last chunk).
+pub type ChunkBuilder =
+    Box<dyn Fn(Option<&str>, Option<&str>, Option<chat::Usage>) -> Value + Send>;
+
+struct StreamState {
+    generation: Generation,
+    _slot: Slot,
+    state: AppState,
+    chunk: ChunkBuilder,
+    deadline: Instant,
+    phase: Phase,
+}
+
+enum Phase {
+    Streaming,
+    Done,
+    Closed,
+}
+
+/// Starts a prepared request and streams it as server-sent events ending in `data: [DONE]`.
+/// Dropping the response (client gone) drops the generation, which cancels it in the engine.
+pub async fn stream(
+    state: &AppState,
+    prepared: Prepared,
+    first: Option<Value>,
+    chunk: ChunkBuilder,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let slot = state.admission.admit().await?;
+    let generation = prepared
+        .engine
+        .generate(prepared.request, prepared.prompt_tokens)
+        .await
+        .map_err(ApiError::internal)?;
+    let start = StreamState {
+        generation,
+        _slot: slot,
+        state: state.clone(),
+        chunk,
+        deadline: Instant::now() + state.config.limits.request_timeout,
+        phase: Phase::Streaming,
+    };
+    let opening =
+        futures::stream::iter(first.map(|value| Ok(SseEvent::default().data(value.to_string()))));
+    let body = futures::stream::unfold(start, |mut s| async move {
+        match s.phase {
+            Phase::Closed => None,
+            Phase::Done => {
+                s.phase = Phase::Closed;
+                Some((Ok(SseEvent::default().data("[DONE]")), s))
+            }
+            Phase::Streaming => {
+                let next = tokio::time::timeout_at(s.deadline.into(), s.generation.next()).await;
+                let event = match next {
+                    Ok(Some(Ok(Event::Text(text)))) => (s.chunk)(Some(&text), None, None),
+                    Ok(Some(Ok(Event::Finished { reason, usage }))) => {
+                        s.state
+                            .metrics
+                            .add_tokens(usage.prompt_tokens, usage.completion_tokens);
+                        s.phase = Phase::Done;
+                        (s.chunk)(None, Some(&reason), Some(usage))
+                    }
+                    Ok(Some(Err(message))) => {
+                        s.phase = Phase::Done;
+                        ApiError::internal(message).body_json()
+                    }
+                    Ok(None) => {
+                        s.phase = Phase::Closed;
+                        return Some((Ok(SseEvent::default().data("[DONE]")), s));
+                    }
+                    Err(_) => {
+                        s.phase = Phase::Done;
+                        ApiError::timeout(s.state.config.limits.request_timeout.as_secs_f64())
+                            .body_json()
+                    }
+                };
+                Some((Ok(SseEvent::default().data(event.to_string())), s))
+            }
+        }
+    });
+    Ok(Sse::new(futures::StreamExt::chain(opening, body)).keep_alive(KeepAlive::default()))
+}
+
+impl ApiError {
+    /// The error body as a JSON value (for errors inside a stream).
+    pub fn body_json(&self) -> Value {
+        serde_json::to_value(self.body()).unwrap_or(Value::Null)
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A fresh response id with `prefix`.
+pub fn response_id(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        unix_time(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -1,0 +1,80 @@
+//! Reading request bodies ourselves, so that every bad body gets an OpenAI-shaped error: 413 over
+//! the size limit, 400 for invalid UTF-8 or JSON, 422 for a field of the wrong type (naming it).
+
+use axum::body::Body;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// Reads and decodes a JSON body of at most `limit` bytes.
+pub async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, ApiError> {
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let inner = error.into_inner();
+        if inner
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
+            ApiError::too_large(limit)
+        } else {
+            ApiError::bad_request("(body)", format!("could not read the body: {inner}"))
+        }
+    })?;
+    decode_json(&bytes)
+}
+
+/// Decodes JSON bytes into `T` with the error statuses described above.
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|error| {
+        ApiError::bad_request(
+            "(body)",
+            format!(
+                "the body is not valid UTF-8 (at byte {})",
+                error.valid_up_to()
+            ),
+        )
+    })?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|error| {
+        ApiError::bad_request(
+            "(body)",
+            format!(
+                "invalid JSON at line {} column {}: {error}",
+                error.line(),
+                error.column()
+            ),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "(body)",
+            "the body must be a JSON object",
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let param = (path != ".").then_some(path);
+        ApiError::unprocessable(param, error.inner().to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    #[test]
+    fn decoding_errors_have_the_right_status_and_field() {
+        let status = |bytes: &[u8]| {
+            decode_json::<chat::ChatRequest>(bytes)
+                .map(|_| ())
+                .unwrap_err()
+        };
+        assert_eq!(status(b"{\"model\": ").status, StatusCode::BAD_REQUEST);
+        assert_eq!(status(&[0x7b, 0xff, 0x7d]).status, StatusCode::BAD_REQUEST);
+        assert_eq!(status(b"[1, 2]").status, StatusCode::BAD_REQUEST);
+        let wrong_type = status(b"{\"model\": \"m\", \"messages\": [], \"max_tokens\": \"ten\"}");
+        assert_eq!(wrong_type.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(wrong_type.param.as_deref(), Some("max_tokens"));
+        let missing = status(b"{\"model\": \"m\"}");
+        assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}

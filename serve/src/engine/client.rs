@@ -1,0 +1,95 @@
+//! The engine as a [`chat::ChatClient`], so the harness and distill use a model in-process
+//! through the same trait as a remote endpoint.
+
+use async_trait::async_trait;
+use chat::{ChatChoice, ChatClient, ChatError, ChatRequest, ChatResponse, Message, ResponseFormat};
+
+use super::engine::{Engine, Event, GenerationRequest, Prompt};
+
+/// Tokens generated when a request does not say (`max_tokens` absent).
+pub const DEFAULT_MAX_TOKENS: usize = 256;
+
+/// The JSON schema a `response_format` asks for (`json_object` = any object), if any.
+pub fn json_schema_of(format: Option<&ResponseFormat>) -> Option<serde_json::Value> {
+    match format {
+        Some(ResponseFormat::JsonObject) => Some(serde_json::json!({"type": "object"})),
+        Some(ResponseFormat::JsonSchema { json_schema }) => Some(json_schema.schema.clone()),
+        Some(ResponseFormat::Text) | None => None,
+    }
+}
+
+/// Collects a whole generation into (text, finish reason, usage).
+pub async fn collect(
+    engine: &Engine,
+    request: GenerationRequest,
+    prompt_tokens: usize,
+) -> Result<(String, String, chat::Usage), String> {
+    let mut generation = engine
+        .generate(request, prompt_tokens)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    while let Some(event) = generation.next().await {
+        match event? {
+            Event::Text(piece) => text.push_str(&piece),
+            Event::Finished { reason, usage } => return Ok((text, reason, usage)),
+        }
+    }
+    Err("the generation ended without finishing".to_string())
+}
+
+#[async_trait]
+impl ChatClient for Engine {
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
+        if request.messages.is_empty() {
+            return Err(ChatError::InvalidRequest("`messages` is empty".to_string()));
+        }
+        let prompt = Prompt::Chat(request.messages.clone());
+        let prompt_tokens = self
+            .prompt_tokens(&prompt)
+            .await
+            .map_err(|e| ChatError::Engine(e.to_string()))?;
+        let context = self.info().context_length;
+        if prompt_tokens >= context {
+            return Err(ChatError::InvalidRequest(format!(
+                "the prompt takes {prompt_tokens} tokens; the model's context is {context}"
+            )));
+        }
+        let wanted = request
+            .max_tokens
+            .map_or(DEFAULT_MAX_TOKENS, |n| n as usize);
+        let generation = GenerationRequest {
+            prompt,
+            max_tokens: wanted.min(context - prompt_tokens),
+            temperature: request.temperature,
+            top_p: request.top_p,
+            stop: request
+                .stop
+                .as_ref()
+                .map(|s| s.to_vec())
+                .unwrap_or_default(),
+            json_schema: json_schema_of(request.response_format.as_ref()),
+        };
+        let (text, reason, usage) = collect(self, generation, prompt_tokens)
+            .await
+            .map_err(ChatError::Engine)?;
+        Ok(ChatResponse {
+            id: format!("chatcmpl-local-{}", std::process::id()),
+            object: "chat.completion".to_string(),
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            model: self.info().id.clone(),
+            choices: vec![ChatChoice {
+                index: 0,
+                message: Message::assistant(text),
+                finish_reason: Some(reason),
+            }],
+            usage: Some(usage),
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("local:{}", self.info().path)
+    }
+}

@@ -1,0 +1,441 @@
+//! The inference engine: one mistral.rs model, loaded offline, generating token streams that
+//! stop (and free their slot) as soon as the consumer drops them.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use mistralrs::core::RequestMessage;
+use mistralrs::{
+    Constraint, GgufModelBuilder, Model, ModelDType, NormalRequest, Request, RequestLike, Response,
+    SamplingParams, StopTokens, TextMessageRole, TextMessages, TextModelBuilder, TokenSource,
+};
+use tokio::sync::mpsc::{channel, Receiver};
+
+use super::spec::{ModelFormat, ModelSpec};
+use crate::error::{Error, Result};
+
+/// What `/v1/models` says about a loaded model.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ModelInfo {
+    /// The id clients send in `model`.
+    pub id: String,
+    /// Where it was loaded from.
+    pub path: String,
+    /// `GGUF Q4_1`, `ISQ Q8_0`, `none (F32)`.
+    pub quantization: String,
+    /// Most tokens (prompt + completion) it can attend to.
+    pub context_length: usize,
+    /// sha256 of the weights file (the GGUF, or model.safetensors).
+    pub sha256: String,
+}
+
+/// What to generate from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    /// A conversation, rendered with the model's chat template.
+    Chat(Vec<chat::Message>),
+    /// Raw text, no template (`/v1/completions`).
+    Text(String),
+}
+
+/// One generation request, already validated by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationRequest {
+    /// The prompt.
+    pub prompt: Prompt,
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// Sampling temperature; None or 0 = greedy.
+    pub temperature: Option<f64>,
+    /// Nucleus sampling mass.
+    pub top_p: Option<f64>,
+    /// Stop sequences.
+    pub stop: Vec<String>,
+    /// Constrain the output to JSON matching this schema (llguidance).
+    pub json_schema: Option<serde_json::Value>,
+}
+
+/// An event of a running generation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// New text.
+    Text(String),
+    /// The end: why it stopped (`stop`, `length`, ...) and the token counts.
+    Finished {
+        /// OpenAI finish reason.
+        reason: String,
+        /// Token counts.
+        usage: chat::Usage,
+    },
+}
+
+/// A running generation. Dropping it cancels the sequence in the engine.
+pub struct Generation {
+    receiver: Receiver<Response>,
+    prompt_tokens: usize,
+    completion_tokens: usize,
+    max_tokens: usize,
+    /// The end, held back while the last piece of text is delivered.
+    pending: Option<Event>,
+    finished: bool,
+}
+
+impl Generation {
+    /// The next event; None after `Finished`. An engine error ends the stream with `Err`.
+    pub async fn next(&mut self) -> Option<std::result::Result<Event, String>> {
+        if let Some(event) = self.pending.take() {
+            return Some(Ok(event));
+        }
+        if self.finished {
+            return None;
+        }
+        loop {
+            let Some(response) = self.receiver.recv().await else {
+                self.finished = true;
+                if self.completion_tokens == 0 {
+                    return Some(Err(
+                        "the engine closed the stream before finishing".to_string()
+                    ));
+                }
+                // mistral.rs 0.8.1 drops the final chunk when the last token ends inside a
+                // multi-byte character (e.g. half an emoji): the sequence is done, the stream
+                // closes, no finish reason arrives. A token that splits a character is an
+                // ordinary text token, not EOS or a stop string, so the sequence ran out of
+                // max_tokens.
+                let usage = chat::Usage {
+                    prompt_tokens: self.prompt_tokens as u64,
+                    completion_tokens: self.max_tokens as u64,
+                    total_tokens: (self.prompt_tokens + self.max_tokens) as u64,
+                };
+                return Some(Ok(Event::Finished {
+                    reason: "length".to_string(),
+                    usage,
+                }));
+            };
+            let (text, finish, usage) = match response {
+                Response::Chunk(chunk) => {
+                    let Some(choice) = chunk.choices.into_iter().next() else {
+                        continue;
+                    };
+                    let usage = chunk.usage.map(|u| chat::Usage {
+                        prompt_tokens: u.prompt_tokens as u64,
+                        completion_tokens: u.completion_tokens as u64,
+                        total_tokens: u.total_tokens as u64,
+                    });
+                    (
+                        choice.delta.content.unwrap_or_default(),
+                        choice.finish_reason,
+                        usage,
+                    )
+                }
+                Response::CompletionChunk(chunk) => {
+                    let Some(choice) = chunk.choices.into_iter().next() else {
+                        continue;
+                    };
+                    (choice.text, choice.finish_reason, None)
+                }
+                Response::Done(done) => {
+                    let reason = done
+                        .choices
+                        .first()
+                        .map_or_else(|| "stop".to_string(), |c| c.finish_reason.clone());
+                    let usage = chat::Usage {
+                        prompt_tokens: done.usage.prompt_tokens as u64,
+                        completion_tokens: done.usage.completion_tokens as u64,
+                        total_tokens: done.usage.total_tokens as u64,
+                    };
+                    (String::new(), Some(reason), Some(usage))
+                }
+                Response::CompletionDone(done) => {
+                    let reason = done
+                        .choices
+                        .first()
+                        .map_or_else(|| "stop".to_string(), |c| c.finish_reason.clone());
+                    (String::new(), Some(reason), None)
+                }
+                Response::ModelError(message, _) | Response::CompletionModelError(message, _) => {
+                    self.finished = true;
+                    return Some(Err(message));
+                }
+                Response::ValidationError(error) | Response::InternalError(error) => {
+                    self.finished = true;
+                    return Some(Err(error.to_string()));
+                }
+                _ => {
+                    self.finished = true;
+                    return Some(Err("unexpected response kind from the engine".to_string()));
+                }
+            };
+            if !text.is_empty() {
+                self.completion_tokens += 1;
+            }
+            if let Some(reason) = finish {
+                self.finished = true;
+                let usage = usage.unwrap_or_else(|| self.counted_usage());
+                let end = Event::Finished {
+                    reason: openai_reason(&reason),
+                    usage,
+                };
+                if text.is_empty() {
+                    return Some(Ok(end));
+                }
+                self.pending = Some(end);
+                return Some(Ok(Event::Text(text)));
+            }
+            if !text.is_empty() {
+                return Some(Ok(Event::Text(text)));
+            }
+        }
+    }
+
+    fn counted_usage(&self) -> chat::Usage {
+        chat::Usage {
+            prompt_tokens: self.prompt_tokens as u64,
+            completion_tokens: self.completion_tokens as u64,
+            total_tokens: (self.prompt_tokens + self.completion_tokens) as u64,
+        }
+    }
+}
+
+/// mistral.rs stop reasons → OpenAI finish reasons.
+fn openai_reason(reason: &str) -> String {
+    match reason {
+        "length" | "model_length" => "length".to_string(),
+        "canceled" => "cancelled".to_string(),
+        _ => "stop".to_string(),
+    }
+}
+
+/// A loaded model.
+pub struct Engine {
+    model: Model,
+    info: ModelInfo,
+}
+
+impl Engine {
+    /// Loads `spec` on the CPU, fully offline (tokenizer and chat template come from the GGUF
+    /// metadata or the checkpoint directory).
+    pub async fn load(spec: &ModelSpec) -> Result<Engine> {
+        let format = spec.format()?;
+        let model = match format {
+            ModelFormat::Gguf => {
+                let (dir, file) = split_file(&spec.path)?;
+                GgufModelBuilder::new(dir, vec![file])
+                    .with_force_cpu()
+                    .with_token_source(TokenSource::None)
+                    .build()
+                    .await
+                    .map_err(|error| load_error(&spec.path, error))?
+            }
+            ModelFormat::Safetensors => {
+                let dir = spec.path.to_str().ok_or_else(|| Error::Model {
+                    path: spec.path.clone(),
+                    message: "the path is not valid UTF-8".to_string(),
+                })?;
+                let mut builder = TextModelBuilder::new(dir)
+                    .with_force_cpu()
+                    .with_token_source(TokenSource::None)
+                    .with_dtype(ModelDType::F32);
+                if let Some(isq) = spec.isq {
+                    builder = builder.with_isq(isq.to_mistralrs());
+                }
+                builder
+                    .build()
+                    .await
+                    .map_err(|error| load_error(&spec.path, error))?
+            }
+        };
+        let context_length = model
+            .max_sequence_length()
+            .map_err(|e| Error::Engine(e.to_string()))?
+            .unwrap_or(2048);
+        let weights = weights_file(&spec.path, format)?;
+        let sha256 = tokio::task::spawn_blocking(move || file_sha256(&weights))
+            .await
+            .map_err(|e| Error::Engine(e.to_string()))??;
+        let info = ModelInfo {
+            id: spec.id.clone(),
+            path: spec.path.display().to_string(),
+            quantization: spec.quantization(format),
+            context_length,
+            sha256,
+        };
+        Ok(Engine { model, info })
+    }
+
+    /// What the model is.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Tokens the prompt takes once rendered with the chat template (generation prompt included).
+    pub async fn prompt_tokens(&self, prompt: &Prompt) -> Result<usize> {
+        let text = match prompt {
+            Prompt::Chat(messages) => either::Either::Left(text_messages(messages)),
+            Prompt::Text(text) => either::Either::Right(text.clone()),
+        };
+        let tokens = self
+            .model
+            .tokenize(text, None, true, true, None)
+            .await
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(tokens.len())
+    }
+
+    /// Starts generating; events arrive through the returned [`Generation`].
+    pub async fn generate(
+        &self,
+        request: GenerationRequest,
+        prompt_tokens: usize,
+    ) -> Result<Generation> {
+        let (sender, receiver) = channel(64);
+        let max_tokens = request.max_tokens;
+        let messages = match request.prompt {
+            Prompt::Chat(messages) => text_messages(&messages).take_messages(),
+            Prompt::Text(text) => RequestMessage::Completion {
+                text,
+                echo_prompt: false,
+                best_of: None,
+            },
+        };
+        let greedy = request.temperature.is_none_or(|t| t <= 0.0);
+        let mut sampling = if greedy {
+            SamplingParams::deterministic()
+        } else {
+            SamplingParams::neutral()
+        };
+        if !greedy {
+            sampling.temperature = request.temperature;
+            sampling.top_p = request.top_p;
+        }
+        sampling.max_len = Some(request.max_tokens);
+        if !request.stop.is_empty() {
+            sampling.stop_toks = Some(StopTokens::Seqs(request.stop));
+        }
+        let constraint = request
+            .json_schema
+            .map_or(Constraint::None, Constraint::JsonSchema);
+        let normal = NormalRequest {
+            messages,
+            sampling_params: sampling,
+            response: sender,
+            return_logprobs: false,
+            is_streaming: true,
+            id: 0,
+            constraint,
+            suffix: None,
+            tools: None,
+            tool_choice: None,
+            logits_processors: None,
+            return_raw_logits: false,
+            web_search_options: None,
+            model_id: None,
+            truncate_sequence: false,
+        };
+        let engine_sender = self
+            .model
+            .inner()
+            .get_sender(None)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        engine_sender
+            .send(Request::Normal(Box::new(normal)))
+            .await
+            .map_err(|_| Error::Engine("the engine is not running".to_string()))?;
+        Ok(Generation {
+            receiver,
+            prompt_tokens,
+            completion_tokens: 0,
+            max_tokens,
+            pending: None,
+            finished: false,
+        })
+    }
+}
+
+/// Our wire messages as mistral.rs text messages.
+fn text_messages(messages: &[chat::Message]) -> TextMessages {
+    messages.iter().fold(TextMessages::new(), |all, message| {
+        let role = match message.role {
+            chat::Role::System | chat::Role::Developer => TextMessageRole::System,
+            chat::Role::User => TextMessageRole::User,
+            chat::Role::Assistant => TextMessageRole::Assistant,
+        };
+        all.add_message(role, &message.content)
+    })
+}
+
+fn load_error(path: &Path, error: impl std::fmt::Display) -> Error {
+    Error::Model {
+        path: path.to_path_buf(),
+        message: format!("loading failed: {error:#}"),
+    }
+}
+
+fn split_file(path: &Path) -> Result<(String, String)> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match (parent.to_str(), path.file_name().and_then(|n| n.to_str())) {
+        (Some(dir), Some(file)) => Ok((dir.to_string(), file.to_string())),
+        _ => Err(Error::Model {
+            path: path.to_path_buf(),
+            message: "the path is not valid UTF-8".to_string(),
+        }),
+    }
+}
+
+fn weights_file(path: &Path, format: ModelFormat) -> Result<std::path::PathBuf> {
+    match format {
+        ModelFormat::Gguf => Ok(path.to_path_buf()),
+        ModelFormat::Safetensors => {
+            let single = path.join("model.safetensors");
+            if single.is_file() {
+                return Ok(single);
+            }
+            let mut shards: Vec<_> = std::fs::read_dir(path)
+                .map_err(|source| Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                .collect();
+            shards.sort();
+            shards.into_iter().next().ok_or_else(|| Error::Model {
+                path: path.to_path_buf(),
+                message: "checkpoint directory has no .safetensors file".to_string(),
+            })
+        }
+    }
+}
+
+/// Lower-case hex sha256 of a file, streamed.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// A shared engine (handlers and clients hold it behind an `Arc`).
+pub type SharedEngine = Arc<Engine>;

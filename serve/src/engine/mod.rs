@@ -1,0 +1,12 @@
+//! The mistral.rs engine: loading models offline and generating token streams.
+
+mod client;
+#[allow(clippy::module_inception)]
+mod engine;
+mod spec;
+
+pub use client::{collect, json_schema_of, DEFAULT_MAX_TOKENS};
+pub use engine::{
+    file_sha256, Engine, Event, Generation, GenerationRequest, ModelInfo, Prompt, SharedEngine,
+};
+pub use spec::{Isq, ModelFormat, ModelSpec};

@@ -1,0 +1,48 @@
+//! The serve crate's one error type (HTTP-facing errors are `ApiError`, in the API module).
+
+use std::path::PathBuf;
+
+/// Errors of model conversion, loading and configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A model file or directory is unusable.
+    #[error("{}: {message}", path.display())]
+    Model {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+    /// A GGUF → Hugging Face conversion failed.
+    #[error("converting {}: {message}", path.display())]
+    Convert {
+        /// The GGUF file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// An I/O error on a named file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A bad configuration value (models.toml, flags).
+    #[error("{file}: field `{field}`: {message}")]
+    Config {
+        /// The configuration file (or `--flag`).
+        file: String,
+        /// The field at fault.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The inference engine failed.
+    #[error("engine: {0}")]
+    Engine(String),
+}
+
+/// The serve crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,7 @@
+//! Integration tests of r2l serve with the real default model, over TCP on 127.0.0.1 and with
+//! `oneshot`. The model is the setup step's converted SmolLM2-135M-Instruct (ISQ Q8_0).
+
+mod api;
+mod hardening;
+mod readiness;
+mod support;

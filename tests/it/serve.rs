@@ -1,0 +1,162 @@
+//! `r2l serve` as a process: readiness, the official `openai` Python client against it, and
+//! SIGTERM draining in-flight requests.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::r2l;
+
+fn r2l_home() -> PathBuf {
+    std::env::var_os("R2L_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/r2l")
+        })
+}
+
+/// A running `r2l serve` on an ephemeral port, killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `r2l serve` with the default model and waits until `/ready` is 200; None when the
+/// default model is not set up.
+fn start_server(extra: &[&str]) -> Option<Server> {
+    if !r2l_home()
+        .join("models/SmolLM2-135M-Instruct/config.json")
+        .is_file()
+    {
+        eprintln!("skipping: the default model is not set up (run scripts/setup.sh)");
+        return None;
+    }
+    let mut child = r2l()
+        .args(["serve", "--port", "0"])
+        .args(extra)
+        .env("R2L_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("listening on ") {
+                let _ = sender.send(line[at + "listening on ".len()..].trim().to_string());
+            }
+        }
+    });
+    let base = receiver
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("no listening line: {e}"));
+    let server = Server { child, base };
+    let started = Instant::now();
+    loop {
+        let ready = reqwest::blocking_get(&format!("{}/ready", server.base));
+        if ready == Some(200) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "not ready after 180 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Some(server)
+}
+
+mod reqwest {
+    //! Tiny blocking helpers over the async client.
+    pub fn blocking_get(url: &str) -> Option<u16> {
+        crate::support::RUNTIME
+            .block_on(async { ::reqwest::get(url).await.ok().map(|r| r.status().as_u16()) })
+    }
+}
+
+#[test]
+fn the_official_openai_python_client_completes_and_streams() {
+    let python = r2l_home().join("venv/bin/python");
+    if !python.is_file() {
+        eprintln!(
+            "skipping: {} not found (run scripts/setup.sh)",
+            python.display()
+        );
+        return;
+    }
+    let Some(server) = start_server(&["--api-key", "test-key"]) else {
+        return;
+    };
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/openai_client.py");
+    let output = Command::new(python)
+        .arg(script)
+        .arg(format!("{}/v1", server.base))
+        .arg("test-key")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        output.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn sigterm_drains_in_flight_requests_then_exits() {
+    let Some(mut server) = start_server(&[]) else {
+        return;
+    };
+    let url = format!("{}/v1/chat/completions", server.base);
+    let body = serde_json::json!({"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": "Tell me a story."}], "max_tokens": 48});
+    let in_flight = std::thread::spawn(move || {
+        crate::support::RUNTIME.block_on(async {
+            let response = ::reqwest::Client::new()
+                .post(&url)
+                .json(&body)
+                .send()
+                .await
+                .ok()?;
+            let status = response.status().as_u16();
+            let json: serde_json::Value = response.json().await.ok()?;
+            Some((status, json["usage"]["completion_tokens"].as_u64()))
+        })
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .map(|s| s.success());
+    assert_eq!(killed.ok(), Some(true));
+    let answered = in_flight.join().ok().flatten();
+    assert_eq!(
+        answered.map(|(status, _)| status),
+        Some(200),
+        "the in-flight request was not drained"
+    );
+    let started = Instant::now();
+    let exit = loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        exit.and_then(|s| s.code()),
+        Some(0),
+        "the server did not exit cleanly after SIGTERM"
+    );
+}
