@@ -1,0 +1,75 @@
+//! Harness overhead: `evaluate` against a zero-latency scripted endpoint on 127.0.0.1 at
+//! concurrency 64 (cache off), so the figure is r2l's own cost per sample: prompt rendering,
+//! HTTP round trip, parsing, judging, streaming the log line. Throughput is in samples/s.
+
+// criterion_group! generates undocumented functions.
+#![allow(missing_docs)]
+
+use std::sync::Arc;
+
+use chat::{ChatClient, HttpClient, HttpConfig, Reply, ScriptedServer};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use harness::data::{default_data_dir, load, DatasetName};
+use harness::runner::{evaluate, EvalOptions};
+use harness::task::resolve_task;
+
+fn eval_overhead(c: &mut Criterion) {
+    let data_dir = default_data_dir();
+    let Ok(dataset) = load(DatasetName::Gsm8k, "test", &data_dir) else {
+        eprintln!("skipping: GSM8K test not found");
+        return;
+    };
+    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let Ok(server) = runtime.block_on(ScriptedServer::start(|_, _| {
+        Reply::Text("Answer: 42".to_string())
+    })) else {
+        return;
+    };
+    let Ok(task) = resolve_task("gsm8k") else {
+        return;
+    };
+    let mut config = HttpConfig::new(server.base_url());
+    config.concurrency = 64;
+    let Ok(client) = HttpClient::new(config) else {
+        return;
+    };
+    let client: Arc<dyn ChatClient> = Arc::new(client);
+    let out = std::env::temp_dir().join("r2l-eval-overhead");
+    let options = EvalOptions {
+        model: "scripted".to_string(),
+        model_sha256: None,
+        endpoints: vec![server.base_url()],
+        split: None,
+        concurrency: 64,
+        limit: None,
+        few_shot: 0,
+        seed: 0,
+        data_dir,
+        out_dir: out.clone(),
+        run_id: Some("bench".to_string()),
+        cache: None,
+        bootstrap: None,
+        progress: false,
+    };
+    let mut group = c.benchmark_group("eval overhead");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(dataset.samples.len() as u64));
+    group.bench_function("gsm8k test, zero-latency endpoint, concurrency 64", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(evaluate(&task, client.clone(), &options, Vec::new))
+                .map(|run| run.samples.len())
+                .ok()
+        })
+    });
+    group.finish();
+    let _ = std::fs::remove_dir_all(out);
+}
+
+criterion_group!(benches, eval_overhead);
+criterion_main!(benches);

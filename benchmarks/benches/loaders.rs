@@ -1,0 +1,31 @@
+//! Criterion benchmarks of every dataset loader on the real files (evaluation split).
+
+// criterion_group! generates undocumented functions.
+#![allow(missing_docs)]
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use harness::data::{default_data_dir, load, DatasetName};
+
+fn loaders(c: &mut Criterion) {
+    let dir = default_data_dir();
+    if !dir.is_dir() {
+        eprintln!("skipping loader benchmarks: {} not found", dir.display());
+        return;
+    }
+    let mut group = c.benchmark_group("load");
+    group.sample_size(10);
+    for name in DatasetName::ALL {
+        let split = if name.splits().contains(&"train") {
+            "train"
+        } else {
+            name.default_split()
+        };
+        group.bench_function(format!("{name} {split}"), |b| {
+            b.iter(|| load(name, split, &dir).map(|d| d.samples.len()).ok())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, loaders);
+criterion_main!(benches);
