@@ -55,7 +55,7 @@ fn flaky_script(
     move |request, attempt| {
         let b = bucket(request);
         let answer = match gold_of(request, &gold) {
-            Some(letter) if b % 3 != 0 => format!("The answer is clear.\nAnswer: {letter}"),
+            Some(letter) if !b.is_multiple_of(3) => format!("The answer is clear.\nAnswer: {letter}"),
             Some(letter) => format!("Answer: {}", if letter == "A" { "B" } else { "A" }),
             None => "Answer: A".to_string(),
         };

@@ -154,7 +154,7 @@ fn parse_labels(
                     ));
                 }
                 let polarity = Polarity::parse(polarity.as_str())
-                    .ok_or_else(|| format!("unknown polarity in `{}`", item[0].to_string()))?;
+                    .ok_or_else(|| format!("unknown polarity in `{}`", &item[0]))?;
                 labels.push(AspectLabel {
                     aspect: aspect.to_string(),
                     polarity,

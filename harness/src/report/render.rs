@@ -126,3 +126,53 @@ pub fn write_report(report: &Report, dir: &Path) -> Result<(PathBuf, PathBuf)> {
     write_atomically(&html, to_html(report).as_bytes())?;
     Ok((markdown, html))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::build_report;
+    use crate::runner::{RunLog, RunManifest, SampleLine};
+
+    /// A small, fixed ABSA run (timestamps and hashes are fixed placeholders).
+    fn run() -> RunLog {
+        let manifest: RunManifest = serde_json::from_value(serde_json::json!({
+            "run_id": "RUN", "task": {"name": "uit-visfd", "version": "1", "source": "built-in:uit-visfd",
+                "scorer": {"kind": "absa_f1", "labels": ["BATTERY", "CAMERA"]},
+                "metrics": ["aspect_polarity_micro_f1", "aspect_micro_f1"]},
+            "dataset": {"name": "uit-visfd", "split": "test", "file": "uit-visfd/Test.csv", "sha256": "SHA"},
+            "n": 2, "limit": 2, "few_shot": 0, "seed": 0,
+            "model": {"id": "m", "sha256": null, "endpoints": ["http://127.0.0.1:1/v1"]},
+            "generation": {"max_tokens": 8, "temperature": 0.0, "top_p": 1.0, "seed": 0, "stop": []},
+            "r2l_version": "0.1.0", "git_rev": "REV", "started": "START", "finished": "END", "wall_seconds": 1.5,
+            "metrics": {"aspect_polarity_micro_f1": {"value": 0.5, "ci95": [0.0, 1.0]}, "aspect_micro_f1": {"value": 1.0, "ci95": null}},
+            "diagnostics": {"missing": 0, "unparsed": 0, "invalid_labels": 0, "truncated": 1, "errors": 0},
+            "usage": {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}, "cached": 0,
+            "endpoint_report": [],
+            "per_category": [{"category": "BATTERY",
+                "aspect": {"true_positives": 1, "predicted": 1, "gold": 1, "precision": 1.0, "recall": 1.0, "f1": 1.0},
+                "aspect_polarity": {"true_positives": 0, "predicted": 1, "gold": 1, "precision": 0.0, "recall": 0.0, "f1": 0.0}}]
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let sample: SampleLine = serde_json::from_value(serde_json::json!({
+            "id": "0", "status": "scored", "prediction": [{"aspect": "BATTERY", "polarity": "negative"}],
+            "gold": [{"aspect": "BATTERY", "polarity": "positive"}], "correct": false,
+            "score": {"aspect_polarity_f1": 0.0}, "output": "x", "finish_reason": "length", "usage": null
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        RunLog { dir: "runs/RUN".into(), manifest, samples: vec![sample] }
+    }
+
+    #[test]
+    fn markdown_report_of_an_absa_run() {
+        let report = build_report(&[run()], &[]);
+        insta::assert_snapshot!(to_markdown(&report));
+    }
+
+    #[test]
+    fn html_report_is_self_contained_with_inline_svg() {
+        let html = to_html(&build_report(&[run()], &[]));
+        assert!(html.starts_with("<!doctype html>"));
+        assert!(html.contains("<svg") && html.contains("Polarity confusion"));
+        assert!(!html.contains("<script") && !html.contains("href=\"http"));
+    }
+}
