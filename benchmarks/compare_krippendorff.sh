@@ -12,9 +12,11 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 peer="$("$venv/bin/python" benchmarks/krippendorff_peer.py "$work")"
-cargo build --release --quiet -p r2l-benchmarks --bin alpha_timing
-ours_alpha="$(cargo run --release --quiet -p r2l-benchmarks --bin alpha_timing -- "$work/alpha_10x1e6.f64" 10 alpha 5)"
-ours_boot="$(cargo run --release --quiet -p r2l-benchmarks --bin alpha_timing -- "$work/bootstrap_3x5000.f64" 3 bootstrap 5)"
+# Build the whole workspace (not just this package) so features stay unified with the tests.
+cargo build --release --quiet --workspace --bins
+timing="${CARGO_TARGET_DIR:-target}/release/alpha_timing"
+ours_alpha="$("$timing" "$work/alpha_10x1e6.f64" 10 alpha 5)"
+ours_boot="$("$timing" "$work/bootstrap_3x5000.f64" 3 bootstrap 5)"
 
 python3 - "$peer" "$ours_alpha" "$ours_boot" <<'PY'
 import json, sys
