@@ -8,10 +8,11 @@ use harness::data::{default_data_dir, load, DatasetName};
 
 fn loaders(c: &mut Criterion) {
     let dir = default_data_dir();
-    if !dir.is_dir() {
-        eprintln!("skipping loader benchmarks: {} not found", dir.display());
-        return;
-    }
+    assert!(
+        dir.is_dir(),
+        "the loader benchmarks need the real data: {} not found",
+        dir.display()
+    );
     let mut group = c.benchmark_group("load");
     group.sample_size(10);
     for name in DatasetName::ALL {

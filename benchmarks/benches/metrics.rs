@@ -34,10 +34,8 @@ fn alpha(c: &mut Criterion) {
 }
 
 fn absa_f1(c: &mut Criterion) {
-    let Ok(dataset) = load(DatasetName::UitVisfd, "test", &default_data_dir()) else {
-        eprintln!("skipping F1 benchmark: UIT-ViSFD test not found");
-        return;
-    };
+    let dataset = load(DatasetName::UitVisfd, "test", &default_data_dir())
+        .unwrap_or_else(|e| panic!("the F1 benchmark needs the real UIT-ViSFD test split: {e}"));
     let labels: Vec<String> = DatasetName::UitVisfd
         .aspect_labels()
         .iter()

@@ -59,7 +59,7 @@ fn print_stats(stats: &DatasetStats) {
         println!("{split:>14}: {rows:>6} rows, {labels:>6} gold labels");
     }
     for table in &stats.tables {
-        println!("\n{}:\n{}", table.title, table.frame);
+        println!("\n{}:\n{}", table.title, table.to_text());
     }
     println!();
 }

@@ -116,7 +116,7 @@ fn agree_rejects_text_at_numeric_levels_naming_line_and_coder() {
 
 #[test]
 fn score_prints_the_contract_json_and_exits_2_on_unknown_ids() {
-    let Some(data) = data_dir() else { return };
+    let data = data_dir();
     let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let predictions = home.path().join("p.jsonl");
     std::fs::write(&predictions, "{\"id\": \"0\", \"answer\": \"18\"}\n{\"id\": \"1\", \"output\": \"so 3 bolts.\\nAnswer: 3\"}\n").unwrap_or_default();
@@ -180,7 +180,7 @@ fn score_prints_the_contract_json_and_exits_2_on_unknown_ids() {
 
 #[test]
 fn data_stats_reports_every_dataset() {
-    let Some(data) = data_dir() else { return };
+    let data = data_dir();
     let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let output = run(
         &[
@@ -217,6 +217,34 @@ fn data_stats_reports_every_dataset() {
         .unwrap_or_default();
     assert_eq!(positive["train"], 13505);
     assert_eq!(positive["total"], 13505 + 1924 + 3695);
+    // The text form lists every row (no elision), aligned, with the totals.
+    let output = run(
+        &[
+            "data",
+            "stats",
+            "uit-visfd",
+            "--data-dir",
+            data.to_str().unwrap_or_default(),
+        ],
+        home.path(),
+    );
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    let aspect_rows: Vec<&str> = text
+        .lines()
+        .skip_while(|line| *line != "aspect:")
+        .skip(2)
+        .take_while(|line| !line.is_empty())
+        .collect();
+    assert_eq!(aspect_rows.len(), 11, "{text}");
+    let storage = aspect_rows
+        .iter()
+        .find(|row| row.starts_with("STORAGE "))
+        .unwrap_or_else(|| panic!("no STORAGE row in {text}"));
+    assert_eq!(
+        storage.split_whitespace().collect::<Vec<_>>(),
+        ["STORAGE", "91", "14", "27", "132"]
+    );
     let output = run(&["data", "stats", "imdb"], home.path());
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("valid: uit-visfd"));

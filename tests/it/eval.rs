@@ -55,7 +55,9 @@ fn flaky_script(
     move |request, attempt| {
         let b = bucket(request);
         let answer = match gold_of(request, &gold) {
-            Some(letter) if !b.is_multiple_of(3) => format!("The answer is clear.\nAnswer: {letter}"),
+            Some(letter) if !b.is_multiple_of(3) => {
+                format!("The answer is clear.\nAnswer: {letter}")
+            }
             Some(letter) => format!("Answer: {}", if letter == "A" { "B" } else { "A" }),
             None => "Answer: A".to_string(),
         };
@@ -124,7 +126,7 @@ fn run_dir(out: &Path, run_id: &str) -> PathBuf {
 
 #[test]
 fn eval_retries_through_failures_and_its_metrics_equal_score_on_the_same_outputs() {
-    let Some(data) = data_dir() else { return };
+    let data = data_dir();
     let gold = medmcqa_hard_gold(&data);
     let server = RUNTIME
         .block_on(ScriptedServer::start(flaky_script(gold, Duration::ZERO)))
@@ -212,7 +214,7 @@ fn eval_retries_through_failures_and_its_metrics_equal_score_on_the_same_outputs
 
 #[test]
 fn a_run_killed_mid_way_and_resumed_matches_an_uninterrupted_run() {
-    let Some(data) = data_dir() else { return };
+    let data = data_dir();
     let gold = medmcqa_hard_gold(&data);
     let server = RUNTIME
         .block_on(ScriptedServer::start(flaky_script(
@@ -290,7 +292,7 @@ fn a_run_killed_mid_way_and_resumed_matches_an_uninterrupted_run() {
 
 #[test]
 fn an_endpoint_that_keeps_failing_is_taken_out_of_rotation() {
-    let Some(data) = data_dir() else { return };
+    let data = data_dir();
     let gold = medmcqa_hard_gold(&data);
     let good = RUNTIME
         .block_on(ScriptedServer::start(flaky_script(gold, Duration::ZERO)))

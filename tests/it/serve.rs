@@ -29,16 +29,15 @@ impl Drop for Server {
     }
 }
 
-/// Starts `r2l serve` with the default model and waits until `/ready` is 200; None when the
+/// Starts `r2l serve` with the default model and waits until `/ready` is 200; fails when the
 /// default model is not set up.
-fn start_server(extra: &[&str]) -> Option<Server> {
-    if !r2l_home()
-        .join("models/SmolLM2-135M-Instruct/config.json")
-        .is_file()
-    {
-        eprintln!("skipping: the default model is not set up (run scripts/setup.sh)");
-        return None;
-    }
+fn start_server(extra: &[&str]) -> Server {
+    assert!(
+        r2l_home()
+            .join("models/SmolLM2-135M-Instruct/config.json")
+            .is_file(),
+        "the default model is not set up: run scripts/setup.sh"
+    );
     let mut child = r2l()
         .args(["serve", "--port", "0"])
         .args(extra)
@@ -72,7 +71,7 @@ fn start_server(extra: &[&str]) -> Option<Server> {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    Some(server)
+    server
 }
 
 mod reqwest {
@@ -86,16 +85,12 @@ mod reqwest {
 #[test]
 fn the_official_openai_python_client_completes_and_streams() {
     let python = r2l_home().join("venv/bin/python");
-    if !python.is_file() {
-        eprintln!(
-            "skipping: {} not found (run scripts/setup.sh)",
-            python.display()
-        );
-        return;
-    }
-    let Some(server) = start_server(&["--api-key", "test-key"]) else {
-        return;
-    };
+    assert!(
+        python.is_file(),
+        "{} not found: run scripts/setup.sh",
+        python.display()
+    );
+    let server = start_server(&["--api-key", "test-key"]);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/openai_client.py");
     let output = Command::new(python)
         .arg(script)
@@ -113,9 +108,7 @@ fn the_official_openai_python_client_completes_and_streams() {
 
 #[test]
 fn sigterm_drains_in_flight_requests_then_exits() {
-    let Some(mut server) = start_server(&[]) else {
-        return;
-    };
+    let mut server = start_server(&[]);
     let url = format!("{}/v1/chat/completions", server.base);
     let body = serde_json::json!({"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": "Tell me a story."}], "max_tokens": 48});
     let in_flight = std::thread::spawn(move || {

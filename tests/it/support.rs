@@ -40,13 +40,13 @@ pub fn json_of(output: &Output) -> serde_json::Value {
     })
 }
 
-/// The real data directory, or None (with a message) when absent.
-pub fn data_dir() -> Option<std::path::PathBuf> {
+/// The real data directory; the tests that read it fail when it is absent.
+pub fn data_dir() -> std::path::PathBuf {
     let dir = harness::data::default_data_dir();
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: {} not found", dir.display());
-        None
-    }
+    assert!(
+        dir.is_dir(),
+        "data directory {} not found: put the shared data beside the clone or set R2L_DATA_DIR",
+        dir.display()
+    );
+    dir
 }

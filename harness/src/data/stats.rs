@@ -31,6 +31,48 @@ pub struct DatasetStats {
     pub tables: Vec<CountTable>,
 }
 
+impl CountTable {
+    /// The table as aligned plain text (every row; polars' own display elides long tables).
+    pub fn to_text(&self) -> String {
+        let columns = self.frame.columns();
+        let mut cells: Vec<Vec<String>> =
+            vec![columns.iter().map(|c| c.name().to_string()).collect()];
+        for row in 0..self.frame.height() {
+            cells.push(
+                columns
+                    .iter()
+                    .map(|column| {
+                        column
+                            .get(row)
+                            .map_or_else(|_| String::new(), |v| v.str_value().to_string())
+                    })
+                    .collect(),
+            );
+        }
+        let widths: Vec<usize> = (0..columns.len())
+            .map(|c| {
+                cells
+                    .iter()
+                    .map(|row| row[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = String::new();
+        for row in &cells {
+            for (c, cell) in row.iter().enumerate() {
+                if c == 0 {
+                    out.push_str(&format!("{cell:<width$}", width = widths[c]));
+                } else {
+                    out.push_str(&format!("  {cell:>width$}", width = widths[c]));
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
 impl DatasetStats {
     /// The statistics as JSON: `{"dataset", "splits": [{"split", "rows", "labels"}], "tables":
     /// {title: [{"key", <split>: count, ..., "total"}]}}`.

@@ -159,7 +159,11 @@ mod tests {
             "score": {"aspect_polarity_f1": 0.0}, "output": "x", "finish_reason": "length", "usage": null
         }))
         .unwrap_or_else(|e| panic!("{e}"));
-        RunLog { dir: "runs/RUN".into(), manifest, samples: vec![sample] }
+        RunLog {
+            dir: "runs/RUN".into(),
+            manifest,
+            samples: vec![sample],
+        }
     }
 
     #[test]

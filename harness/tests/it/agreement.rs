@@ -3,7 +3,7 @@
 use harness::data::{annotator_matrix, DatasetName};
 use harness::metrics::{Level, ReliabilityData};
 
-use crate::load_or_skip;
+use crate::load_split;
 
 fn annotator_alpha(rows: Vec<Vec<Option<f64>>>) -> (f64, usize, usize) {
     let units: Vec<Vec<f64>> = rows
@@ -30,7 +30,7 @@ fn absabank_imm_inter_annotator_interval_alpha_matches_the_readme() {
     ];
     let mut all = Vec::new();
     for (split, alpha, units, values) in expected {
-        let dataset = load_or_skip!(DatasetName::AbsabankImm, split);
+        let dataset = load_split!(DatasetName::AbsabankImm, split);
         let rows = annotator_matrix(&dataset.samples);
         all.extend(rows.clone());
         let (measured, measured_units, measured_values) = annotator_alpha(rows);

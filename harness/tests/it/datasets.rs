@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use harness::data::{DatasetName, Polarity, Target};
 use unicode_normalization::is_nfc;
 
-use crate::load_or_skip;
+use crate::load_split;
 
 fn polarity_counts(dataset: &harness::data::Dataset) -> [usize; 3] {
     let mut counts = [0; 3];
@@ -47,7 +47,7 @@ fn uit_visfd_counts_match_the_readme() {
         ("test", 2224, [3695, 2210, 817], 513, 37),
     ];
     for (split, rows, polarities, others, others_only) in expected {
-        let dataset = load_or_skip!(DatasetName::UitVisfd, split);
+        let dataset = load_split!(DatasetName::UitVisfd, split);
         assert_eq!(dataset.samples.len(), rows, "{split} rows");
         assert_eq!(polarity_counts(&dataset), polarities, "{split} polarities");
         assert_eq!(pair_count(&dataset), polarities.iter().sum::<usize>());
@@ -76,7 +76,7 @@ fn uit_visfd_counts_match_the_readme() {
 
 #[test]
 fn uit_visfd_test_aspect_counts_match_the_readme() {
-    let dataset = load_or_skip!(DatasetName::UitVisfd, "test");
+    let dataset = load_split!(DatasetName::UitVisfd, "test");
     let mut counts = BTreeMap::new();
     for sample in &dataset.samples {
         for label in sample.aspect_labels() {
@@ -100,7 +100,7 @@ fn uit_visfd_test_aspect_counts_match_the_readme() {
 
 #[test]
 fn uit_visfd_keeps_newlines_inside_quoted_comments() {
-    let dataset = load_or_skip!(DatasetName::UitVisfd, "test");
+    let dataset = load_split!(DatasetName::UitVisfd, "test");
     let multi_line = dataset
         .samples
         .iter()
@@ -144,7 +144,7 @@ fn vlsp2018_counts_match_the_readme() {
     ];
     let readme_pairs = [13949 - 1, 7111, 2584, 9297, 3443, 2419];
     for ((name, split, rows, polarities), pairs) in expected.into_iter().zip(readme_pairs) {
-        let dataset = load_or_skip!(name, split);
+        let dataset = load_split!(name, split);
         assert_eq!(dataset.samples.len(), rows, "{name} {split} rows");
         assert_eq!(pair_count(&dataset), pairs, "{name} {split} pairs");
         assert_eq!(
@@ -160,7 +160,7 @@ fn vlsp2018_counts_match_the_readme() {
 
 #[test]
 fn vlsp2018_hotel_train_880_repeated_pair_counts_once() {
-    let dataset = load_or_skip!(DatasetName::Vlsp2018Hotel, "train");
+    let dataset = load_split!(DatasetName::Vlsp2018Hotel, "train");
     let record = dataset
         .samples
         .iter()
@@ -183,7 +183,7 @@ fn uit_visd4sa_counts_match_the_readme() {
         ("test", 2225, 7043, 39, [4333, 2289, 421], 27),
     ];
     for (split, rows, span_total, spanless, polarities, clamped) in expected {
-        let dataset = load_or_skip!(DatasetName::UitVisd4sa, split);
+        let dataset = load_split!(DatasetName::UitVisd4sa, split);
         assert_eq!(dataset.samples.len(), rows, "{split} rows");
         let spans: Vec<&serde_json::Value> = dataset
             .samples
@@ -213,7 +213,7 @@ fn uit_visd4sa_counts_match_the_readme() {
 
 #[test]
 fn uit_visd4sa_spans_use_code_point_offsets() {
-    let dataset = load_or_skip!(DatasetName::UitVisd4sa, "test");
+    let dataset = load_split!(DatasetName::UitVisd4sa, "test");
     let first = &dataset.samples[0];
     let spans = first.meta["spans"].as_array().cloned().unwrap_or_default();
     assert_eq!(spans[0]["text"], "Sp ổn");
@@ -230,7 +230,7 @@ fn absabank_imm_counts_match_the_readme() {
         ("test", 487, 129, 10, 530),
     ];
     for (split, rows, documents, multi, labels) in expected {
-        let dataset = load_or_skip!(DatasetName::AbsabankImm, split);
+        let dataset = load_split!(DatasetName::AbsabankImm, split);
         assert_eq!(dataset.samples.len(), rows);
         let docs: std::collections::BTreeSet<&str> = dataset
             .samples
@@ -258,7 +258,7 @@ fn absabank_imm_counts_match_the_readme() {
 
 #[test]
 fn absabank_imm_test_label_distribution_matches_the_readme() {
-    let dataset = load_or_skip!(DatasetName::AbsabankImm, "test");
+    let dataset = load_split!(DatasetName::AbsabankImm, "test");
     let matrix = harness::data::annotator_matrix(&dataset.samples);
     let mut annotator = [0usize; 5];
     for value in matrix.iter().flatten().flatten() {
@@ -283,7 +283,7 @@ fn absabank_imm_test_label_distribution_matches_the_readme() {
 
 #[test]
 fn absabank_imm_tsv_holds_the_same_rows_as_the_jsonl() {
-    let Some(dir) = crate::data_dir() else { return };
+    let dir = crate::data_dir();
     for split in ["train", "dev", "test"] {
         let jsonl =
             harness::data::load(DatasetName::AbsabankImm, split, &dir).map_err(|e| e.to_string());
@@ -306,14 +306,11 @@ fn absabank_imm_tsv_holds_the_same_rows_as_the_jsonl() {
 
 #[test]
 fn reasoning_dataset_counts_match_the_readmes() {
-    let gsm_test = load_or_skip!(DatasetName::Gsm8k, "test");
+    let gsm_test = load_split!(DatasetName::Gsm8k, "test");
     assert_eq!(gsm_test.samples.len(), 1319);
+    assert_eq!(load_split!(DatasetName::Gsm8k, "train").samples.len(), 7473);
     assert_eq!(
-        load_or_skip!(DatasetName::Gsm8k, "train").samples.len(),
-        7473
-    );
-    assert_eq!(
-        load_or_skip!(DatasetName::Gsm8k, "test_socratic")
+        load_split!(DatasetName::Gsm8k, "test_socratic")
             .samples
             .len(),
         1319
@@ -327,7 +324,7 @@ fn reasoning_dataset_counts_match_the_readmes() {
         .unwrap_or("<<")
         .contains("<<"));
 
-    let math = load_or_skip!(DatasetName::Math500, "test");
+    let math = load_split!(DatasetName::Math500, "test");
     assert_eq!(math.samples.len(), 500);
     assert_eq!(math.samples[0].id, "test/precalculus/807.json");
     let mut levels = [0; 5];
@@ -336,7 +333,7 @@ fn reasoning_dataset_counts_match_the_readmes() {
     }
     assert_eq!(levels, [43, 90, 105, 128, 134]);
 
-    let strategy = load_or_skip!(DatasetName::Strategyqa, "test");
+    let strategy = load_split!(DatasetName::Strategyqa, "test");
     assert_eq!(
         answer_counts(&strategy),
         [("no".to_string(), 1219), ("yes".to_string(), 1071)]
@@ -344,7 +341,7 @@ fn reasoning_dataset_counts_match_the_readmes() {
             .collect()
     );
 
-    let csqa = load_or_skip!(DatasetName::Commonsenseqa, "dev");
+    let csqa = load_split!(DatasetName::Commonsenseqa, "dev");
     let letters = |pairs: &[(&str, usize)]| {
         pairs
             .iter()
@@ -358,7 +355,7 @@ fn reasoning_dataset_counts_match_the_readmes() {
     assert_eq!(csqa.samples[0].id, "1afa02df02c908a558b4036e80242fac");
     assert_eq!(csqa.samples[0].choices.len(), 5);
 
-    let arc = load_or_skip!(DatasetName::ArcChallenge, "test");
+    let arc = load_split!(DatasetName::ArcChallenge, "test");
     assert_eq!(
         answer_counts(&arc),
         letters(&[("A", 266), ("B", 311), ("C", 310), ("D", 285)])
@@ -377,13 +374,13 @@ fn reasoning_dataset_counts_match_the_readmes() {
     }
     assert_eq!(sizes, [(3, 4), (4, 1165), (5, 3)].into_iter().collect());
 
-    let med = load_or_skip!(DatasetName::Medmcqa, "test");
+    let med = load_split!(DatasetName::Medmcqa, "test");
     assert_eq!(
         answer_counts(&med),
         letters(&[("A", 950), ("B", 735), ("C", 617), ("D", 514)])
     );
     assert_eq!(med.samples[0].id, "b64a9cd7-d076-4c55-8be1-f9c44fece6cc");
-    let hard = load_or_skip!(DatasetName::Medmcqa, "hard");
+    let hard = load_split!(DatasetName::Medmcqa, "hard");
     assert_eq!(
         answer_counts(&hard),
         letters(&[("A", 29), ("B", 24), ("C", 23), ("D", 24)])

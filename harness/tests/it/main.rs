@@ -7,28 +7,23 @@ mod scoring;
 
 use std::path::PathBuf;
 
-/// The shared data directory, or None (with a message) when it is absent: the tests that read
-/// real files then have nothing to check. In CI the directory is always present.
-pub fn data_dir() -> Option<PathBuf> {
+/// The shared data directory. The tests read the real files, so a missing directory fails them
+/// with a message saying where it was looked for.
+pub fn data_dir() -> PathBuf {
     let dir = harness::data::default_data_dir();
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: data directory {} not found (set R2L_DATA_DIR)",
-            dir.display()
-        );
-        None
-    }
+    assert!(
+        dir.is_dir(),
+        "data directory {} not found: put the shared data beside the clone or set R2L_DATA_DIR",
+        dir.display()
+    );
+    dir
 }
 
-/// Loads a split of the real data, or returns from the test when the data is absent.
+/// Loads a split of the real data (the test fails when it is absent or does not load).
 #[macro_export]
-macro_rules! load_or_skip {
+macro_rules! load_split {
     ($name:expr, $split:expr) => {{
-        let Some(dir) = $crate::data_dir() else {
-            return;
-        };
+        let dir = $crate::data_dir();
         match harness::data::load($name, $split, &dir) {
             Ok(dataset) => dataset,
             Err(error) => panic!("loading {} {}: {error}", $name, $split),

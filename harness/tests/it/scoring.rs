@@ -7,7 +7,7 @@ use harness::metrics::BootstrapConfig;
 use harness::scoring::{read_predictions, score, Scorer};
 use serde_json::json;
 
-use crate::load_or_skip;
+use crate::load_split;
 
 fn write_predictions(lines: &[serde_json::Value]) -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
@@ -51,7 +51,7 @@ fn score_lines(
 #[test]
 fn gold_labels_as_predictions_score_perfectly_on_every_task() {
     for name in DatasetName::ALL {
-        let dataset = load_or_skip!(name, name.default_split());
+        let dataset = load_split!(name, name.default_split());
         let report = score_lines(&dataset, &gold_predictions(&dataset))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(report.n, dataset.samples.len());
@@ -80,7 +80,7 @@ fn gold_labels_as_predictions_score_perfectly_on_every_task() {
 
 #[test]
 fn missing_predictions_count_as_empty_and_are_reported() {
-    let dataset = load_or_skip!(DatasetName::UitVisfd, "test");
+    let dataset = load_split!(DatasetName::UitVisfd, "test");
     let half: Vec<_> = gold_predictions(&dataset).into_iter().step_by(2).collect();
     let report = score_lines(&dataset, &half).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.diagnostics.missing, dataset.samples.len() / 2);
@@ -92,7 +92,7 @@ fn missing_predictions_count_as_empty_and_are_reported() {
 
 #[test]
 fn unknown_ids_are_an_error_naming_them() {
-    let dataset = load_or_skip!(DatasetName::Gsm8k, "test");
+    let dataset = load_split!(DatasetName::Gsm8k, "test");
     let lines = [
         json!({"id": "0", "answer": "18"}),
         json!({"id": "99999", "answer": "1"}),
@@ -110,7 +110,7 @@ fn unknown_ids_are_an_error_naming_them() {
 
 #[test]
 fn raw_outputs_go_through_the_task_parser() {
-    let dataset = load_or_skip!(DatasetName::UitVisfd, "test");
+    let dataset = load_split!(DatasetName::UitVisfd, "test");
     let first = &dataset.samples[0];
     let labels: Vec<serde_json::Value> = first
         .aspect_labels()
@@ -133,11 +133,11 @@ fn raw_outputs_go_through_the_task_parser() {
 
 #[test]
 fn invalid_labels_are_counted() {
-    let dataset = load_or_skip!(DatasetName::ArcChallenge, "test");
+    let dataset = load_split!(DatasetName::ArcChallenge, "test");
     let lines = [json!({"id": dataset.samples[0].id, "answer": "Z"})];
     let report = score_lines(&dataset, &lines).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.diagnostics.invalid_labels, 1);
-    let dataset = load_or_skip!(DatasetName::UitVisfd, "test");
+    let dataset = load_split!(DatasetName::UitVisfd, "test");
     let lines = [
         json!({"id": "0", "aspects": [{"aspect": "SOUND", "polarity": "positive"}, {"aspect": "BATTERY", "polarity": "meh"}]}),
     ];

@@ -7,9 +7,7 @@ use crate::support::{chat_body, post, start, state, RUNTIME};
 #[test]
 fn chat_completion_in_vietnamese() {
     let _serial = crate::support::serial();
-    let Some(state) = state(Default::default()) else {
-        return;
-    };
+    let state = state(Default::default());
     let url = format!("{}/v1/chat/completions", start(state));
     let (status, body) = post(&url, &chat_body("Xin chào! Bạn có khỏe không?", 24), None);
     assert_eq!(status, 200, "{body}");
@@ -30,9 +28,7 @@ fn chat_completion_in_vietnamese() {
 #[test]
 fn chat_completion_in_swedish() {
     let _serial = crate::support::serial();
-    let Some(state) = state(Default::default()) else {
-        return;
-    };
+    let state = state(Default::default());
     let url = format!("{}/v1/chat/completions", start(state));
     let (status, body) = post(
         &url,
@@ -54,9 +50,7 @@ fn chat_completion_in_swedish() {
 #[test]
 fn max_tokens_bounds_the_answer_and_reports_length() {
     let _serial = crate::support::serial();
-    let Some(state) = state(Default::default()) else {
-        return;
-    };
+    let state = state(Default::default());
     let url = format!("{}/v1/chat/completions", start(state));
     let (status, body) = post(
         &url,
@@ -71,9 +65,7 @@ fn max_tokens_bounds_the_answer_and_reports_length() {
 #[test]
 fn streaming_sends_chunks_and_done() {
     let _serial = crate::support::serial();
-    let Some(state) = state(Default::default()) else {
-        return;
-    };
+    let state = state(Default::default());
     let url = format!("{}/v1/chat/completions", start(state));
     let mut body = chat_body("Count from one to five.", 16);
     body["stream"] = json!(true);
@@ -121,9 +113,7 @@ fn streaming_sends_chunks_and_done() {
 #[test]
 fn text_completion_and_model_list() {
     let _serial = crate::support::serial();
-    let Some(state) = state(Default::default()) else {
-        return;
-    };
+    let state = state(Default::default());
     let base = start(state);
     let (status, body) = post(
         &format!("{base}/v1/completions"),
@@ -158,9 +148,7 @@ fn text_completion_and_model_list() {
 #[test]
 fn json_object_response_format_yields_json() {
     let _serial = crate::support::serial();
-    let Some(state) = state(Default::default()) else {
-        return;
-    };
+    let state = state(Default::default());
     let url = format!("{}/v1/chat/completions", start(state));
     let mut body = chat_body("Give the name and age of a person as JSON.", 96);
     body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "person", "schema": {
@@ -182,16 +170,11 @@ fn json_object_response_format_yields_json() {
 #[test]
 fn absa_route_uses_the_harness_prompt_and_parser_on_uit_visfd_sentences() {
     let _serial = crate::support::serial();
-    let Some(state) = state(Default::default()) else {
-        return;
-    };
+    let state = state(Default::default());
     let url = format!("{}/v1/absa", start(state));
     let data = harness::data::default_data_dir();
-    let Ok(dataset) = harness::data::load(harness::data::DatasetName::UitVisfd, "test", &data)
-    else {
-        eprintln!("skipping: UIT-ViSFD not found");
-        return;
-    };
+    let dataset = harness::data::load(harness::data::DatasetName::UitVisfd, "test", &data)
+        .unwrap_or_else(|e| panic!("loading UIT-ViSFD test: {e}"));
     let labels = harness::data::DatasetName::UitVisfd.aspect_labels();
     for sample in dataset.samples.iter().take(3) {
         let (status, body) = post(

@@ -28,7 +28,7 @@ fn missing_or_wrong_api_key_is_401() {
         api_keys: vec!["k1".into(), "k2".into()],
         limits: Limits::default(),
     };
-    let Some(state) = state(config) else { return };
+    let state = state(config);
     let base = start(state);
     let url = format!("{base}/v1/chat/completions");
     let (status, body) = post(&url, &chat_body("hi", 2), None);
@@ -48,12 +48,10 @@ fn missing_or_wrong_api_key_is_401() {
 #[test]
 fn oversized_body_is_413() {
     let _serial = crate::support::serial();
-    let Some(state) = state(limited(Limits {
+    let state = state(limited(Limits {
         max_body_bytes: 1024,
         ..Limits::default()
-    })) else {
-        return;
-    };
+    }));
     let url = format!("{}/v1/chat/completions", start(state));
     let (status, body) = post(&url, &chat_body(&"a".repeat(4096), 2), None);
     assert_eq!(status, 413);
@@ -63,12 +61,10 @@ fn oversized_body_is_413() {
 #[test]
 fn too_many_messages_is_400() {
     let _serial = crate::support::serial();
-    let Some(state) = state(limited(Limits {
+    let state = state(limited(Limits {
         max_messages: 3,
         ..Limits::default()
-    })) else {
-        return;
-    };
+    }));
     let url = format!("{}/v1/chat/completions", start(state));
     let messages: Vec<_> = (0..4)
         .map(|i| json!({"role": "user", "content": format!("m{i}")}))
@@ -85,12 +81,10 @@ fn too_many_messages_is_400() {
 #[test]
 fn prompt_over_the_context_is_400() {
     let _serial = crate::support::serial();
-    let Some(state) = state(limited(Limits {
+    let state = state(limited(Limits {
         max_body_bytes: 4 << 20,
         ..Limits::default()
-    })) else {
-        return;
-    };
+    }));
     let url = format!("{}/v1/chat/completions", start(state));
     let long = "word ".repeat(20_000);
     let (status, body) = post(&url, &chat_body(&long, 8), None);
@@ -107,12 +101,10 @@ fn prompt_over_the_context_is_400() {
 #[test]
 fn max_tokens_over_the_cap_is_400() {
     let _serial = crate::support::serial();
-    let Some(state) = state(limited(Limits {
+    let state = state(limited(Limits {
         max_tokens_cap: 64,
         ..Limits::default()
-    })) else {
-        return;
-    };
+    }));
     let url = format!("{}/v1/chat/completions", start(state));
     let (status, body) = post(&url, &chat_body("hi", 65), None);
     assert_eq!(status, 400);
@@ -122,9 +114,7 @@ fn max_tokens_over_the_cap_is_400() {
 #[test]
 fn unknown_model_is_404() {
     let _serial = crate::support::serial();
-    let Some(state) = state(Default::default()) else {
-        return;
-    };
+    let state = state(Default::default());
     let url = format!("{}/v1/chat/completions", start(state));
     let mut body = chat_body("hi", 2);
     body["model"] = json!("gpt-9");
@@ -142,9 +132,7 @@ fn unknown_model_is_404() {
 #[test]
 fn malformed_json_wrong_types_and_invalid_utf8_are_4xx() {
     let _serial = crate::support::serial();
-    let Some(state) = state(Default::default()) else {
-        return;
-    };
+    let state = state(Default::default());
     let url = format!("{}/v1/chat/completions", start(state));
     let (status, body, _) = post_raw(&url, b"{\"model\": \"smollm2\", \"messages\": [".to_vec());
     assert_eq!(status, 400);
@@ -171,13 +159,11 @@ fn malformed_json_wrong_types_and_invalid_utf8_are_4xx() {
 #[test]
 fn requests_over_the_queue_limit_are_429_with_retry_after() {
     let _serial = crate::support::serial();
-    let Some(state) = state(limited(Limits {
+    let state = state(limited(Limits {
         max_in_flight: 1,
         max_queue: 0,
         ..Limits::default()
-    })) else {
-        return;
-    };
+    }));
     let url = format!("{}/v1/chat/completions", start(state));
     let busy = {
         let url = url.clone();
@@ -203,12 +189,10 @@ fn requests_over_the_queue_limit_are_429_with_retry_after() {
 #[test]
 fn generation_over_the_timeout_is_504_and_the_server_keeps_serving() {
     let _serial = crate::support::serial();
-    let Some(state) = state(limited(Limits {
+    let state = state(limited(Limits {
         request_timeout: Duration::from_secs(2),
         ..Limits::default()
-    })) else {
-        return;
-    };
+    }));
     let url = format!("{}/v1/chat/completions", start(state));
     let started = Instant::now();
     let (status, body) = post(
@@ -230,13 +214,11 @@ fn generation_over_the_timeout_is_504_and_the_server_keeps_serving() {
 #[test]
 fn client_disconnect_mid_stream_cancels_the_generation() {
     let _serial = crate::support::serial();
-    let Some(state) = state(limited(Limits {
+    let state = state(limited(Limits {
         max_in_flight: 1,
         max_queue: 4,
         ..Limits::default()
-    })) else {
-        return;
-    };
+    }));
     let base = start(state);
     let url = format!("{base}/v1/chat/completions");
     let mut body = chat_body("Write a very long essay about the sea.", 3000);

@@ -30,24 +30,22 @@ pub fn default_model_dir() -> PathBuf {
     home.join("models").join("SmolLM2-135M-Instruct")
 }
 
-/// The default model's spec, or None (with a message) when setup has not run.
-pub fn default_spec() -> Option<ModelSpec> {
+/// The default model's spec; the tests fail when setup has not run.
+pub fn default_spec() -> ModelSpec {
     let dir = default_model_dir();
-    if !dir.join("config.json").is_file() {
-        eprintln!(
-            "skipping: {} not found; run scripts/setup.sh",
-            dir.display()
-        );
-        return None;
-    }
-    Some(ModelSpec {
+    assert!(
+        dir.join("config.json").is_file(),
+        "{} not found: run scripts/setup.sh",
+        dir.display()
+    );
+    ModelSpec {
         id: "smollm2".to_string(),
         path: dir,
         isq: Some(Isq::Q8_0),
-    })
+    }
 }
 
-static ENGINE: OnceLock<Option<Arc<Engine>>> = OnceLock::new();
+static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
 
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -59,28 +57,25 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The shared engine (loaded once), or None when the model is absent.
-pub fn engine() -> Option<Arc<Engine>> {
+/// The shared engine (loaded once).
+pub fn engine() -> Arc<Engine> {
     ENGINE
         .get_or_init(|| {
-            let spec = default_spec()?;
-            Some(Arc::new(
+            Arc::new(
                 RUNTIME
-                    .block_on(Engine::load(&spec))
+                    .block_on(Engine::load(&default_spec()))
                     .unwrap_or_else(|e| panic!("loading the default model: {e}")),
-            ))
+            )
         })
         .clone()
 }
 
 /// App state over the shared engine with `config`.
-pub fn state(config: ServeConfig) -> Option<AppState> {
-    let engine = engine()?;
-    let spec = default_spec()?;
-    Some(AppState::new(
-        Arc::new(ModelRegistry::with_engine(spec, engine)),
+pub fn state(config: ServeConfig) -> AppState {
+    AppState::new(
+        Arc::new(ModelRegistry::with_engine(default_spec(), engine())),
         config,
-    ))
+    )
 }
 
 /// A server on an ephemeral 127.0.0.1 port; returns its base URL (`http://127.0.0.1:P`).
