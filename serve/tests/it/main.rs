@@ -3,5 +3,6 @@
 
 mod api;
 mod hardening;
+mod memory;
 mod readiness;
 mod support;
