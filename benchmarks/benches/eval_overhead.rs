@@ -17,25 +17,19 @@ fn eval_overhead(c: &mut Criterion) {
     let data_dir = default_data_dir();
     let dataset = load(DatasetName::Gsm8k, "test", &data_dir)
         .unwrap_or_else(|e| panic!("the benchmark needs the real GSM8K test split: {e}"));
-    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    else {
-        return;
-    };
-    let Ok(server) = runtime.block_on(ScriptedServer::start(|_, _| {
-        Reply::Text("Answer: 42".to_string())
-    })) else {
-        return;
-    };
-    let Ok(task) = resolve_task("gsm8k") else {
-        return;
-    };
+        .unwrap_or_else(|e| panic!("tokio runtime: {e}"));
+    let server = runtime
+        .block_on(ScriptedServer::start(|_, _| {
+            Reply::Text("Answer: 42".to_string())
+        }))
+        .unwrap_or_else(|e| panic!("scripted server: {e}"));
+    let task = resolve_task("gsm8k").unwrap_or_else(|e| panic!("{e}"));
     let mut config = HttpConfig::new(server.base_url());
     config.concurrency = 64;
-    let Ok(client) = HttpClient::new(config) else {
-        return;
-    };
+    let client = HttpClient::new(config).unwrap_or_else(|e| panic!("{e}"));
     let client: Arc<dyn ChatClient> = Arc::new(client);
     let out = std::env::temp_dir().join("r2l-eval-overhead");
     let options = EvalOptions {
@@ -62,7 +56,7 @@ fn eval_overhead(c: &mut Criterion) {
             runtime
                 .block_on(evaluate(&task, client.clone(), &options, Vec::new))
                 .map(|run| run.samples.len())
-                .ok()
+                .unwrap_or_else(|e| panic!("evaluate: {e}"))
         })
     });
     group.finish();

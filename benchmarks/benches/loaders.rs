@@ -1,4 +1,5 @@
-//! Criterion benchmarks of every dataset loader on the real files (evaluation split).
+//! Criterion benchmarks of every dataset loader on the real files (the train split where there is
+//! one, else the evaluation split).
 
 // criterion_group! generates undocumented functions.
 #![allow(missing_docs)]

@@ -42,9 +42,10 @@ fn main() -> Result<(), String> {
         };
         best = best.min(clock.elapsed().as_secs_f64());
     }
+    let (alpha, ci95) = result;
     println!(
-        "{{\"seconds\": {best}, \"alpha\": {}, \"ci95\": {:?}}}",
-        result.0, result.1
+        "{}",
+        serde_json::json!({"seconds": best, "alpha": alpha, "ci95": ci95.map(|(lo, hi)| [lo, hi])})
     );
     Ok(())
 }

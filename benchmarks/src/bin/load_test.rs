@@ -1,6 +1,7 @@
 //! Load test of a running `r2l serve` (loopback only): N requests at C concurrency, a fraction of
-//! them malformed in assorted ways. Reports status counts; a good request must get 200 (or 429
-//! when the queue is full, retried after `Retry-After`), a bad one a 4xx, nothing a 5xx.
+//! them malformed in assorted ways. Reports status counts; a good request must get 200 (a 429
+//! when the queue is full is retried, up to 50 times, 200 ms apart), a bad one a 4xx, nothing a
+//! 5xx.
 //!
 //! Usage: load_test BASE_URL [REQUESTS=2000] [CONCURRENCY=32] [BAD_PERCENT=20]
 
