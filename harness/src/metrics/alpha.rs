@@ -44,25 +44,42 @@ impl ReliabilityData {
         }
         let unit_count = values.len() / coder_count;
         let rows: Vec<&[f64]> = values.chunks_exact(unit_count.max(1)).collect();
-        // Sized for every cell; cells are written before `present` counts them, and at most
-        // one is written per cell visited, so the index stays below values.len().
+        let bounds = part_bounds(unit_count, values.len());
+        // Every cell has a slot; part p fills the slots of its own units, from the start of
+        // its region, and the regions are closed up afterwards.
         let mut flat = vec![0.0; values.len()];
-        let mut present = 0;
-        let mut offsets = Vec::with_capacity(unit_count + 1);
-        offsets.push(0);
-        // Unit by unit, reading every coder row in step: the rows are streamed side by side,
-        // which hardware prefetchers follow, and the output is written once, in order. Each
-        // cell is stored unconditionally and kept only if present, because a branch on
-        // missingness mispredicts on real data and cost ~2× the copy itself.
-        for unit in 0..unit_count {
-            for row in &rows {
-                let value = row[unit];
-                flat[present] = value;
-                present += usize::from(!value.is_nan());
+        let mut offsets = vec![0; unit_count + 1];
+        let presents: Vec<usize> = std::thread::scope(|scope| {
+            let (mut flat_rest, mut ends_rest) = (flat.as_mut_slice(), &mut offsets[1..]);
+            let mut parts = Vec::new();
+            for part in bounds.windows(2) {
+                let units = part[0]..part[1];
+                let (flat_part, rest) =
+                    std::mem::take(&mut flat_rest).split_at_mut(units.len() * coder_count);
+                flat_rest = rest;
+                let (ends_part, rest) = std::mem::take(&mut ends_rest).split_at_mut(units.len());
+                ends_rest = rest;
+                let rows = &rows;
+                parts.push(scope.spawn(move || gather_units(rows, units, flat_part, ends_part)));
             }
-            offsets.push(present);
+            parts
+                .into_iter()
+                .map(|part| {
+                    part.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        let mut end = 0;
+        for (part, present) in bounds.windows(2).zip(presents) {
+            let start = part[0] * coder_count;
+            flat.copy_within(start..start + present, end);
+            for offset in &mut offsets[part[0] + 1..=part[1]] {
+                *offset += end;
+            }
+            end += present;
         }
-        flat.truncate(present);
+        flat.truncate(end);
         flat.shrink_to_fit();
         Ok(Self::from_flat(flat, offsets, coder_count))
     }
@@ -163,6 +180,13 @@ impl ReliabilityData {
             .map(|bounds| &self.values[bounds[0]..bounds[1]])
     }
 
+    /// Iterator over the values of units `start..end`, in unit order.
+    fn units_between(&self, start: usize, end: usize) -> impl Iterator<Item = &[f64]> + Send {
+        self.offsets[start..=end]
+            .windows(2)
+            .map(|bounds| &self.values[bounds[0]..bounds[1]])
+    }
+
     /// The centre interval statistics are taken around: the mean of all values (pairable or
     /// not; any value near the bulk of the data keeps the sums from cancelling).
     pub(super) fn interval_centre(&self) -> f64 {
@@ -183,7 +207,13 @@ impl ReliabilityData {
     /// values or ratio alpha on negative values.
     pub fn alpha(&self, level: Level) -> crate::error::Result<f64> {
         let alpha = match level {
-            Level::Interval => interval_alpha(self.units(), self.interval_centre()),
+            Level::Interval => {
+                let parts = part_bounds(self.unit_count(), self.values.len())
+                    .windows(2)
+                    .map(|part| self.units_between(part[0], part[1]))
+                    .collect();
+                interval_alpha(parts, self.interval_centre())
+            }
             _ => coded_alpha(self.coded(), level, None, None),
         };
         alpha.map_err(|undefined| undefined.into_error())
@@ -194,6 +224,46 @@ impl ReliabilityData {
     pub fn metric(&self, level: Level) -> AlphaMetric<'_> {
         AlphaMetric::new(self, level)
     }
+}
+
+/// From this many cells on, building the data and summing interval alpha run in two halves of
+/// the units on two threads.
+const PARALLEL_MIN_CELLS: usize = 1 << 20;
+
+/// Unit boundaries of the parts that work on `unit_count` units of `cell_count` cells is split
+/// into: two halves for large data, else one part. A fixed split (not one per core) keeps the
+/// floating-point summation order, and so the result, the same on every machine.
+fn part_bounds(unit_count: usize, cell_count: usize) -> Vec<usize> {
+    if cell_count >= PARALLEL_MIN_CELLS && unit_count >= 2 {
+        vec![0, unit_count / 2, unit_count]
+    } else {
+        vec![0, unit_count]
+    }
+}
+
+/// Copies the present values of `units` into `flat`, unit by unit from its start, and writes
+/// each unit's end (relative to `flat`) into `ends`; returns how many values it kept.
+///
+/// The coder rows are read in step, side by side, which hardware prefetchers follow, and the
+/// output is written once, in order. Each cell is stored unconditionally and kept only if
+/// present, because a branch on missingness mispredicts on real data and cost ~2× the copy
+/// itself; at most one cell is written per cell visited, so the index stays in `flat`.
+fn gather_units(
+    rows: &[&[f64]],
+    units: std::ops::Range<usize>,
+    flat: &mut [f64],
+    ends: &mut [usize],
+) -> usize {
+    let mut present = 0;
+    for (unit, end) in units.zip(ends.iter_mut()) {
+        for row in rows {
+            let value = row[unit];
+            flat[present] = value;
+            present += usize::from(!value.is_nan());
+        }
+        *end = present;
+    }
+    present
 }
 
 #[cfg(test)]
@@ -361,6 +431,44 @@ mod tests {
         ));
         assert!(ReliabilityData::from_coder_rows(&values, 0).is_err());
         assert_eq!(ReliabilityData::from_coder_rows(&[], 3)?.unit_count(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn large_data_is_built_and_summed_in_two_halves() -> crate::error::Result<()> {
+        // 4 coders × 300,000 units = 1.2M cells, over PARALLEL_MIN_CELLS: both halves run.
+        let (coders, units) = (4, 300_000);
+        let mut state = 12_345u64;
+        let values: Vec<f64> = (0..coders * units)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                match (state >> 33) % 7 {
+                    0 => f64::NAN,
+                    value => value as f64,
+                }
+            })
+            .collect();
+        assert!(values.len() >= PARALLEL_MIN_CELLS);
+        let data = ReliabilityData::from_coder_rows(&values, coders)?;
+        assert_eq!(data.unit_count(), units);
+        for unit in 0..units {
+            let expected: Vec<f64> = (0..coders)
+                .map(|coder| values[coder * units + unit])
+                .filter(|value| !value.is_nan())
+                .collect();
+            assert_eq!(data.unit_values(unit), expected.as_slice(), "unit {unit}");
+        }
+        let present = values.iter().filter(|value| !value.is_nan()).count();
+        assert_eq!(data.values.len(), present);
+        let one_part = interval_alpha(vec![data.units()], data.interval_centre())
+            .map_err(|undefined| undefined.into_error())?;
+        let two_parts = data.alpha(Level::Interval)?;
+        assert!(
+            (one_part - two_parts).abs() < 1e-12,
+            "{one_part} vs {two_parts}"
+        );
         Ok(())
     }
 

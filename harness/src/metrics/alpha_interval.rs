@@ -6,15 +6,36 @@ use super::alpha_disagreement::{finish_interval, Undefined};
 
 /// Interval alpha over every unit, each unit's statistics taken around `centre`: a value near
 /// the mean of the data, so that the pooled sums cancel little however far the data sit from 0.
-pub(super) fn interval_alpha<'a>(
-    units: impl Iterator<Item = &'a [f64]>,
-    centre: f64,
-) -> Result<f64, Undefined> {
-    let mut sums = IntervalSums::default();
-    for unit in units {
-        sums.add(&IntervalUnit::new(unit, centre));
-    }
-    sums.alpha()
+///
+/// The units come in `parts` (runs of units); the first is summed on this thread, every other
+/// on a thread of its own, and the part sums are added in order.
+pub(super) fn interval_alpha<'a, P>(parts: Vec<P>, centre: f64) -> Result<f64, Undefined>
+where
+    P: Iterator<Item = &'a [f64]> + Send,
+{
+    let sum_part = move |units: P| {
+        let mut sums = IntervalSums::default();
+        for unit in units {
+            sums.add(&IntervalUnit::new(unit, centre));
+        }
+        sums
+    };
+    let mut parts = parts.into_iter();
+    let first = parts.next();
+    let total = std::thread::scope(|scope| {
+        let others: Vec<_> = parts
+            .map(|units| scope.spawn(move || sum_part(units)))
+            .collect();
+        let mut total = first.map(sum_part).unwrap_or_default();
+        for other in others {
+            let sums = other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            total.merge(&sums);
+        }
+        total
+    });
+    total.alpha()
 }
 
 /// Mean of `values` (0 when empty), summed in independent lanes so that the loop vectorises
@@ -164,6 +185,16 @@ impl IntervalSums {
         self.observed += unit.observed;
         self.min = self.min.min(unit.min);
         self.max = self.max.max(unit.max);
+    }
+
+    /// Adds the sums of other units (around the same centre).
+    fn merge(&mut self, other: &IntervalSums) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.sum_of_squares += other.sum_of_squares;
+        self.observed += other.observed;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
     }
 
     /// Alpha of the summed units.
