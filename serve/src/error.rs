@@ -39,6 +39,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The prompt leaves no room to generate within the model's context.
+    #[error("the prompt takes {prompt_tokens} tokens; the model's context is {context} tokens")]
+    PromptTooLong {
+        /// Tokens in the rendered prompt.
+        prompt_tokens: usize,
+        /// The model's context length.
+        context: usize,
+    },
     /// The inference engine failed.
     #[error("engine: {0}")]
     Engine(String),

@@ -11,9 +11,8 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::state::{AppState, Slot};
-use crate::engine::{
-    collect, Engine, Event, Generation, GenerationRequest, Prompt, DEFAULT_MAX_TOKENS,
-};
+use crate::engine::{collect, Engine, Event, Generation, GenerationRequest, Prompt};
+use crate::error::Error;
 
 /// Sampling fields common to both completion kinds, as the client sent them.
 pub struct Sampling<'a> {
@@ -92,25 +91,16 @@ pub async fn prepare(
         ));
     }
     let engine = state.engine(Some(model))?;
-    let prompt_tokens = engine
-        .prompt_tokens(&prompt)
+    let (prompt_tokens, max_tokens) = engine
+        .generation_budget(&prompt, sampling.max_tokens)
         .await
-        .map_err(ApiError::internal)?;
-    let context = engine.info().context_length;
-    if prompt_tokens >= context {
-        return Err(ApiError::bad_request(
-            prompt_param,
-            format!(
-                "the prompt takes {prompt_tokens} tokens; the model's context is {context} tokens"
-            ),
-        ));
-    }
-    let wanted = sampling
-        .max_tokens
-        .map_or(DEFAULT_MAX_TOKENS, |n| n as usize);
+        .map_err(|e| match e {
+            Error::PromptTooLong { .. } => ApiError::bad_request(prompt_param, e.to_string()),
+            other => ApiError::internal(other),
+        })?;
     let request = GenerationRequest {
         prompt,
-        max_tokens: wanted.min(context - prompt_tokens),
+        max_tokens,
         temperature: sampling.temperature,
         top_p: sampling.top_p,
         stop,

@@ -5,9 +5,7 @@ use async_trait::async_trait;
 use chat::{ChatChoice, ChatClient, ChatError, ChatRequest, ChatResponse, Message, ResponseFormat};
 
 use super::engine::{Engine, Event, GenerationRequest, Prompt};
-
-/// Tokens generated when a request does not say (`max_tokens` absent).
-pub const DEFAULT_MAX_TOKENS: usize = 256;
+use crate::error::Error;
 
 /// The JSON schema a `response_format` asks for (`json_object` = any object), if any.
 pub fn json_schema_of(format: Option<&ResponseFormat>) -> Option<serde_json::Value> {
@@ -45,22 +43,16 @@ impl ChatClient for Engine {
             return Err(ChatError::InvalidRequest("`messages` is empty".to_string()));
         }
         let prompt = Prompt::Chat(request.messages.clone());
-        let prompt_tokens = self
-            .prompt_tokens(&prompt)
+        let (prompt_tokens, max_tokens) = self
+            .generation_budget(&prompt, request.max_tokens)
             .await
-            .map_err(|e| ChatError::Engine(e.to_string()))?;
-        let context = self.info().context_length;
-        if prompt_tokens >= context {
-            return Err(ChatError::InvalidRequest(format!(
-                "the prompt takes {prompt_tokens} tokens; the model's context is {context}"
-            )));
-        }
-        let wanted = request
-            .max_tokens
-            .map_or(DEFAULT_MAX_TOKENS, |n| n as usize);
+            .map_err(|e| match e {
+                Error::PromptTooLong { .. } => ChatError::InvalidRequest(e.to_string()),
+                other => ChatError::Engine(other.to_string()),
+            })?;
         let generation = GenerationRequest {
             prompt,
-            max_tokens: wanted.min(context - prompt_tokens),
+            max_tokens,
             temperature: request.temperature,
             top_p: request.top_p,
             stop: request

@@ -14,6 +14,9 @@ use tokio::sync::mpsc::{channel, Receiver};
 use super::spec::{ModelFormat, ModelSpec};
 use crate::error::{Error, Result};
 
+/// Tokens generated when a request does not say (`max_tokens` absent).
+pub const DEFAULT_MAX_TOKENS: usize = 256;
+
 /// What `/v1/models` says about a loaded model.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ModelInfo {
@@ -286,6 +289,25 @@ impl Engine {
             .await
             .map_err(|e| Error::Engine(e.to_string()))?;
         Ok(tokens.len())
+    }
+
+    /// Checks the prompt against the context and clamps `max_tokens` (default
+    /// [`DEFAULT_MAX_TOKENS`]) to the room left: (prompt tokens, tokens to generate).
+    pub async fn generation_budget(
+        &self,
+        prompt: &Prompt,
+        max_tokens: Option<u32>,
+    ) -> Result<(usize, usize)> {
+        let prompt_tokens = self.prompt_tokens(prompt).await?;
+        let context = self.info.context_length;
+        if prompt_tokens >= context {
+            return Err(Error::PromptTooLong {
+                prompt_tokens,
+                context,
+            });
+        }
+        let wanted = max_tokens.map_or(DEFAULT_MAX_TOKENS, |n| n as usize);
+        Ok((prompt_tokens, wanted.min(context - prompt_tokens)))
     }
 
     /// Starts generating; events arrive through the returned [`Generation`].

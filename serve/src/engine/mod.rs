@@ -5,8 +5,9 @@ mod client;
 mod engine;
 mod spec;
 
-pub use client::{collect, json_schema_of, DEFAULT_MAX_TOKENS};
+pub use client::{collect, json_schema_of};
 pub use engine::{
     file_sha256, Engine, Event, Generation, GenerationRequest, ModelInfo, Prompt, SharedEngine,
+    DEFAULT_MAX_TOKENS,
 };
 pub use spec::{Isq, ModelFormat, ModelSpec};
