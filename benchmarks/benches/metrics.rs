@@ -7,7 +7,8 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use harness::data::{default_data_dir, load, DatasetName};
 use harness::metrics::{
-    bootstrap_ci, AbsaF1, AbsaMetric, BootstrapConfig, CorpusMetric, Level, ReliabilityData,
+    alpha_of_coder_rows, bootstrap_ci, AbsaF1, AbsaMetric, BootstrapConfig, CorpusMetric, Level,
+    ReliabilityData,
 };
 
 fn alpha(c: &mut Criterion) {
@@ -22,6 +23,10 @@ fn alpha(c: &mut Criterion) {
                 data.and_then(|d| d.alpha(Level::Interval).map_err(|e| e.to_string()))
             })
         },
+    );
+    group.bench_function(
+        "interval 10 coders x 1e6 units, 30% missing (streamed, alpha_of_coder_rows)",
+        |b| b.iter(|| alpha_of_coder_rows(&values, 10, Level::Interval).map_err(|e| e.to_string())),
     );
     let small = r2l_benchmarks::reliability_matrix(3, 5_000, 0.3, 1);
     let data = ReliabilityData::from_coder_rows(&small, 3).ok();

@@ -5,7 +5,9 @@
 
 use std::time::Instant;
 
-use harness::metrics::{bootstrap_ci, BootstrapConfig, Level, ReliabilityData};
+use harness::metrics::{
+    alpha_of_coder_rows, bootstrap_ci, BootstrapConfig, Level, ReliabilityData,
+};
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
@@ -23,13 +25,14 @@ fn main() -> Result<(), String> {
     let mut result = (0.0, None);
     for _ in 0..repeats.max(1) {
         let clock = Instant::now();
-        let data = ReliabilityData::from_coder_rows(&values, coders).map_err(|e| e.to_string())?;
         result = match mode.as_str() {
             "alpha" => (
-                data.alpha(Level::Interval).map_err(|e| e.to_string())?,
+                alpha_of_coder_rows(&values, coders, Level::Interval).map_err(|e| e.to_string())?,
                 None,
             ),
             "bootstrap" => {
+                let data =
+                    ReliabilityData::from_coder_rows(&values, coders).map_err(|e| e.to_string())?;
                 let config = BootstrapConfig {
                     resamples: 1000,
                     seed: 0,

@@ -35,15 +35,8 @@ impl ReliabilityData {
     /// Fails with [`crate::error::Error::InvalidInput`] when `coder_count` is 0 or does not
     /// divide the number of values.
     pub fn from_coder_rows(values: &[f64], coder_count: usize) -> crate::error::Result<Self> {
-        if coder_count == 0 || !values.len().is_multiple_of(coder_count) {
-            return Err(crate::error::Error::InvalidInput(format!(
-                "reliability data of {} values cannot be split into {} coder rows",
-                values.len(),
-                coder_count
-            )));
-        }
+        let rows = coder_rows(values, coder_count)?;
         let unit_count = values.len() / coder_count;
-        let rows: Vec<&[f64]> = values.chunks_exact(unit_count.max(1)).collect();
         let bounds = part_bounds(unit_count, values.len());
         // Every cell has a slot; part p fills the slots of its own units, from the start of
         // its region, and the regions are closed up afterwards.
@@ -226,14 +219,29 @@ impl ReliabilityData {
     }
 }
 
+/// The coder rows of a dense coders × units matrix in row-major order; fails with
+/// [`crate::error::Error::InvalidInput`] when `coder_count` is 0 or does not divide the number of
+/// values.
+pub(super) fn coder_rows(values: &[f64], coder_count: usize) -> crate::error::Result<Vec<&[f64]>> {
+    if coder_count == 0 || !values.len().is_multiple_of(coder_count) {
+        return Err(crate::error::Error::InvalidInput(format!(
+            "reliability data of {} values cannot be split into {} coder rows",
+            values.len(),
+            coder_count
+        )));
+    }
+    let unit_count = values.len() / coder_count;
+    Ok(values.chunks_exact(unit_count.max(1)).collect())
+}
+
 /// From this many cells on, building the data and summing interval alpha run in two halves of
 /// the units on two threads.
-const PARALLEL_MIN_CELLS: usize = 1 << 20;
+pub(super) const PARALLEL_MIN_CELLS: usize = 1 << 20;
 
 /// Unit boundaries of the parts that work on `unit_count` units of `cell_count` cells is split
 /// into: two halves for large data, else one part. A fixed split (not one per core) keeps the
 /// floating-point summation order, and so the result, the same on every machine.
-fn part_bounds(unit_count: usize, cell_count: usize) -> Vec<usize> {
+pub(super) fn part_bounds(unit_count: usize, cell_count: usize) -> Vec<usize> {
     if cell_count >= PARALLEL_MIN_CELLS && unit_count >= 2 {
         vec![0, unit_count / 2, unit_count]
     } else {

@@ -9,6 +9,7 @@ mod accuracy;
 mod alpha;
 mod alpha_coded;
 mod alpha_coding;
+mod alpha_dense;
 mod alpha_disagreement;
 mod alpha_interval;
 mod alpha_level;
@@ -24,6 +25,7 @@ pub use self::{
     absa_scores::{AbsaScores, CategoryCounts, CategoryScores, LevelScores},
     accuracy::Accuracy,
     alpha::ReliabilityData,
+    alpha_dense::alpha_of_coder_rows,
     alpha_level::Level,
     alpha_metric::AlphaMetric,
     bootstrap::{bootstrap_ci, estimate, percentile, BootstrapConfig, Estimate, Resampler},
