@@ -276,17 +276,8 @@ fn gather_units(
 
 #[cfg(test)]
 mod tests {
+    use super::super::alpha_test_data::{dense, random_cells, KRIPPENDORFF_2011, THREE_CODERS};
     use super::*;
-
-    /// Parses rows of coders (`.` = missing) into the dense coders × units layout.
-    fn dense(rows: &[&str]) -> (Vec<f64>, usize) {
-        let values = rows
-            .iter()
-            .flat_map(|row| row.split_whitespace())
-            .map(|cell| cell.parse().unwrap_or(f64::NAN))
-            .collect();
-        (values, rows.len())
-    }
 
     fn data(rows: &[&str]) -> crate::error::Result<ReliabilityData> {
         let (values, coders) = dense(rows);
@@ -299,19 +290,6 @@ mod tests {
             Err(error) => panic!("{level:?}: {error}"),
         }
     }
-
-    const KRIPPENDORFF_2011: [&str; 4] = [
-        "1 2 3 3 2 1 4 1 2 . . .",
-        "1 2 3 3 2 2 4 1 2 5 . 3",
-        ". 3 3 3 2 3 4 2 2 5 1 .",
-        "1 2 3 3 2 4 4 1 2 5 1 .",
-    ];
-
-    const THREE_CODERS: [&str; 3] = [
-        ". . . . . 3 4 1 2 1 1 3 3 . 3",
-        "1 . 2 1 3 3 4 3 . . . . . . .",
-        ". . 2 1 3 4 4 . 2 1 1 3 3 . 4",
-    ];
 
     #[test]
     fn krippendorff_2011_example_at_every_level() -> crate::error::Result<()> {
@@ -446,18 +424,10 @@ mod tests {
     fn large_data_is_built_and_summed_in_two_halves() -> crate::error::Result<()> {
         // 4 coders × 300,000 units = 1.2M cells, over PARALLEL_MIN_CELLS: both halves run.
         let (coders, units) = (4, 300_000);
-        let mut state = 12_345u64;
-        let values: Vec<f64> = (0..coders * units)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                match (state >> 33) % 7 {
-                    0 => f64::NAN,
-                    value => value as f64,
-                }
-            })
-            .collect();
+        let values = random_cells(coders * units, 12_345, |draw| match draw % 7 {
+            0 => f64::NAN,
+            value => value as f64,
+        });
         assert!(values.len() >= PARALLEL_MIN_CELLS);
         let data = ReliabilityData::from_coder_rows(&values, coders)?;
         assert_eq!(data.unit_count(), units);

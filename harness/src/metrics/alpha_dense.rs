@@ -164,17 +164,8 @@ fn pool_block<const W: usize>(rows: &[&[f64]], start: usize, pooled: &mut Pooled
 #[cfg(test)]
 mod tests {
     use super::super::alpha::PARALLEL_MIN_CELLS;
+    use super::super::alpha_test_data::{dense, random_cells, KRIPPENDORFF_2011, THREE_CODERS};
     use super::*;
-
-    /// Parses rows of coders (`.` = missing) into the dense coders × units layout.
-    fn dense(rows: &[&str]) -> (Vec<f64>, usize) {
-        let values = rows
-            .iter()
-            .flat_map(|row| row.split_whitespace())
-            .map(|cell| cell.parse().unwrap_or(f64::NAN))
-            .collect();
-        (values, rows.len())
-    }
 
     /// Dense alpha and the alpha of `ReliabilityData` built from the same matrix.
     fn both(
@@ -192,25 +183,8 @@ mod tests {
         // Krippendorff (2011), 4 × 12 (interval 0.849), and 3 × 15 (interval 0.810845): 12 and
         // 15 units cover a whole block plus a tail of single units.
         let cases: [(&[&str], f64, f64); 2] = [
-            (
-                &[
-                    "1 2 3 3 2 1 4 1 2 . . .",
-                    "1 2 3 3 2 2 4 1 2 5 . 3",
-                    ". 3 3 3 2 3 4 2 2 5 1 .",
-                    "1 2 3 3 2 4 4 1 2 5 1 .",
-                ],
-                0.849,
-                5e-4,
-            ),
-            (
-                &[
-                    ". . . . . 3 4 1 2 1 1 3 3 . 3",
-                    "1 . 2 1 3 3 4 3 . . . . . . .",
-                    ". . 2 1 3 4 4 . 2 1 1 3 3 . 4",
-                ],
-                0.810845,
-                5e-7,
-            ),
+            (&KRIPPENDORFF_2011, 0.849, 5e-4),
+            (&THREE_CODERS, 0.810845, 5e-7),
         ];
         for (rows, expected, tolerance) in cases {
             let (values, coders) = dense(rows);
@@ -230,18 +204,10 @@ mod tests {
     fn large_matrix_matches_built_data_in_two_halves() -> crate::error::Result<()> {
         // 5 coders × 250,003 units ≥ PARALLEL_MIN_CELLS: two halves, each with a ragged tail.
         let (coders, units) = (5, 250_003);
-        let mut state = 99u64;
-        let values: Vec<f64> = (0..coders * units)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                match (state >> 33) % 10 {
-                    0..=2 => f64::NAN,
-                    value => value as f64 * 0.37 - 1.0,
-                }
-            })
-            .collect();
+        let values = random_cells(coders * units, 99, |draw| match draw % 10 {
+            0..=2 => f64::NAN,
+            value => value as f64 * 0.37 - 1.0,
+        });
         assert!(values.len() >= PARALLEL_MIN_CELLS);
         let (streamed, built) = both(&values, coders);
         let (streamed, built) = (streamed?, built?);

@@ -14,6 +14,8 @@ mod alpha_disagreement;
 mod alpha_interval;
 mod alpha_level;
 mod alpha_metric;
+#[cfg(test)]
+mod alpha_test_data;
 mod bootstrap;
 mod corpus;
 mod paired;
