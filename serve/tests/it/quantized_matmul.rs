@@ -1,6 +1,7 @@
 //! The patched candle-core (vendor/candle-core/R2L_PATCH.md): a matmul over several activation
-//! rows (prefill, batched decode) runs the cache-tiled loop; one row runs the published loop.
-//! Both must give bit-identical rows, and the product must be the product.
+//! rows (prefill, batched decode) runs the cache-tiled loop, one row the published loop; both
+//! take weight rows four at a time. They must give bit-identical rows, and the product must be
+//! the product.
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
@@ -21,8 +22,9 @@ fn matrix(rows: usize, cols: usize, seed: u64) -> candle_core::Result<Tensor> {
 
 #[test]
 fn batched_rows_equal_single_rows_bit_for_bit() -> candle_core::Result<()> {
-    // SmolLM2's width (576 = 18 Q8_0 blocks); 1,000 outputs is not a multiple of any tile.
-    let (m, k, n) = (37, 576, 1_000);
+    // SmolLM2's width (576 = 18 Q8_0 blocks); 1,001 outputs leave a column over after the
+    // groups of four (Q8_0 has a four-row kernel) and a partial last tile.
+    let (m, k, n) = (37, 576, 1_001);
     for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_0] {
         let weights = matrix(n, k, 7)?;
         let layer = QMatMul::from_qtensor(QTensor::quantize(&weights, dtype)?)?;
@@ -39,6 +41,20 @@ fn batched_rows_equal_single_rows_bit_for_bit() -> candle_core::Result<()> {
                 got == want,
                 "{dtype:?}: row {row} differs between batch and single"
             );
+        }
+        // A layer of one weight row takes the plain one-row `vec_dot`: the four-row kernel
+        // must give the same bits.
+        for col in [0, 1, 2, 3, 501, 1_000] {
+            // A fresh tensor: `QTensor::quantize` reads a narrowed view from its storage's start.
+            let row = weights.narrow(0, col, 1)?.flatten_all()?.to_vec1::<f32>()?;
+            let row = Tensor::from_vec(row, (1, k), &Device::Cpu)?;
+            let alone = QTensor::quantize(&row, dtype)?;
+            let alone = QMatMul::from_qtensor(alone)?.forward(&input)?;
+            let (got, want) = (
+                batched.narrow(1, col, 1)?.flatten_all()?.to_vec1::<f32>()?,
+                alone.flatten_all()?.to_vec1::<f32>()?,
+            );
+            assert!(got == want, "{dtype:?}: column {col} differs from the one-row kernel");
         }
         // Against the f32 product of the dequantized weights: only activation rounding differs.
         let exact = input.matmul(&layer_weights(&weights, dtype)?.t()?)?;

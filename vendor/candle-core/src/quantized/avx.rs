@@ -86,6 +86,38 @@ pub(crate) fn vec_dot_q8_0_q8_0(n: usize, xs: &[BlockQ8_0], ys: &[BlockQ8_0]) ->
     }
 }
 
+/// r2l patch: four weight rows against one activation row. Each row's sum is the same sequence
+/// of operations as `vec_dot_q8_0_q8_0`, so the results are bit-identical to it; the activation
+/// block is loaded once for four rows, and the four accumulators are independent.
+#[inline(always)]
+pub(crate) fn vec_dot_q8_0_q8_0_rows4(
+    n: usize,
+    rows: [&[BlockQ8_0]; 4],
+    ys: &[BlockQ8_0],
+) -> [f32; 4] {
+    debug_assert!(
+        n.is_multiple_of(QK8_0),
+        "vec_dot_q8_0_q8_0_rows4: {n} is not divisible by {QK8_0}"
+    );
+    let blocks = ys.len();
+    let rows = rows.map(|row| &row[..blocks]);
+    unsafe {
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for (i, y) in ys.iter().enumerate() {
+            let by = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+            let dy = f16::to_f32(y.d);
+            for (acc, row) in acc.iter_mut().zip(rows) {
+                let x = &row[i];
+                let d = _mm256_set1_ps(f16::to_f32(x.d) * dy);
+                let bx = _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i);
+                let q = mul_sum_i8_pairs_float(bx, by);
+                *acc = _mm256_fmadd_ps(d, q, *acc);
+            }
+        }
+        acc.map(|acc| hsum_float_8(acc))
+    }
+}
+
 #[inline(always)]
 unsafe fn get_scale_shuffle(i: usize) -> __m128i {
     const K_SHUFFLE: [u8; 128] = [
