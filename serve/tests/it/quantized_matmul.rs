@@ -54,7 +54,10 @@ fn batched_rows_equal_single_rows_bit_for_bit() -> candle_core::Result<()> {
                 batched.narrow(1, col, 1)?.flatten_all()?.to_vec1::<f32>()?,
                 alone.flatten_all()?.to_vec1::<f32>()?,
             );
-            assert!(got == want, "{dtype:?}: column {col} differs from the one-row kernel");
+            assert!(
+                got == want,
+                "{dtype:?}: column {col} differs from the one-row kernel"
+            );
         }
         // Against the f32 product of the dequantized weights: only activation rounding differs.
         let exact = input.matmul(&layer_weights(&weights, dtype)?.t()?)?;
