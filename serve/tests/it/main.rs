@@ -1,10 +1,8 @@
 //! Integration tests of r2l serve with the real default model, over TCP on 127.0.0.1 and with
-//! `oneshot`. The model is the setup step's converted SmolLM2-135M-Instruct (ISQ Q8_0). Also the
-//! patched quantized matmul of the vendored candle-core that inference runs on.
+//! `oneshot`. The model is the setup step's converted SmolLM2-135M-Instruct (ISQ Q8_0).
 
 mod api;
 mod hardening;
 mod memory;
-mod quantized_matmul;
 mod readiness;
 mod support;
