@@ -3,7 +3,7 @@
 # on the quantized CPU matmul alone: builds candle_qmatmul/main.rs once per version in
 # $BENCH_DIR/candle-qmatmul-VERSION (outside the workspace, which keeps one candle version), runs
 # both with RAYON_NUM_THREADS=$THREADS one after the other, and prints ms per forward and the
-# speed-up per shape. See README.md beside this file ("candle versions").
+# speed-up per shape. See README.md beside this file ("Would a newer candle-core help?").
 #
 #   bash benchmarks/serve/candle_qmatmul.sh            # 0.10.2 vs 0.11.1
 #   NEW=0.11.0 bash benchmarks/serve/candle_qmatmul.sh
