@@ -44,7 +44,8 @@ fn eval_overhead(c: &mut Criterion) {
         data_dir,
         out_dir: out.clone(),
         run_id: Some("bench".to_string()),
-        cache: None,
+        cache: chat::ChatCache::new(out.join("cache")),
+        cache_mode: chat::CacheMode::Off,
         bootstrap: None,
         progress: false,
     };

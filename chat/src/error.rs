@@ -58,6 +58,14 @@ pub enum ChatError {
     /// An in-process engine failed.
     #[error("engine error: {0}")]
     Engine(String),
+    /// The answer cache could not be written.
+    #[error("answer cache {path}: {message}")]
+    Cache {
+        /// The cache entry.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl ChatError {

@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 
 use crate::client::ChatClient;
 use crate::error::ChatError;
-use crate::retry::{parse_retry_after, RetryPolicy};
+use crate::retry::{parse_retry_after, with_retries, RetryPolicy};
 use crate::wire::{ChatRequest, ChatResponse};
 
 /// Settings of an [`HttpClient`].
@@ -144,27 +144,7 @@ impl ChatClient for HttpClient {
             .acquire()
             .await
             .map_err(|_| ChatError::Engine("the client was shut down".to_string()))?;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            match self.attempt(request).await {
-                Ok(response) => return Ok(response),
-                Err(error) if error.is_retryable() && attempts <= self.config.retry.max_retries => {
-                    let retry_after = match &error {
-                        ChatError::Status { retry_after, .. } => *retry_after,
-                        _ => None,
-                    };
-                    tokio::time::sleep(self.config.retry.delay(attempts, retry_after)).await;
-                }
-                Err(error) if attempts > 1 => {
-                    return Err(ChatError::GaveUp {
-                        attempts,
-                        last: Box::new(error),
-                    })
-                }
-                Err(error) => return Err(error),
-            }
-        }
+        with_retries(&self.config.retry, || self.attempt(request), |_| {}).await
     }
 
     fn describe(&self) -> String {

@@ -1,7 +1,9 @@
 //! OpenAI wire types, the [`ChatClient`] trait, an HTTP client for any OpenAI-compatible
-//! endpoint (retries, backoff, timeouts, concurrency limit), a pool over several endpoints, and
-//! scripted stand-ins for tests.
+//! endpoint (retries, backoff, timeouts, concurrency limit), a pool over several endpoints, a
+//! content-addressed answer cache in front of any client, and scripted stand-ins for tests.
 
+mod atomic;
+mod cache;
 mod client;
 mod error;
 mod http;
@@ -12,11 +14,13 @@ mod scripted;
 mod scripted_server;
 mod wire;
 
+pub use atomic::write_atomically;
+pub use cache::{AnswerSource, CacheMode, CachedClient, ChatCache};
 pub use client::ChatClient;
 pub use error::ChatError;
 pub use http::{HttpClient, HttpConfig};
 pub use pool::{EndpointPool, EndpointReport};
-pub use retry::{parse_retry_after, RetryPolicy};
+pub use retry::{parse_retry_after, with_retries, RetryPolicy};
 pub use scripted::{response_for, ScriptedClient};
 #[cfg(feature = "scripted-server")]
 pub use scripted_server::{Reply, ScriptedServer};

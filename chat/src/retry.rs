@@ -1,8 +1,12 @@
 //! Retry policy: exponential backoff with full jitter, honouring `Retry-After`.
 
+use std::future::Future;
 use std::time::Duration;
 
 use rand::Rng;
+
+use crate::error::ChatError;
+use crate::wire::ChatResponse;
 
 /// How often and how patiently to retry.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,6 +43,43 @@ impl RetryPolicy {
             .min(self.max_delay);
         let jitter: f64 = rand::rng().random_range(0.5..=1.0);
         ceiling.mul_f64(jitter)
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails with an error that retrying cannot help, or runs out
+/// of `policy`'s retries; sleeps the policy's delay (or the server's `Retry-After`) in between
+/// and calls `on_retry` with each error that is retried. The last error after more than one
+/// attempt comes back as [`ChatError::GaveUp`].
+pub async fn with_retries<Attempt, Pending>(
+    policy: &RetryPolicy,
+    mut attempt: Attempt,
+    mut on_retry: impl FnMut(&ChatError),
+) -> Result<ChatResponse, ChatError>
+where
+    Attempt: FnMut() -> Pending,
+    Pending: Future<Output = Result<ChatResponse, ChatError>>,
+{
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match attempt().await {
+            Ok(response) => return Ok(response),
+            Err(error) if error.is_retryable() && attempts <= policy.max_retries => {
+                on_retry(&error);
+                let retry_after = match &error {
+                    ChatError::Status { retry_after, .. } => *retry_after,
+                    _ => None,
+                };
+                tokio::time::sleep(policy.delay(attempts, retry_after)).await;
+            }
+            Err(error) if attempts > 1 => {
+                return Err(ChatError::GaveUp {
+                    attempts,
+                    last: Box::new(error),
+                })
+            }
+            Err(error) => return Err(error),
+        }
     }
 }
 

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use chat::{ChatClient, ChatRequest, ChatResponse, EndpointReport, Usage};
+use chat::{
+    AnswerSource, CacheMode, CachedClient, ChatCache, ChatClient, ChatRequest, EndpointReport,
+    Usage,
+};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::cache::RequestCache;
 use super::run_log::{
     git_revision, path_safe, DatasetRef, ModelRef, RunDiagnostics, RunLog, RunManifest, SampleLine,
     TaskRef, SAMPLES_FILE,
@@ -46,8 +48,10 @@ pub struct EvalOptions {
     pub out_dir: PathBuf,
     /// Run id (default: the start time).
     pub run_id: Option<String>,
-    /// Answer cache (None = `--no-cache`).
-    pub cache: Option<RequestCache>,
+    /// The answer cache (shared with `r2l distill`).
+    pub cache: ChatCache,
+    /// How the cache is used (`--no-cache` = Off, `--refresh` = Refresh).
+    pub cache_mode: CacheMode,
     /// Bootstrap settings of the metrics' CIs.
     pub bootstrap: Option<BootstrapConfig>,
     /// Show a progress bar on stderr.
@@ -112,25 +116,15 @@ pub async fn evaluate(
     let mut diagnostics = RunDiagnostics::default();
     let mut usage = Usage::default();
     let mut cached = 0;
+    let client = CachedClient::new(client, options.cache.clone(), options.cache_mode);
+    let client = &client;
     let requests = samples.iter().map(|sample| {
-        let client = client.clone();
         let request = request(task, &options.model, sample, &few_shot);
-        let cache = options.cache.clone();
         let position = positions
             .get(sample.id.as_str())
             .copied()
             .unwrap_or(usize::MAX);
-        async move {
-            answer(
-                task,
-                sample,
-                position,
-                request,
-                client.as_ref(),
-                cache.as_ref(),
-            )
-            .await
-        }
+        async move { answer(task, sample, position, request, client).await }
     });
     let mut answers = futures::stream::iter(requests).buffer_unordered(options.concurrency.max(1));
     let interrupt = tokio::signal::ctrl_c();
@@ -240,23 +234,15 @@ async fn answer(
     sample: &Sample,
     position: usize,
     request: ChatRequest,
-    client: &dyn ChatClient,
-    cache: Option<&RequestCache>,
+    client: &CachedClient,
 ) -> Result<Answered> {
-    let key = RequestCache::key(&request);
-    let hit = cache.and_then(|cache| cache.get(&key));
-    let was_cached = hit.is_some();
-    let outcome: std::result::Result<ChatResponse, String> = match hit {
-        Some(response) => Ok(response),
-        None => match client.chat(&request).await {
-            Ok(response) => {
-                if let Some(cache) = cache {
-                    cache.put(&key, &response)?;
-                }
-                Ok(response)
-            }
-            Err(error) => Err(error.to_string()),
-        },
+    let (outcome, was_cached) = match client.chat_with_source(&request).await {
+        Ok((response, source)) => (Ok(response), source == AnswerSource::Cache),
+        // A cache that cannot be written would lose work on every sample: stop the run.
+        Err(error @ chat::ChatError::Cache { .. }) => {
+            return Err(Error::InvalidInput(error.to_string()))
+        }
+        Err(error) => (Err(error.to_string()), false),
     };
     let (output, finish_reason, usage, error) = match &outcome {
         Ok(response) => (

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use chat::{EndpointReport, Usage};
 use serde::{Deserialize, Serialize};
 
-use super::cache::write_atomically;
+use super::write_atomically;
 use crate::error::{Error, Result};
 use crate::metrics::{CategoryScores, Estimate};
 use crate::scoring::{SampleScore, Scorer};

@@ -5,7 +5,7 @@ mod prompt;
 mod registry;
 mod spec;
 
-pub use prompt::{gold_answer, messages, render, request, select};
+pub use prompt::{absa_answer, gold_answer, messages, render, request, select};
 pub use registry::{built_in_task_names, few_shot_examples, resolve_task};
 pub use spec::{
     answer_kind, metric_names, parse_toml, GenerationSettings, PromptTemplate, Task, PLACEHOLDERS,

@@ -62,16 +62,24 @@ fn choices(sample: &Sample) -> String {
         .join("\n")
 }
 
+/// (aspect, polarity) pairs written as the ABSA prompts ask for them: a JSON list of
+/// `{"aspect", "polarity"}` objects, in the given order (what `parse_absa` reads back).
+pub fn absa_answer<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let items: Vec<_> = pairs
+        .into_iter()
+        .map(|(aspect, polarity)| json!({"aspect": aspect, "polarity": polarity}))
+        .collect();
+    serde_json::Value::Array(items).to_string()
+}
+
 /// The gold answer written as the task's prompt asks the model to write it (for few-shot turns).
 pub fn gold_answer(task: &Task, sample: &Sample) -> String {
     match (&sample.target, &task.scorer) {
-        (Target::Aspects { labels }, _) => {
-            let items: Vec<_> = labels
+        (Target::Aspects { labels }, _) => absa_answer(
+            labels
                 .iter()
-                .map(|label| json!({"aspect": label.aspect, "polarity": label.polarity.name()}))
-                .collect();
-            serde_json::Value::Array(items).to_string()
-        }
+                .map(|label| (label.aspect.as_str(), label.polarity.name())),
+        ),
         (Target::Rating { value }, _) => format!("Score: {}", value.round() as i64),
         (
             Target::Answer { value },
