@@ -1,4 +1,5 @@
-//! Server configuration: limits, API keys, and the models file (`[[models]] id, path, isq, default`).
+//! Server configuration: limits, API keys, and the models file (`[[models]] id, path, isq,
+//! default, max_seqs`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -62,6 +63,8 @@ struct ModelLine {
     isq: Option<String>,
     #[serde(default)]
     default: bool,
+    #[serde(default)]
+    max_seqs: Option<usize>,
 }
 
 /// Reads a models file; relative paths are relative to the file. Returns the specs and the
@@ -134,10 +137,18 @@ pub fn read_models_file(path: &Path) -> Result<(Vec<ModelSpec>, usize)> {
         } else {
             base.join(line.path)
         };
+        if line.max_seqs == Some(0) {
+            return Err(Error::Config {
+                file: file_name,
+                field: field("max_seqs"),
+                message: "must be at least 1".into(),
+            });
+        }
         specs.push(ModelSpec {
             id: line.id,
             path: model_path,
             isq,
+            max_seqs: line.max_seqs.unwrap_or(crate::engine::DEFAULT_MAX_SEQS),
         });
     }
     Ok((specs, default.unwrap_or(0)))
@@ -158,9 +169,10 @@ mod tests {
 
     #[test]
     fn models_file_parses_with_default_and_relative_paths() {
-        let file = write("[[models]]\nid = \"a\"\npath = \"a.gguf\"\n[[models]]\nid = \"b\"\npath = \"/m/b\"\nisq = \"q8_0\"\ndefault = true\n");
+        let file = write("[[models]]\nid = \"a\"\npath = \"a.gguf\"\n[[models]]\nid = \"b\"\npath = \"/m/b\"\nisq = \"q8_0\"\ndefault = true\nmax_seqs = 4\n");
         let (specs, default) = read_models_file(file.path()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(default, 1);
+        assert_eq!((specs[0].max_seqs, specs[1].max_seqs), (1, 4));
         assert_eq!(specs[1].isq, Some(Isq::Q8_0));
         assert!(specs[0].path.ends_with("a.gguf") && specs[0].path.is_absolute());
     }

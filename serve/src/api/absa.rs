@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use harness::data::{Sample, Target};
 use harness::scoring::{parse_absa, Scorer};
-use harness::task::{messages, resolve_task, Task};
+use harness::task::{request as task_request, resolve_task, Task};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -70,20 +70,22 @@ pub async fn absa(State(state): State<AppState>, body: Body) -> Result<Response,
         target: Target::Aspects { labels: Vec::new() },
         meta: Default::default(),
     };
-    let conversation = messages(&task, &sample, &[]);
-    let settings = &task.generation;
-    let sampling = Sampling {
-        max_tokens: Some(settings.max_tokens),
-        temperature: Some(settings.temperature),
-        top_p: Some(settings.top_p),
-        n: None,
-        stop: None,
-    };
+    // The request `r2l eval` sends for this text: the task's prompt and every generation
+    // setting (stop sequences and seed included), built by the harness, not rebuilt here.
     let model = request.model.unwrap_or_default();
+    let chat_request = task_request(&task, &model, &sample, &[]);
+    let sampling = Sampling {
+        max_tokens: chat_request.max_tokens,
+        temperature: chat_request.temperature,
+        top_p: chat_request.top_p,
+        seed: chat_request.seed,
+        n: None,
+        stop: chat_request.stop.as_ref(),
+    };
     let prepared = prepare(
         &state,
         &model,
-        Prompt::Chat(conversation),
+        Prompt::Chat(chat_request.messages.clone()),
         "text",
         sampling,
         None,

@@ -40,6 +40,7 @@ pub async fn chat_completions(
         max_tokens: request.max_tokens,
         temperature: request.temperature,
         top_p: request.top_p,
+        seed: request.seed,
         n: request.n,
         stop: request.stop.as_ref(),
     };

@@ -32,6 +32,7 @@ pub async fn completions(State(state): State<AppState>, body: Body) -> Result<Re
         max_tokens: request.max_tokens,
         temperature: request.temperature,
         top_p: request.top_p,
+        seed: request.seed,
         n: request.n,
         stop: request.stop.as_ref(),
     };

@@ -22,6 +22,8 @@ pub struct Sampling<'a> {
     pub temperature: Option<f64>,
     /// `top_p`.
     pub top_p: Option<f64>,
+    /// `seed`.
+    pub seed: Option<u64>,
     /// `n`.
     pub n: Option<u32>,
     /// `stop`.
@@ -103,6 +105,7 @@ pub async fn prepare(
         max_tokens,
         temperature: sampling.temperature,
         top_p: sampling.top_p,
+        seed: sampling.seed,
         stop,
         json_schema,
     };

@@ -55,6 +55,7 @@ impl ChatClient for Engine {
             max_tokens,
             temperature: request.temperature,
             top_p: request.top_p,
+            seed: request.seed,
             stop: request
                 .stop
                 .as_ref()

@@ -11,7 +11,9 @@ use mistralrs::{
 };
 use tokio::sync::mpsc::{channel, Receiver};
 
+use super::seeded::SeededSampler;
 use super::spec::{ModelFormat, ModelSpec};
+use super::stop::StopTrimmer;
 use crate::error::{Error, Result};
 
 /// Tokens generated when a request does not say (`max_tokens` absent).
@@ -52,7 +54,10 @@ pub struct GenerationRequest {
     pub temperature: Option<f64>,
     /// Nucleus sampling mass.
     pub top_p: Option<f64>,
-    /// Stop sequences.
+    /// Sampling seed: a sampled request with a seed gives the same text every time (see
+    /// [`SeededSampler`]); greedy requests are deterministic anyway.
+    pub seed: Option<u64>,
+    /// Stop sequences: the text ends before the first one.
     pub stop: Vec<String>,
     /// Constrain the output to JSON matching this schema (llguidance).
     pub json_schema: Option<serde_json::Value>,
@@ -75,6 +80,7 @@ pub enum Event {
 /// A running generation. Dropping it cancels the sequence in the engine.
 pub struct Generation {
     receiver: Receiver<Response>,
+    stop: StopTrimmer,
     prompt_tokens: usize,
     completion_tokens: usize,
     max_tokens: usize,
@@ -95,6 +101,7 @@ impl Generation {
         loop {
             let Some(response) = self.receiver.recv().await else {
                 self.finished = true;
+                let held = self.stop.finish();
                 if self.completion_tokens == 0 {
                     return Some(Err(
                         "the engine closed the stream before finishing".to_string()
@@ -110,10 +117,11 @@ impl Generation {
                     completion_tokens: self.max_tokens as u64,
                     total_tokens: (self.prompt_tokens + self.max_tokens) as u64,
                 };
-                return Some(Ok(Event::Finished {
+                let end = Event::Finished {
                     reason: "length".to_string(),
                     usage,
-                }));
+                };
+                return Some(Ok(self.deliver(held, end)));
             };
             let (text, finish, usage) = match response {
                 Response::Chunk(chunk) => {
@@ -172,6 +180,18 @@ impl Generation {
             if !text.is_empty() {
                 self.completion_tokens += 1;
             }
+            let trimmed = self.stop.push(&text);
+            if trimmed.stopped {
+                // A stop string: the answer ends before it, whatever the engine sends next
+                // (closing the channel makes the engine drop the sequence).
+                self.finished = true;
+                self.receiver.close();
+                let end = Event::Finished {
+                    reason: "stop".to_string(),
+                    usage: usage.unwrap_or_else(|| self.counted_usage()),
+                };
+                return Some(Ok(self.deliver(trimmed.text, end)));
+            }
             if let Some(reason) = finish {
                 self.finished = true;
                 let usage = usage.unwrap_or_else(|| self.counted_usage());
@@ -179,16 +199,22 @@ impl Generation {
                     reason: openai_reason(&reason),
                     usage,
                 };
-                if text.is_empty() {
-                    return Some(Ok(end));
-                }
-                self.pending = Some(end);
-                return Some(Ok(Event::Text(text)));
+                let text = trimmed.text + &self.stop.finish();
+                return Some(Ok(self.deliver(text, end)));
             }
-            if !text.is_empty() {
-                return Some(Ok(Event::Text(text)));
+            if !trimmed.text.is_empty() {
+                return Some(Ok(Event::Text(trimmed.text)));
             }
         }
+    }
+
+    /// The last text (if any) now, the end right after it.
+    fn deliver(&mut self, text: String, end: Event) -> Event {
+        if text.is_empty() {
+            return end;
+        }
+        self.pending = Some(end);
+        Event::Text(text)
     }
 
     fn counted_usage(&self) -> chat::Usage {
@@ -222,6 +248,9 @@ impl Engine {
     /// mistral.rs's prefix cache is off: in 0.8.1 it only evicts caches that are *not* on the CPU,
     /// so on a CPU every finished sequence's KV cache stays in memory for good (measured: a load
     /// test of 2,000 short requests grew the server to 24 GB and the kernel killed it).
+    ///
+    /// At most `spec.max_seqs` sequences are decoded together (default 1): on this CPU engine a
+    /// batch of sequences is slower than the same sequences one after the other.
     pub async fn load(spec: &ModelSpec) -> Result<Engine> {
         let format = spec.format()?;
         let model = match format {
@@ -231,6 +260,7 @@ impl Engine {
                     .with_force_cpu()
                     .with_token_source(TokenSource::None)
                     .with_prefix_cache_n(None)
+                    .with_max_num_seqs(spec.max_seqs.max(1))
                     .build()
                     .await
                     .map_err(|error| load_error(&spec.path, error))?
@@ -244,6 +274,7 @@ impl Engine {
                     .with_force_cpu()
                     .with_token_source(TokenSource::None)
                     .with_prefix_cache_n(None)
+                    .with_max_num_seqs(spec.max_seqs.max(1))
                     .with_dtype(ModelDType::F32);
                 if let Some(isq) = spec.isq {
                     builder = builder.with_isq(isq.to_mistralrs());
@@ -318,6 +349,7 @@ impl Engine {
     ) -> Result<Generation> {
         let (sender, receiver) = channel(64);
         let max_tokens = request.max_tokens;
+        let trimmer = StopTrimmer::new(&request.stop);
         let messages = match request.prompt {
             Prompt::Chat(messages) => text_messages(&messages).take_messages(),
             Prompt::Text(text) => RequestMessage::Completion {
@@ -326,16 +358,27 @@ impl Engine {
                 best_of: None,
             },
         };
-        let greedy = request.temperature.is_none_or(|t| t <= 0.0);
-        let mut sampling = if greedy {
-            SamplingParams::deterministic()
-        } else {
-            SamplingParams::neutral()
+        let temperature = request.temperature.filter(|t| *t > 0.0);
+        let mut logits_processors = None;
+        let mut sampling = match (temperature, request.seed) {
+            (None, _) => SamplingParams::deterministic(),
+            (Some(temperature), Some(seed)) => {
+                let sampler = SeededSampler {
+                    seed,
+                    temperature,
+                    top_p: request.top_p.unwrap_or(1.0),
+                };
+                let processor: Arc<dyn mistralrs::CustomLogitsProcessor> = Arc::new(sampler);
+                logits_processors = Some(vec![processor]);
+                SamplingParams::deterministic()
+            }
+            (Some(temperature), None) => {
+                let mut sampling = SamplingParams::neutral();
+                sampling.temperature = Some(temperature);
+                sampling.top_p = request.top_p;
+                sampling
+            }
         };
-        if !greedy {
-            sampling.temperature = request.temperature;
-            sampling.top_p = request.top_p;
-        }
         sampling.max_len = Some(request.max_tokens);
         if !request.stop.is_empty() {
             sampling.stop_toks = Some(StopTokens::Seqs(request.stop));
@@ -354,7 +397,7 @@ impl Engine {
             suffix: None,
             tools: None,
             tool_choice: None,
-            logits_processors: None,
+            logits_processors,
             return_raw_logits: false,
             web_search_options: None,
             model_id: None,
@@ -371,6 +414,7 @@ impl Engine {
             .map_err(|_| Error::Engine("the engine is not running".to_string()))?;
         Ok(Generation {
             receiver,
+            stop: trimmer,
             prompt_tokens,
             completion_tokens: 0,
             max_tokens,

@@ -3,11 +3,15 @@
 mod client;
 #[allow(clippy::module_inception)]
 mod engine;
+mod seeded;
 mod spec;
+mod stop;
 
 pub use client::{collect, json_schema_of};
 pub use engine::{
     file_sha256, Engine, Event, Generation, GenerationRequest, ModelInfo, Prompt, SharedEngine,
     DEFAULT_MAX_TOKENS,
 };
-pub use spec::{Isq, ModelFormat, ModelSpec};
+pub use seeded::SeededSampler;
+pub use spec::{Isq, ModelFormat, ModelSpec, DEFAULT_MAX_SEQS};
+pub use stop::{StopTrimmer, Trimmed};

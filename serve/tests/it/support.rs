@@ -38,11 +38,7 @@ pub fn default_spec() -> ModelSpec {
         "{} not found: run scripts/setup.sh",
         dir.display()
     );
-    ModelSpec {
-        id: "smollm2".to_string(),
-        path: dir,
-        isq: Some(Isq::Q8_0),
-    }
+    ModelSpec::new("smollm2", dir, Some(Isq::Q8_0))
 }
 
 static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();

@@ -1,0 +1,145 @@
+//! Per-request seeded sampling. mistral.rs 0.8.1 has no per-request seed: one engine-wide RNG
+//! (seeded once at start) serves every sequence, so a sampled answer depends on whatever ran
+//! before it. When a request carries a `seed`, r2l samples the token itself in a logits
+//! processor — temperature, then top-p, then one uniform draw from a ChaCha8 stream keyed by the
+//! seed and the position — and hands mistral.rs logits where only that token is finite, with
+//! mistral.rs set to greedy. The same request with the same seed then gives the same text,
+//! whatever else the engine is doing.
+
+use candle_core::{Device, Result, Tensor};
+use mistralrs::CustomLogitsProcessor;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Samples one token per step from `softmax(logits / temperature)` restricted to the top-p mass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeededSampler {
+    /// The request's seed.
+    pub seed: u64,
+    /// Sampling temperature (> 0).
+    pub temperature: f64,
+    /// Nucleus mass in (0, 1].
+    pub top_p: f64,
+}
+
+impl SeededSampler {
+    /// The token drawn at `position` from `logits` (None when no logit is finite).
+    pub fn choose(&self, logits: &[f32], position: usize) -> Option<usize> {
+        let temperature = self.temperature.max(1e-6);
+        let max = logits
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(f32::NEG_INFINITY, f32::max);
+        if !max.is_finite() {
+            return None;
+        }
+        let mut weighted: Vec<(usize, f64)> = logits
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(token, &v)| (token, ((f64::from(v) - f64::from(max)) / temperature).exp()))
+            .filter(|(_, w)| *w > 0.0)
+            .collect();
+        // Highest probability first; ties by token id, so the order never depends on the sort.
+        weighted.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let total: f64 = weighted.iter().map(|(_, w)| w).sum();
+        let mut kept = 0.0;
+        let mut cut = weighted.len();
+        for (index, (_, weight)) in weighted.iter().enumerate() {
+            kept += weight;
+            if kept >= self.top_p * total {
+                cut = index + 1;
+                break;
+            }
+        }
+        weighted.truncate(cut);
+        let kept_mass: f64 = weighted.iter().map(|(_, w)| w).sum();
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream(position as u64);
+        let mut draw = rng.random::<f64>() * kept_mass;
+        for (token, weight) in &weighted {
+            if draw < *weight {
+                return Some(*token);
+            }
+            draw -= weight;
+        }
+        weighted.last().map(|(token, _)| *token)
+    }
+}
+
+impl CustomLogitsProcessor for SeededSampler {
+    fn apply(&self, logits: &Tensor, context: &[u32]) -> Result<Tensor> {
+        let values: Vec<f32> = logits.to_dtype(candle_core::DType::F32)?.to_vec1()?;
+        let Some(token) = self.choose(&values, context.len()) else {
+            return Ok(logits.clone());
+        };
+        let mut only = vec![f32::NEG_INFINITY; values.len()];
+        only[token] = 0.0;
+        Tensor::from_vec(only, values.len(), &Device::Cpu)?.to_device(logits.device())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sampler(seed: u64, top_p: f64) -> SeededSampler {
+        SeededSampler {
+            seed,
+            temperature: 1.0,
+            top_p,
+        }
+    }
+
+    #[test]
+    fn the_same_seed_and_position_draw_the_same_token() {
+        let logits = [0.1f32, 0.5, 0.2, 0.9, -1.0];
+        for position in 0..20 {
+            assert_eq!(
+                sampler(7, 1.0).choose(&logits, position),
+                sampler(7, 1.0).choose(&logits, position)
+            );
+        }
+        let draws = |seed| -> Vec<_> {
+            (0..40)
+                .map(|p| sampler(seed, 1.0).choose(&logits, p))
+                .collect()
+        };
+        assert_ne!(draws(1), draws(2));
+    }
+
+    #[test]
+    fn draws_follow_the_distribution() {
+        // logits ln(1), ln(3): the second token has probability 3/4.
+        let logits = [0.0f32, 3f32.ln()];
+        let second = (0..4000)
+            .filter(|&p| sampler(11, 1.0).choose(&logits, p) == Some(1))
+            .count();
+        assert!((2850..3150).contains(&second), "{second} of 4000");
+    }
+
+    #[test]
+    fn top_p_keeps_only_the_nucleus() {
+        let logits = [5.0f32, 0.0, 0.0, f32::NEG_INFINITY];
+        for position in 0..200 {
+            assert_eq!(sampler(3, 0.5).choose(&logits, position), Some(0));
+        }
+        assert_eq!(
+            sampler(3, 1.0).choose(&[f32::NEG_INFINITY; 3], 0),
+            None,
+            "nothing finite, nothing chosen"
+        );
+    }
+
+    #[test]
+    fn the_processor_leaves_one_finite_logit() {
+        let logits =
+            Tensor::new(&[0.3f32, 1.2, -0.4], &Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        let out: Vec<f32> = sampler(5, 1.0)
+            .apply(&logits, &[1, 2, 3])
+            .and_then(|t| t.to_vec1())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.iter().filter(|v| v.is_finite()).count(), 1);
+    }
+}
