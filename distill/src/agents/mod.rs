@@ -1,0 +1,13 @@
+//! Agents: the `agents.toml` format, and agents built from it (each with its system prompt,
+//! its generation settings, its prices and a cached client for its endpoint or local model).
+
+mod agent;
+mod config;
+mod team;
+
+pub use agent::{persona, Agent};
+pub use config::{
+    parse_agents, read_agents_file, AgentSpec, AgentsFile, Backend, LocalModel, Role,
+    DEFAULT_AGENTS_TOML,
+};
+pub use team::{build_team, LocalClient, Team};

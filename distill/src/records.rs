@@ -1,0 +1,52 @@
+//! Training records in TRL's dataset formats, each carrying the `id` of the sample it came from
+//! (an extra column TRL ignores; it keeps every line traceable to its transcript).
+//!
+//! - SFT: conversational language modelling, `{"messages": [...]}`.
+//! - DPO: preference with an explicit prompt, conversational: `{"prompt": [system, user],
+//!   "chosen": [assistant], "rejected": [assistant]}`. The conversational form (rather than
+//!   plain strings) lets a trainer apply the student's own chat template, so the student is
+//!   trained on exactly the turns `r2l eval` sends it.
+//! - Stepwise supervision: `{"prompt", "completions", "labels"}` (strings and booleans).
+
+use chat::Message;
+use serde::{Deserialize, Serialize};
+
+/// An SFT record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SftRecord {
+    /// The conversation, ending in the assistant turn to learn.
+    pub messages: Vec<Message>,
+    /// The sample it came from.
+    pub id: String,
+}
+
+/// A preference pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DpoRecord {
+    /// The prompt turns.
+    pub prompt: Vec<Message>,
+    /// The preferred assistant turn.
+    pub chosen: Vec<Message>,
+    /// The dispreferred assistant turn.
+    pub rejected: Vec<Message>,
+    /// The sample it came from.
+    pub id: String,
+}
+
+/// A stepwise-supervision row: candidate completions of one prompt and whether each is right.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepwiseRecord {
+    /// The prompt text.
+    pub prompt: String,
+    /// The completions.
+    pub completions: Vec<String>,
+    /// Whether each completion is correct.
+    pub labels: Vec<bool>,
+    /// The sample it came from.
+    pub id: String,
+}
+
+/// A record as a JSON line value.
+pub(crate) fn to_line(record: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(record).unwrap_or(serde_json::Value::Null)
+}

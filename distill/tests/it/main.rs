@@ -1,0 +1,5 @@
+//! Integration tests of distill: the R2L protocol against scripted OpenAI-compatible teachers
+//! served over HTTP on 127.0.0.1, on the real UIT-ViSFD train split.
+
+mod r2l;
+mod support;
