@@ -5,7 +5,9 @@
 #   - its conversion into a checkpoint directory ($R2L_HOME/models/SmolLM2-135M-Instruct:
 #     dequantized safetensors, config.json, tokenizer.json, chat template), which `r2l serve`
 #     loads with in-situ quantization — the same format the trainer writes;
-#   - a Python venv ($R2L_HOME/venv) with the official `openai` client, used by a test.
+#   - a Python venv ($R2L_HOME/venv) with the official `openai` client and Hugging Face
+#     `datasets`, used by tests (the OpenAI client against r2l serve; TRL-format checks of the
+#     files r2l distill writes).
 # Nothing here or at run time talks to a model hub. Set R2L_BIN to an r2l binary to convert
 # with it; otherwise the project's release build is used (cargo run --release).
 set -euo pipefail
@@ -64,13 +66,15 @@ else
 fi
 
 OPENAI_SPEC="openai==3.54.0"
+DATASETS_SPEC="datasets==5.2.0"
 venv="$R2L_HOME/venv"
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import openai, sys; sys.exit(openai.__version__ != "3.54.0")' 2>/dev/null; then
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import openai, datasets, sys; sys.exit(openai.__version__ != "3.54.0" or datasets.__version__ != "5.2.0")' 2>/dev/null; then
   say "python venv present: $venv"
 else
-  say "creating $venv with $OPENAI_SPEC"
-  python3 -m venv "$venv" || die "python3 -m venv failed (install python3-venv)"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "$OPENAI_SPEC" || die "pip install $OPENAI_SPEC failed"
+  say "creating $venv with $OPENAI_SPEC and $DATASETS_SPEC"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || die "python3 -m venv failed (install python3-venv)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$OPENAI_SPEC" "$DATASETS_SPEC" \
+    || die "pip install $OPENAI_SPEC $DATASETS_SPEC failed"
 fi
 
 printf '%s\n' "$gguf"

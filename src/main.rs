@@ -33,6 +33,8 @@ enum Command {
     Report(commands::runs::ReportArgs),
     /// Flatten runs into one per-sample table (CSV or Parquet).
     Export(commands::runs::ExportArgs),
+    /// Distil teacher agents into training data (SFT, DPO, stepwise) with the R2L protocol.
+    Distill(commands::distill::DistillArgs),
     /// Serve models behind an OpenAI-compatible HTTP API.
     Serve(commands::serve::ServeArgs),
     /// Convert a llama-architecture GGUF into a checkpoint directory (safetensors + tokenizer + config).
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => commands::runs::compare_command(&args),
         Command::Report(args) => commands::runs::report_command(&args),
         Command::Export(args) => commands::runs::export_command(&args),
+        Command::Distill(args) => commands::distill::run(&args),
         Command::Serve(args) => commands::serve::run(&args),
         Command::Convert(args) => commands::serve::convert(&args),
     };

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use chat::{ChatClient, EndpointPool, HttpClient, HttpConfig, RetryPolicy};
-use harness::runner::{default_runs_dir, evaluate, EvalOptions, RequestCache};
+use harness::runner::{default_runs_dir, evaluate, EvalOptions};
 use harness::task::resolve_task;
 use serde_json::json;
 
-use super::{r2l_home, BootstrapArgs, DataDirArg};
+use super::{BootstrapArgs, CacheArgs, DataDirArg};
 
 /// Arguments of `r2l eval`.
 #[derive(clap::Args, Debug)]
@@ -28,6 +28,9 @@ pub struct EvalArgs {
     /// In-situ quantization for --local checkpoint directories: q8_0, q4_0, q4k, none
     #[arg(long, requires = "local")]
     isq: Option<String>,
+    /// Sequences the --local model decodes together (batching is slower than serial on a CPU)
+    #[arg(long, requires = "local", default_value_t = serve::engine::DEFAULT_MAX_SEQS)]
+    max_seqs: usize,
     /// API key sent as a bearer token [env: R2L_API_KEY]
     #[arg(long, env = "R2L_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
@@ -55,12 +58,8 @@ pub struct EvalArgs {
     /// Run id (directory name) [default: the start time]; reuse it to resume into the same directory
     #[arg(long)]
     run_id: Option<String>,
-    /// Do not read or write the answer cache
-    #[arg(long)]
-    no_cache: bool,
-    /// Answer cache directory [default: $R2L_HOME/cache/chat]
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Seconds allowed per request attempt
     #[arg(long, default_value_t = 300)]
     timeout: u64,
@@ -91,7 +90,7 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     if let Some(local) = &args.local {
-        let spec = super::serve::model_spec(local, args.isq.as_deref())?;
+        let spec = super::serve::model_spec(local, args.isq.as_deref(), args.max_seqs)?;
         eprintln!("loading {} in-process...", spec.path.display());
         let engine = Arc::new(runtime.block_on(serve::engine::Engine::load(&spec))?);
         let info = engine.info().clone();
@@ -160,13 +159,8 @@ fn evaluate_all(
         data_dir: args.data_dir.resolve(),
         out_dir: args.out.clone().unwrap_or_else(default_runs_dir),
         run_id: args.run_id.clone(),
-        cache: (!args.no_cache).then(|| {
-            RequestCache::new(
-                args.cache_dir
-                    .clone()
-                    .unwrap_or_else(|| r2l_home().join("cache").join("chat")),
-            )
-        }),
+        cache: args.cache.cache(),
+        cache_mode: args.cache.mode(),
         bootstrap: args.bootstrap.config(),
         progress: !args.no_progress,
     };

@@ -2,6 +2,7 @@
 
 pub mod agree;
 pub mod data;
+pub mod distill;
 pub mod eval;
 pub mod runs;
 pub mod score;
@@ -57,5 +58,39 @@ impl BootstrapArgs {
             seed: self.seed,
             ..Default::default()
         })
+    }
+}
+
+/// Answer-cache flags shared by the commands that ask models (`eval`, `distill`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct CacheArgs {
+    /// Do not read or write the answer cache
+    #[arg(long, conflicts_with = "refresh")]
+    pub no_cache: bool,
+    /// Ask every request again and overwrite its cached answer
+    #[arg(long)]
+    pub refresh: bool,
+    /// Answer cache directory [default: $R2L_HOME/cache/chat]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl CacheArgs {
+    /// The cache directory (the same for `eval` and `distill`).
+    pub fn cache(&self) -> chat::ChatCache {
+        chat::ChatCache::new(
+            self.cache_dir
+                .clone()
+                .unwrap_or_else(|| r2l_home().join("cache").join("chat")),
+        )
+    }
+
+    /// How the cache is used.
+    pub fn mode(&self) -> chat::CacheMode {
+        match (self.no_cache, self.refresh) {
+            (true, _) => chat::CacheMode::Off,
+            (false, true) => chat::CacheMode::Refresh,
+            (false, false) => chat::CacheMode::Use,
+        }
     }
 }

@@ -33,9 +33,12 @@ pub struct ServeArgs {
     /// In-situ quantization of a checkpoint directory: q8_0, q4_0, q4k or none [default: q8_0]
     #[arg(long)]
     isq: Option<String>,
-    /// Models file: [[models]] id, path, isq, default (overrides --model)
+    /// Models file: [[models]] id, path, isq, default, max_seqs (overrides --model)
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Sequences each model decodes together (others wait) [default: 1, or the models file's max_seqs]
+    #[arg(long, value_name = "N")]
+    max_seqs: Option<usize>,
     /// Accepted API key (repeatable) [env: R2L_API_KEYS, comma-separated]
     #[arg(long = "api-key")]
     api_keys: Vec<String>,
@@ -60,7 +63,7 @@ pub struct ServeArgs {
 }
 
 /// The default model's spec: the converted SmolLM2 directory, served with ISQ (Q8_0 unless told).
-pub fn default_model_spec(isq: Option<Isq>) -> Result<ModelSpec> {
+pub fn default_model_spec(isq: Option<Isq>, max_seqs: usize) -> Result<ModelSpec> {
     let dir = r2l_home().join("models").join(DEFAULT_MODEL_DIR);
     if !dir.join("config.json").is_file() {
         bail!(
@@ -69,19 +72,21 @@ pub fn default_model_spec(isq: Option<Isq>) -> Result<ModelSpec> {
         );
     }
     Ok(ModelSpec {
-        id: DEFAULT_MODEL_ID.to_string(),
-        path: dir,
-        isq,
+        max_seqs,
+        ..ModelSpec::new(DEFAULT_MODEL_ID, dir, isq)
     })
 }
 
 /// The spec for `--model default|PATH` and `--isq`. A checkpoint directory (the default model
 /// included) is quantized to Q8_0 unless `--isq` says otherwise (`none` keeps F32); a GGUF is
-/// served as it is.
-pub fn model_spec(model: &str, isq: Option<&str>) -> Result<ModelSpec> {
+/// served as it is. `max_seqs` is how many sequences mistral.rs decodes together.
+pub fn model_spec(model: &str, isq: Option<&str>, max_seqs: usize) -> Result<ModelSpec> {
+    if max_seqs == 0 {
+        bail!("--max-seqs must be at least 1");
+    }
     let requested: Option<Option<Isq>> = isq.map(Isq::parse).transpose()?;
     if model == "default" {
-        return default_model_spec(requested.unwrap_or(Some(Isq::Q8_0)));
+        return default_model_spec(requested.unwrap_or(Some(Isq::Q8_0)), max_seqs);
     }
     let path = PathBuf::from(model);
     let id = path
@@ -94,7 +99,10 @@ pub fn model_spec(model: &str, isq: Option<&str>) -> Result<ModelSpec> {
     } else {
         requested.flatten()
     };
-    Ok(ModelSpec { id, path, isq })
+    Ok(ModelSpec {
+        max_seqs,
+        ..ModelSpec::new(id, path, isq)
+    })
 }
 
 fn api_keys(args: &ServeArgs) -> Vec<String> {
@@ -112,10 +120,22 @@ fn api_keys(args: &ServeArgs) -> Vec<String> {
 
 /// Runs `r2l serve` until SIGTERM / Ctrl-C.
 pub fn run(args: &ServeArgs) -> Result<ExitCode> {
-    let (specs, default) = match &args.config {
+    let max_seqs = args.max_seqs.unwrap_or(serve::engine::DEFAULT_MAX_SEQS);
+    let (mut specs, default) = match &args.config {
         Some(file) => read_models_file(file)?,
-        None => (vec![model_spec(&args.model, args.isq.as_deref())?], 0),
+        None => (
+            vec![model_spec(&args.model, args.isq.as_deref(), max_seqs)?],
+            0,
+        ),
     };
+    if let Some(max_seqs) = args.max_seqs {
+        if max_seqs == 0 {
+            bail!("--max-seqs must be at least 1");
+        }
+        for spec in &mut specs {
+            spec.max_seqs = max_seqs;
+        }
+    }
     let address: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .with_context(|| {

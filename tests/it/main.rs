@@ -1,9 +1,11 @@
 //! End-to-end tests of the `r2l` binary: CLI contracts on the real data, `r2l eval` against a
-//! scripted OpenAI-compatible server on 127.0.0.1, `r2l compare` as a CI gate, and `r2l serve`
-//! with the real default model.
+//! scripted OpenAI-compatible server on 127.0.0.1, `r2l distill` against scripted teachers and
+//! with the default offline agents, `r2l compare` as a CI gate, and `r2l serve` with the real
+//! default model.
 
 mod cli;
 mod compare;
+mod distill;
 mod eval;
 mod serve;
 mod support;
