@@ -16,7 +16,7 @@ use distill::{DistillOptions, Status};
 use harness::task::resolve_task;
 use serde_json::json;
 
-use super::{BootstrapArgs, CacheArgs, DataDirArg};
+use super::{CacheArgs, DataDirArg};
 
 /// Arguments of `r2l distill`.
 #[derive(clap::Args, Debug)]
@@ -77,8 +77,9 @@ pub struct DistillArgs {
     no_progress: bool,
     #[command(flatten)]
     cache: CacheArgs,
-    #[command(flatten)]
-    bootstrap: BootstrapArgs,
+    /// Bootstrap resamples for the CIs of the agreement alphas (0 = no CI)
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    bootstrap: usize,
     #[command(flatten)]
     data_dir: DataDirArg,
 }
@@ -92,6 +93,11 @@ const EXIT_INTERRUPTED: u8 = 130;
 pub fn run(args: &DistillArgs) -> Result<ExitCode> {
     let protocol = ProtocolName::parse(&args.protocol)?;
     let task = resolve_task(&args.task)?;
+    match protocol {
+        ProtocolName::R2l => {
+            distill::protocols::r2l::absa_labels(&task)?;
+        }
+    }
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
@@ -166,7 +172,10 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
             rationalize,
             rounds: args.rounds,
         },
-        bootstrap: args.bootstrap.config(),
+        bootstrap: (args.bootstrap > 0).then(|| harness::metrics::BootstrapConfig {
+            resamples: args.bootstrap,
+            ..Default::default()
+        }),
     };
     let outcome = runtime.block_on(distill::distill(&task, &team, &options))?;
     let stats = &outcome.stats;

@@ -5,4 +5,5 @@ mod api;
 mod hardening;
 mod memory;
 mod readiness;
+mod sampling;
 mod support;

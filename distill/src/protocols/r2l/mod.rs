@@ -83,13 +83,7 @@ pub struct R2l {
 impl R2l {
     /// Checks that `task` is an ABSA task and the rule has the agents it needs.
     pub fn new(task: &Task, team: &Team, settings: R2lSettings) -> Result<R2l> {
-        let Scorer::AbsaF1 { labels } = &task.scorer else {
-            return Err(Error::InvalidInput(format!(
-                "the r2l protocol labels aspects and needs an ABSA task ({}); {} is scored by accuracy or rating",
-                R2L_TASKS.join(", "),
-                task.name
-            )));
-        };
+        let labels = absa_labels(task)?;
         let rule = settings.consensus.unwrap_or(if team.meta.is_some() {
             Rule::Meta
         } else {
@@ -476,6 +470,19 @@ impl R2l {
             raw: reply.raw,
             parse_retries: reply.parse_retries,
         })
+    }
+}
+
+/// The task's aspect label set; an error unless it is an ABSA task (checked before any model
+/// is loaded).
+pub fn absa_labels(task: &Task) -> Result<&Vec<String>> {
+    match &task.scorer {
+        Scorer::AbsaF1 { labels } => Ok(labels),
+        _ => Err(Error::InvalidInput(format!(
+            "the r2l protocol labels aspects and needs an ABSA task ({}); {} is scored by accuracy or rating",
+            R2L_TASKS.join(", "),
+            task.name
+        ))),
     }
 }
 
