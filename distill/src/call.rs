@@ -90,18 +90,7 @@ impl Caller {
         messages: Vec<Message>,
     ) -> Result<std::result::Result<Asked, String>, Halt> {
         let request = agent.request(messages, self.seed);
-        let line = |source: &str| LedgerLine {
-            agent: agent.id().to_string(),
-            sample: site.sample.to_string(),
-            phase: site.phase.to_string(),
-            source: source.to_string(),
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            cost_usd: 0.0,
-            retries: 0,
-            usage_missing: false,
-            error: None,
-        };
+        let line = |source: &str| LedgerLine::new(agent.id(), site.sample, site.phase, source);
         let fatal = |e: crate::error::Error| Halt::Fatal(e.to_string());
         if let Some(response) = agent.client.lookup(&request) {
             self.ledger.record(line("cache")).map_err(fatal)?;

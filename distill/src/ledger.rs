@@ -44,6 +44,24 @@ pub struct LedgerLine {
     pub error: Option<String>,
 }
 
+impl LedgerLine {
+    /// A call of `agent` for `sample` in `phase` answered from `source`, with nothing counted yet.
+    pub fn new(agent: &str, sample: &str, phase: &str, source: &str) -> LedgerLine {
+        LedgerLine {
+            agent: agent.to_string(),
+            sample: sample.to_string(),
+            phase: phase.to_string(),
+            source: source.to_string(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_usd: 0.0,
+            retries: 0,
+            usage_missing: false,
+            error: None,
+        }
+    }
+}
+
 /// One agent's totals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentLedger {
@@ -237,18 +255,7 @@ mod tests {
     use super::*;
 
     fn line(agent: &str, source: &str) -> LedgerLine {
-        LedgerLine {
-            agent: agent.into(),
-            sample: "s".into(),
-            phase: "detection".into(),
-            source: source.into(),
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            cost_usd: 0.0,
-            retries: 0,
-            usage_missing: false,
-            error: None,
-        }
+        LedgerLine::new(agent, "s", "detection", source)
     }
 
     #[test]

@@ -306,15 +306,7 @@ fn distill_with_the_default_offline_agents_runs_the_real_default_model() {
         .collect()
     };
     let first = work.path().join("first").display().to_string();
-    let output = r2l()
-        .args(args(&first))
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_ok(&args(&first), &home);
     let stats: serde_json::Value =
         serde_json::from_str(&read(Path::new(&first), "stats.json")).unwrap_or_default();
     assert_eq!(stats["n"], 1, "{stats}");
@@ -336,15 +328,7 @@ fn distill_with_the_default_offline_agents_runs_the_real_default_model() {
     );
     // The same run into a new directory: every call comes from the cache.
     let second = work.path().join("second").display().to_string();
-    let output = r2l()
-        .args(args(&second))
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_ok(&args(&second), &home);
     let again: serde_json::Value =
         serde_json::from_str(&read(Path::new(&second), "stats.json")).unwrap_or_default();
     let calls: u64 = again["ledger"]

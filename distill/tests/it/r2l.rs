@@ -12,6 +12,13 @@ fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Always right, always wrong, right on even positions: disagreement on every sample.
+const AGREE_AND_DISAGREE: [(&str, &str, Behaviour); 3] = [
+    ("a", "teacher", Behaviour::Right),
+    ("b", "teacher", Behaviour::Wrong),
+    ("c", "teacher", Behaviour::RightOnEven),
+];
+
 fn with_wrong(gold: &[(String, String)]) -> Vec<(String, String)> {
     let mut pairs = gold.to_vec();
     pairs.push(wrong_pair(gold));
@@ -21,27 +28,9 @@ fn with_wrong(gold: &[(String, String)]) -> Vec<(String, String)> {
 
 #[test]
 fn majority_keeps_exactly_the_pairs_more_than_half_the_teachers_hold() {
-    let (a, b, c) = (
-        Teacher::start(Behaviour::Right, Duration::ZERO),
-        Teacher::start(Behaviour::Wrong, Duration::ZERO),
-        Teacher::start(Behaviour::RightOnEven, Duration::ZERO),
-    );
-    let toml = agents_toml(
-        &[
-            ("a", "teacher", &a),
-            ("b", "teacher", &b),
-            ("c", "teacher", &c),
-        ],
-        "",
-    );
+    let (_teachers, toml) = start_team(&AGREE_AND_DISAGREE, Duration::ZERO, "");
     let dir = tempdir();
-    let out = dir.path().join("out");
-    let outcome = run(
-        &toml,
-        &dir.path().join("cache"),
-        &options(&out, None, false),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (out, outcome) = run_in(&toml, dir.path(), "out", None, false);
     assert_eq!(outcome.status, Status::Complete);
     let transcripts = transcripts(&out);
     assert_eq!(transcripts.len(), LIMIT);
@@ -81,28 +70,18 @@ fn majority_keeps_exactly_the_pairs_more_than_half_the_teachers_hold() {
 
 #[test]
 fn weighted_follows_confidence_where_majority_follows_counts() {
-    let (a, b, c) = (
-        Teacher::start(Behaviour::SureRight, Duration::ZERO),
-        Teacher::start(Behaviour::UnsureWrong, Duration::ZERO),
-        Teacher::start(Behaviour::UnsureWrong, Duration::ZERO),
-    );
-    let toml = agents_toml(
+    let (_teachers, toml) = start_team(
         &[
-            ("a", "teacher", &a),
-            ("b", "teacher", &b),
-            ("c", "teacher", &c),
+            ("a", "teacher", Behaviour::SureRight),
+            ("b", "teacher", Behaviour::UnsureWrong),
+            ("c", "teacher", Behaviour::UnsureWrong),
         ],
+        Duration::ZERO,
         "",
     );
     let dir = tempdir();
     for (rule, expect_gold) in [(Rule::Weighted, true), (Rule::Majority, false)] {
-        let out = dir.path().join(rule.name());
-        run(
-            &toml,
-            &dir.path().join("cache"),
-            &options(&out, Some(rule), false),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let (out, _) = run_in(&toml, dir.path(), rule.name(), Some(rule), false);
         for transcript in transcripts(&out) {
             let gold = gold_of(&transcript);
             let expected = if expect_gold { gold } else { with_wrong(&gold) };
@@ -114,29 +93,18 @@ fn weighted_follows_confidence_where_majority_follows_counts() {
 
 #[test]
 fn the_meta_agent_decides_and_distinct_wrong_outputs_become_dpo_negatives() {
-    let (a, b, c, judge) = (
-        Teacher::start(Behaviour::Right, Duration::ZERO),
-        Teacher::start(Behaviour::Wrong, Duration::ZERO),
-        Teacher::start(Behaviour::Wrong, Duration::ZERO),
-        Teacher::start(Behaviour::Right, Duration::ZERO),
-    );
-    let toml = agents_toml(
+    let (teachers, toml) = start_team(
         &[
-            ("a", "teacher", &a),
-            ("b", "teacher", &b),
-            ("c", "teacher", &c),
-            ("judge", "meta", &judge),
+            ("a", "teacher", Behaviour::Right),
+            ("b", "teacher", Behaviour::Wrong),
+            ("c", "teacher", Behaviour::Wrong),
+            ("judge", "meta", Behaviour::Right),
         ],
+        Duration::ZERO,
         "",
     );
     let dir = tempdir();
-    let out = dir.path().join("out");
-    let outcome = run(
-        &toml,
-        &dir.path().join("cache"),
-        &options(&out, None, false),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (out, outcome) = run_in(&toml, dir.path(), "out", None, false);
     assert_eq!(outcome.stats.protocol_figures["consensus"]["meta"], LIMIT);
     for transcript in transcripts(&out) {
         assert_eq!(final_pairs(&transcript), gold_of(&transcript));
@@ -159,9 +127,9 @@ fn the_meta_agent_decides_and_distinct_wrong_outputs_become_dpo_negatives() {
     let broken = Teacher::start(Behaviour::Unparseable, Duration::ZERO);
     let toml = agents_toml(
         &[
-            ("a", "teacher", &a),
-            ("b", "teacher", &b),
-            ("c", "teacher", &c),
+            ("a", "teacher", &teachers[0]),
+            ("b", "teacher", &teachers[1]),
+            ("c", "teacher", &teachers[2]),
             ("judge", "meta", &broken),
         ],
         "",
@@ -185,15 +153,16 @@ fn the_meta_agent_decides_and_distinct_wrong_outputs_become_dpo_negatives() {
 
 #[test]
 fn rejected_samples_are_rationalized_towards_gold_when_asked() {
-    let (a, b) = (
-        Teacher::start(Behaviour::Wrong, Duration::ZERO),
-        Teacher::start(Behaviour::Wrong, Duration::ZERO),
+    let (_teachers, toml) = start_team(
+        &[
+            ("a", "teacher", Behaviour::Wrong),
+            ("b", "teacher", Behaviour::Wrong),
+        ],
+        Duration::ZERO,
+        "",
     );
-    let toml = agents_toml(&[("a", "teacher", &a), ("b", "teacher", &b)], "");
     let dir = tempdir();
-    let out = dir.path().join("on");
-    let outcome = run(&toml, &dir.path().join("cache"), &options(&out, None, true))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (out, outcome) = run_in(&toml, dir.path(), "on", None, true);
     let figures = &outcome.stats.protocol_figures;
     assert_eq!(
         (
@@ -223,13 +192,7 @@ fn rejected_samples_are_rationalized_towards_gold_when_asked() {
         assert_eq!(record["id"], transcript["id"]);
     }
     assert_eq!(lines(&out.join(distill::DPO_FILE)).len(), LIMIT);
-    let out = dir.path().join("off");
-    let outcome = run(
-        &toml,
-        &dir.path().join("cache"),
-        &options(&out, None, false),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (_, outcome) = run_in(&toml, dir.path(), "off", None, false);
     assert_eq!(outcome.stats.protocol_figures["rationalized"], 0);
     assert_eq!(
         (outcome.stats.records.sft, outcome.stats.records.dpo),
@@ -239,19 +202,16 @@ fn rejected_samples_are_rationalized_towards_gold_when_asked() {
 
 #[test]
 fn a_teacher_that_sees_the_others_may_revise_once() {
-    let (a, b) = (
-        Teacher::start(Behaviour::Right, Duration::ZERO),
-        Teacher::start(Behaviour::Persuadable, Duration::ZERO),
+    let (_teachers, toml) = start_team(
+        &[
+            ("a", "teacher", Behaviour::Right),
+            ("b", "teacher", Behaviour::Persuadable),
+        ],
+        Duration::ZERO,
+        "",
     );
-    let toml = agents_toml(&[("a", "teacher", &a), ("b", "teacher", &b)], "");
     let dir = tempdir();
-    let out = dir.path().join("out");
-    run(
-        &toml,
-        &dir.path().join("cache"),
-        &options(&out, None, false),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (out, _) = run_in(&toml, dir.path(), "out", None, false);
     for transcript in transcripts(&out) {
         assert_eq!(final_pairs(&transcript), gold_of(&transcript));
         assert_eq!(transcript["verdict"], "accepted");
@@ -272,28 +232,13 @@ fn a_teacher_that_sees_the_others_may_revise_once() {
 
 #[test]
 fn a_second_identical_run_makes_no_http_call_and_writes_the_same_files() {
-    let (a, b, c) = (
-        Teacher::start(Behaviour::Right, Duration::ZERO),
-        Teacher::start(Behaviour::Wrong, Duration::ZERO),
-        Teacher::start(Behaviour::RightOnEven, Duration::ZERO),
-    );
-    let toml = agents_toml(
-        &[
-            ("a", "teacher", &a),
-            ("b", "teacher", &b),
-            ("c", "teacher", &c),
-        ],
-        "",
-    );
+    let (teachers, toml) = start_team(&AGREE_AND_DISAGREE, Duration::ZERO, "");
     let dir = tempdir();
-    let cache = dir.path().join("cache");
-    let first = dir.path().join("first");
-    let outcome =
-        run(&toml, &cache, &options(&first, None, true)).unwrap_or_else(|e| panic!("{e}"));
-    let requests = a.requests() + b.requests() + c.requests();
-    assert!(requests > 0);
+    let (first, outcome) = run_in(&toml, dir.path(), "first", None, true);
+    let sent = requests(&teachers);
+    assert!(sent > 0);
     // Ledger token counts are the sums of the usage the teachers returned.
-    for (id, teacher) in [("a", &a), ("b", &b), ("c", &c)] {
+    for (id, teacher) in ["a", "b", "c"].into_iter().zip(&teachers) {
         let ledger = &outcome.stats.ledger[id];
         assert_eq!(
             ledger.prompt_tokens,
@@ -312,13 +257,8 @@ fn a_second_identical_run_makes_no_http_call_and_writes_the_same_files() {
         assert_eq!(ledger.calls, teacher.requests(), "{id}");
         assert_eq!(ledger.cache_hits, 0, "{id}");
     }
-    let second = dir.path().join("second");
-    let again = run(&toml, &cache, &options(&second, None, true)).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        a.requests() + b.requests() + c.requests(),
-        requests,
-        "no HTTP call the second time"
-    );
+    let (second, again) = run_in(&toml, dir.path(), "second", None, true);
+    assert_eq!(requests(&teachers), sent, "no HTTP call the second time");
     assert_eq!(data_files(&first), data_files(&second));
     assert!(again
         .stats
@@ -326,37 +266,26 @@ fn a_second_identical_run_makes_no_http_call_and_writes_the_same_files() {
         .values()
         .all(|l| l.calls == 0 && l.cache_hits > 0));
     // The same command in the same directory has nothing left to do.
-    let resumed =
-        run(&toml, &cache, &options(&first, None, true)).unwrap_or_else(|e| panic!("{e}"));
+    let (_, resumed) = run_in(&toml, dir.path(), "first", None, true);
     assert_eq!(resumed.stats.n, LIMIT);
     assert_eq!(data_files(&first), data_files(&second));
 }
 
 #[test]
 fn failing_teachers_are_retried_and_unreadable_ones_abstain_and_are_counted() {
-    let (right, flaky, unparseable, malformed) = (
-        Teacher::start(Behaviour::Right, Duration::ZERO),
-        Teacher::start(Behaviour::Flaky, Duration::ZERO),
-        Teacher::start(Behaviour::Unparseable, Duration::ZERO),
-        Teacher::start(Behaviour::MalformedBody, Duration::ZERO),
-    );
-    let toml = agents_toml(
+    let (teachers, toml) = start_team(
         &[
-            ("right", "teacher", &right),
-            ("flaky", "teacher", &flaky),
-            ("prose", "teacher", &unparseable),
-            ("broken", "teacher", &malformed),
+            ("right", "teacher", Behaviour::Right),
+            ("flaky", "teacher", Behaviour::Flaky),
+            ("prose", "teacher", Behaviour::Unparseable),
+            ("broken", "teacher", Behaviour::MalformedBody),
         ],
+        Duration::ZERO,
         "",
     );
+    let flaky = &teachers[1];
     let dir = tempdir();
-    let out = dir.path().join("out");
-    let outcome = run(
-        &toml,
-        &dir.path().join("cache"),
-        &options(&out, None, false),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (out, outcome) = run_in(&toml, dir.path(), "out", None, false);
     assert_eq!(outcome.status, Status::Complete);
     let stats = &outcome.stats;
     assert!(stats.failures["flaky"].retried > 0, "{:?}", stats.failures);
@@ -395,16 +324,13 @@ fn failing_teachers_are_retried_and_unreadable_ones_abstain_and_are_counted() {
 
 #[test]
 fn the_budget_stops_before_it_is_exceeded_and_a_rerun_finishes_the_same_files() {
-    let teachers: Vec<Teacher> = (0..3)
-        .map(|_| Teacher::start(Behaviour::RightOnEven, Duration::from_millis(20)))
-        .collect();
-    let named: Vec<(&str, &str, &Teacher)> = vec![
-        ("a", "teacher", &teachers[0]),
-        ("b", "teacher", &teachers[1]),
-        ("c", "teacher", &teachers[2]),
-    ];
-    let toml = agents_toml(
-        &named,
+    let (_teachers, toml) = start_team(
+        &[
+            ("a", "teacher", Behaviour::RightOnEven),
+            ("b", "teacher", Behaviour::RightOnEven),
+            ("c", "teacher", Behaviour::RightOnEven),
+        ],
+        Duration::from_millis(20),
         "price_in_per_1k = 0.002\nprice_out_per_1k = 0.004\nmax_tokens = 64",
     );
     let dir = tempdir();
@@ -452,16 +378,9 @@ fn the_budget_stops_before_it_is_exceeded_and_a_rerun_finishes_the_same_files() 
 
 #[test]
 fn a_directory_holding_another_run_is_refused() {
-    let a = Teacher::start(Behaviour::Right, Duration::ZERO);
-    let toml = agents_toml(&[("a", "teacher", &a)], "");
+    let (_teachers, toml) = start_team(&[("a", "teacher", Behaviour::Right)], Duration::ZERO, "");
     let dir = tempdir();
-    let out = dir.path().join("out");
-    run(
-        &toml,
-        &dir.path().join("cache"),
-        &options(&out, Some(Rule::Majority), false),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (out, _) = run_in(&toml, dir.path(), "out", Some(Rule::Majority), false);
     let message = run(
         &toml,
         &dir.path().join("cache"),

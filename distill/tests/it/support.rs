@@ -1,7 +1,6 @@
 //! Scripted teachers (real HTTP servers on 127.0.0.1) that answer R2L's prompts from the gold
 //! labels of the real data, and a runner for the library.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -38,23 +37,34 @@ pub fn data_dir() -> PathBuf {
 /// Samples used by the tests: the first `LIMIT` of the seed-0 shuffle of UIT-ViSFD train.
 pub const LIMIT: usize = 12;
 
-/// A sample's position in the selection and its gold pairs.
-pub type Gold = (usize, Vec<(String, String)>);
+/// One selected sample: its id, review text and sorted gold pairs.
+pub struct Selected {
+    /// Sample id.
+    pub id: String,
+    /// The review text (what the prompts carry).
+    pub input: String,
+    /// Gold (aspect, polarity) pairs, sorted.
+    pub gold: Vec<(String, String)>,
+}
 
-/// Gold pairs of the selected samples, by review text.
-pub static GOLD: LazyLock<HashMap<String, Gold>> = LazyLock::new(|| {
+/// The selected samples, in selection order.
+pub static SELECTED: LazyLock<Vec<Selected>> = LazyLock::new(|| {
     let dataset = load(DatasetName::UitVisfd, "train", &data_dir())
         .unwrap_or_else(|e| panic!("loading uit-visfd train: {e}"));
     select(&dataset.samples, Some(LIMIT), 0)
         .into_iter()
-        .enumerate()
-        .map(|(index, sample)| {
-            let pairs = sample
+        .map(|sample| {
+            let mut gold: Vec<(String, String)> = sample
                 .aspect_labels()
                 .iter()
                 .map(|l| (l.aspect.clone(), l.polarity.name().to_string()))
                 .collect();
-            (sample.input.clone(), (index, pairs))
+            gold.sort();
+            Selected {
+                id: sample.id.clone(),
+                input: sample.input.clone(),
+                gold,
+            }
         })
         .collect()
 });
@@ -91,7 +101,8 @@ pub fn wrong_pair(gold: &[(String, String)]) -> (String, String) {
     (aspect.to_string(), "neutral".to_string())
 }
 
-fn review_of(request: &ChatRequest) -> Option<&'static Gold> {
+/// The position and gold pairs of the sample a request is about.
+fn review_of(request: &ChatRequest) -> Option<(usize, &'static [(String, String)])> {
     let text = &request
         .messages
         .iter()
@@ -99,7 +110,11 @@ fn review_of(request: &ChatRequest) -> Option<&'static Gold> {
         .content;
     let start = text.find("Review:\n")? + "Review:\n".len();
     let end = start + text[start..].find("\n\nAspects:")?;
-    GOLD.get(&text[start..end])
+    let review = &text[start..end];
+    SELECTED
+        .iter()
+        .position(|s| s.input == review)
+        .map(|p| (p, SELECTED[p].gold.as_slice()))
 }
 
 fn json_list(
@@ -181,7 +196,7 @@ pub fn answer(behaviour: Behaviour, request: &ChatRequest, attempt: u32) -> Repl
         return Reply::Text("I think the phone is quite nice overall.".to_string());
     }
     let wrong = wrong_pair(gold);
-    let mut with_wrong = gold.clone();
+    let mut with_wrong = gold.to_vec();
     with_wrong.push(wrong.clone());
     with_wrong.sort();
     let labels: &[(String, String)] = match (behaviour, phase) {
@@ -272,6 +287,50 @@ pub fn agents_toml(agents: &[(&str, &str, &Teacher)], extra: &str) -> String {
         .collect()
 }
 
+/// Starts one teacher per (id, role, behaviour), each answering after `delay`, and writes their
+/// agents file with `extra` lines in every agent.
+pub fn start_team(
+    agents: &[(&str, &str, Behaviour)],
+    delay: Duration,
+    extra: &str,
+) -> (Vec<Teacher>, String) {
+    let teachers: Vec<Teacher> = agents
+        .iter()
+        .map(|(_, _, behaviour)| Teacher::start(*behaviour, delay))
+        .collect();
+    let named: Vec<(&str, &str, &Teacher)> = agents
+        .iter()
+        .zip(&teachers)
+        .map(|((id, role, _), teacher)| (*id, *role, teacher))
+        .collect();
+    let toml = agents_toml(&named, extra);
+    (teachers, toml)
+}
+
+/// Requests the teachers received so far, together.
+pub fn requests(teachers: &[Teacher]) -> u64 {
+    teachers.iter().map(Teacher::requests).sum()
+}
+
+/// Runs into `dir/name` with the answer cache `dir/cache` (panics on an error); returns the
+/// output directory and the outcome.
+pub fn run_in(
+    toml: &str,
+    dir: &Path,
+    name: &str,
+    consensus: Option<Rule>,
+    rationalize: bool,
+) -> (PathBuf, Outcome) {
+    let out = dir.join(name);
+    let outcome = run(
+        toml,
+        &dir.join("cache"),
+        &options(&out, consensus, rationalize),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    (out, outcome)
+}
+
 /// Options of a test run into `out` (limit [`LIMIT`], concurrency 4, fast retries).
 pub fn options(out: &Path, consensus: Option<Rule>, rationalize: bool) -> DistillOptions {
     DistillOptions {
@@ -357,50 +416,17 @@ pub fn final_pairs(transcript: &serde_json::Value) -> Vec<(String, String)> {
 
 /// The gold pairs of a transcript's sample (from the data, not the transcript).
 pub fn gold_of(transcript: &serde_json::Value) -> Vec<(String, String)> {
-    let id = transcript["id"].as_str().unwrap_or_default();
-    let mut pairs = GOLD_BY_ID
-        .get(id)
-        .cloned()
-        .unwrap_or_else(|| panic!("sample {id} is not one of the selected samples"));
-    pairs.sort();
-    pairs
+    SELECTED[position_of(transcript)].gold.clone()
 }
-
-/// Gold pairs of the selected samples, by sample id.
-static GOLD_BY_ID: LazyLock<HashMap<String, Vec<(String, String)>>> = LazyLock::new(|| {
-    let dataset = load(DatasetName::UitVisfd, "train", &data_dir())
-        .unwrap_or_else(|e| panic!("loading uit-visfd train: {e}"));
-    select(&dataset.samples, Some(LIMIT), 0)
-        .into_iter()
-        .map(|sample| {
-            let pairs = sample
-                .aspect_labels()
-                .iter()
-                .map(|l| (l.aspect.clone(), l.polarity.name().to_string()))
-                .collect();
-            (sample.id.clone(), pairs)
-        })
-        .collect()
-});
 
 /// The position of a transcript's sample in the selection.
 pub fn position_of(transcript: &serde_json::Value) -> usize {
     let id = transcript["id"].as_str().unwrap_or_default();
-    let dataset = &*SELECTED_IDS;
-    dataset
+    SELECTED
         .iter()
-        .position(|s| s == id)
+        .position(|s| s.id == id)
         .unwrap_or_else(|| panic!("sample {id} is not one of the selected samples"))
 }
-
-static SELECTED_IDS: LazyLock<Vec<String>> = LazyLock::new(|| {
-    let dataset = load(DatasetName::UitVisfd, "train", &data_dir())
-        .unwrap_or_else(|e| panic!("loading uit-visfd train: {e}"));
-    select(&dataset.samples, Some(LIMIT), 0)
-        .into_iter()
-        .map(|s| s.id)
-        .collect()
-});
 
 /// The data files of a run directory (what an interrupted and an uninterrupted run must share).
 pub fn data_files(dir: &Path) -> Vec<(String, String)> {
