@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use chat::{ChatClient, RetryPolicy};
 use distill::agents::{
-    build_team, parse_agents, read_agents_file, LocalClient, LocalModel, DEFAULT_AGENTS_TOML,
+    build_team, parse_agents, read_agents_file, Backend, LocalClient, LocalModel,
+    DEFAULT_AGENTS_TOML,
 };
 use distill::protocols::r2l::{R2lSettings, Rule};
 use distill::protocols::ProtocolName;
@@ -60,9 +61,10 @@ pub struct DistillArgs {
     /// Stop before a call would take the spend (over every run in --out) past this many USD
     #[arg(long, value_name = "USD")]
     budget: Option<f64>,
-    /// Paid calls in flight at once, over all agents
-    #[arg(long, default_value_t = 8)]
-    concurrency: usize,
+    /// Paid calls in flight at once, over all agents [default: 8; --max-seqs when every agent
+    /// runs in-process, whose engine decodes that many at once and queues the rest]
+    #[arg(long)]
+    concurrency: Option<usize>,
     /// Retries of a failed attempt (timeouts, 429, 5xx), with exponential backoff
     #[arg(long, default_value_t = 4)]
     retries: u32,
@@ -86,6 +88,8 @@ pub struct DistillArgs {
 
 /// Exit code of a run stopped by its budget (everything so far is written).
 const EXIT_BUDGET: u8 = 3;
+/// Calls in flight when some agent is reached over HTTP and --concurrency is not given.
+const DEFAULT_CONCURRENCY: usize = 8;
 /// Exit code of a run stopped by Ctrl-C.
 const EXIT_INTERRUPTED: u8 = 130;
 
@@ -98,7 +102,7 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
             distill::protocols::r2l::absa_labels(&task)?;
         }
     }
-    if args.concurrency == 0 {
+    if args.concurrency == Some(0) {
         bail!("--concurrency must be at least 1");
     }
     if let Some(budget) = args.budget {
@@ -117,6 +121,17 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
         Some(path) => read_agents_file(path)?,
         None => parse_agents(DEFAULT_AGENTS_TOML, "built-in:agents.toml", Path::new("."))?,
     };
+    let in_process = agents
+        .agents
+        .iter()
+        .all(|a| matches!(a.backend, Backend::Local(_)));
+    // Samples in flight beyond what the in-process engine decodes together only wait in its
+    // queue, and delay every sample's end: offline, finished samples come one after another.
+    let concurrency = args.concurrency.unwrap_or(if in_process {
+        args.max_seqs.max(1)
+    } else {
+        DEFAULT_CONCURRENCY
+    });
     let rationalize = match (args.rationalize, args.no_rationalize) {
         (true, _) => true,
         (_, true) => false,
@@ -147,7 +162,7 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
         &agents,
         &args.cache.cache(),
         args.cache.mode(),
-        args.concurrency,
+        concurrency,
         &mut load_local,
     )?;
     let options = DistillOptions {
@@ -158,7 +173,7 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
         seed: args.seed,
         data_dir: args.data_dir.resolve(),
         out: args.out.clone(),
-        concurrency: args.concurrency,
+        concurrency,
         budget: args.budget,
         retry: RetryPolicy {
             max_retries: args.retries,
