@@ -187,10 +187,11 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
             rationalize,
             rounds: args.rounds,
         },
-        bootstrap: (args.bootstrap > 0).then(|| harness::metrics::BootstrapConfig {
-            resamples: args.bootstrap,
-            ..Default::default()
-        }),
+        // --seed is the agents' request seed here; the resampling keeps the default seed.
+        bootstrap: super::bootstrap_config(
+            args.bootstrap,
+            harness::metrics::BootstrapConfig::default().seed,
+        ),
     };
     let outcome = runtime.block_on(distill::distill(&task, &team, &options))?;
     let stats = &outcome.stats;

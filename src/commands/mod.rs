@@ -53,12 +53,17 @@ pub struct BootstrapArgs {
 impl BootstrapArgs {
     /// The harness configuration, or None when no CI is wanted.
     pub fn config(&self) -> Option<harness::metrics::BootstrapConfig> {
-        (self.bootstrap > 0).then(|| harness::metrics::BootstrapConfig {
-            resamples: self.bootstrap,
-            seed: self.seed,
-            ..Default::default()
-        })
+        bootstrap_config(self.bootstrap, self.seed)
     }
+}
+
+/// `resamples` bootstrap resamples drawn with `seed`, or None when `resamples` is 0 (no CI).
+pub fn bootstrap_config(resamples: usize, seed: u64) -> Option<harness::metrics::BootstrapConfig> {
+    (resamples > 0).then(|| harness::metrics::BootstrapConfig {
+        resamples,
+        seed,
+        ..Default::default()
+    })
 }
 
 /// Answer-cache flags shared by the commands that ask models (`eval`, `distill`).
