@@ -76,6 +76,11 @@ impl Caller {
         }
     }
 
+    /// The seed sent with every request (protocols also key their shuffles with it).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// The ledger.
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger

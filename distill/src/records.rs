@@ -50,3 +50,36 @@ pub struct StepwiseRecord {
 pub(crate) fn to_line(record: &impl Serialize) -> serde_json::Value {
     serde_json::to_value(record).unwrap_or(serde_json::Value::Null)
 }
+
+/// How many records a sample gave (kept in its transcript).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordCounts {
+    /// SFT records.
+    pub sft: usize,
+    /// DPO pairs.
+    pub dpo: usize,
+    /// Stepwise rows.
+    pub stepwise: usize,
+}
+
+/// A sample's record lines, as the output files take them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordLines {
+    /// `sft.jsonl` lines.
+    pub sft: Vec<serde_json::Value>,
+    /// `dpo.jsonl` lines.
+    pub dpo: Vec<serde_json::Value>,
+    /// `stepwise.jsonl` lines.
+    pub stepwise: Vec<serde_json::Value>,
+}
+
+impl RecordLines {
+    /// How many lines of each kind.
+    pub fn counts(&self) -> RecordCounts {
+        RecordCounts {
+            sft: self.sft.len(),
+            dpo: self.dpo.len(),
+            stepwise: self.stepwise.len(),
+        }
+    }
+}

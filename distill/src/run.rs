@@ -20,8 +20,7 @@ use crate::call::{Caller, Halt};
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::progress::Progress;
-use crate::protocols::r2l::{self, R2l, R2lSettings, Transcript};
-use crate::protocols::ProtocolName;
+use crate::protocols::{Protocol, ProtocolName, ProtocolSettings};
 use crate::stats::{AgentFailures, RecordTotals, Stats};
 use crate::store::{check_manifest, OutputFiles, LEDGER_FILE, STATS_FILE};
 
@@ -52,8 +51,8 @@ pub struct DistillOptions {
     pub parse_retries: u32,
     /// Show progress bars.
     pub progress: bool,
-    /// R2L's settings.
-    pub r2l: R2lSettings,
+    /// Every protocol's settings (the run reads its protocol's).
+    pub settings: ProtocolSettings,
     /// Bootstrap of the agreement CIs (None = no CI).
     pub bootstrap: Option<BootstrapConfig>,
 }
@@ -100,12 +99,10 @@ pub async fn distill(task: &Task, team: &Team, options: &DistillOptions) -> Resu
     let clock = Instant::now();
     let split = options.split.clone().unwrap_or_else(|| "train".to_string());
     task.dataset.check_split(&split)?;
-    let protocol = match options.protocol {
-        ProtocolName::R2l => R2l::new(task, team, options.r2l)?,
-    };
+    let protocol = Protocol::new(options.protocol, task, team, &options.settings)?;
     let dataset = load(task.dataset, &split, &options.data_dir)?;
     let selected = select(&dataset.samples, options.limit, options.sample_seed);
-    let manifest = json!({
+    let mut manifest = json!({
         "protocol": options.protocol.name(),
         "task": task.name,
         "task_version": task.version,
@@ -115,30 +112,26 @@ pub async fn distill(task: &Task, team: &Team, options: &DistillOptions) -> Resu
         "seed": options.seed,
         "agents": team.fingerprint,
         "agents_file": team.source,
-        "consensus": protocol.rule().name(),
-        "rationalize": options.r2l.rationalize,
-        "rounds": options.r2l.rounds,
         "parse_retries": options.parse_retries,
         "r2l_version": env!("CARGO_PKG_VERSION"),
     });
-    check_manifest(
-        &options.out,
-        &manifest,
-        &[
-            "protocol",
-            "task",
-            "task_version",
-            "split",
-            "dataset_sha256",
-            "sample_seed",
-            "seed",
-            "agents",
-            "consensus",
-            "rationalize",
-            "rounds",
-            "parse_retries",
-        ],
-    )?;
+    let settings = protocol.settings();
+    let mut compared = vec![
+        "protocol",
+        "task",
+        "task_version",
+        "split",
+        "dataset_sha256",
+        "sample_seed",
+        "seed",
+        "agents",
+        "parse_retries",
+    ];
+    compared.extend(settings.keys().map(String::as_str));
+    if let Some(object) = manifest.as_object_mut() {
+        object.extend(settings.clone());
+    }
+    check_manifest(&options.out, &manifest, &compared)?;
     let mut files = OutputFiles::open(&options.out)?;
     let ledger = Arc::new(Ledger::open(
         &options.out.join(LEDGER_FILE),
@@ -155,7 +148,7 @@ pub async fn distill(task: &Task, team: &Team, options: &DistillOptions) -> Resu
     let progress = Progress::new(
         selected.len(),
         selected.len() - pending.len(),
-        &r2l::PHASES,
+        protocol.phases(),
         options.progress,
     );
 
@@ -219,24 +212,11 @@ pub async fn distill(task: &Task, team: &Team, options: &DistillOptions) -> Resu
         )));
     }
 
-    let transcripts: Vec<Transcript> = files
-        .transcripts()?
-        .into_iter()
-        .enumerate()
-        .map(|(index, value)| {
-            serde_json::from_value(value).map_err(|e| Error::Malformed {
-                path: options.out.join(crate::store::TRANSCRIPTS_FILE),
-                line: index + 1,
-                message: format!("not an r2l transcript: {e}"),
-            })
-        })
-        .collect::<Result<_>>()?;
-    let figures = r2l::r2l_stats(
-        &transcripts,
-        &protocol.teacher_ids(),
-        protocol.label_set(),
+    let figures = protocol.figures(
+        files.transcripts()?,
+        &options.out.join(crate::store::TRANSCRIPTS_FILE),
         options.bootstrap.as_ref(),
-    );
+    )?;
     let ledger_totals = ledger.per_agent();
     let failures = team
         .all()
@@ -258,11 +238,10 @@ pub async fn distill(task: &Task, team: &Team, options: &DistillOptions) -> Resu
         protocol: options.protocol.name().to_string(),
         task: task.name.clone(),
         split,
-        n: transcripts.len(),
+        n: files.done_count(),
         selected: selected.len(),
         status: status.name().to_string(),
-        protocol_figures: serde_json::to_value(&figures)
-            .map_err(|e| Error::Fatal(e.to_string()))?,
+        protocol_figures: figures.value,
         ledger: ledger_totals,
         failures,
         records: RecordTotals { sft, dpo, stepwise },

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::call::Halt;
 use crate::error::{io_error, Error, Result};
+use crate::records::RecordLines;
 
 /// Per-sample transcripts (one line per sample: the commit mark).
 pub const TRANSCRIPTS_FILE: &str = "transcripts.jsonl";
@@ -47,6 +49,24 @@ pub struct Finished {
     pub dpo: Vec<Value>,
     /// `stepwise.jsonl` lines.
     pub stepwise: Vec<Value>,
+}
+
+impl Finished {
+    /// A finished sample from its transcript and record lines.
+    pub fn new(
+        id: &str,
+        transcript: &impl serde::Serialize,
+        records: RecordLines,
+    ) -> std::result::Result<Finished, Halt> {
+        Ok(Finished {
+            id: id.to_string(),
+            transcript: serde_json::to_value(transcript)
+                .map_err(|e| Halt::Fatal(format!("transcript of {id}: {e}")))?,
+            sft: records.sft,
+            dpo: records.dpo,
+            stepwise: records.stepwise,
+        })
+    }
 }
 
 /// The complete JSON lines of `path` with their 1-based line numbers (none when the file does

@@ -12,6 +12,7 @@ use chat::{CacheMode, ChatCache, ChatRequest, Reply, RetryPolicy, ScriptedServer
 use distill::agents::{build_team, parse_agents, LocalClient, LocalModel};
 use distill::protocols::r2l::R2lSettings;
 use distill::protocols::ProtocolName;
+use distill::protocols::ProtocolSettings;
 use distill::DistillOptions;
 
 const LATENCY: Duration = Duration::from_millis(200);
@@ -99,10 +100,13 @@ async fn main() -> Result<(), String> {
         retry: RetryPolicy::default(),
         parse_retries: 2,
         progress: false,
-        r2l: R2lSettings {
-            consensus: None,
-            rationalize: true,
-            rounds: 1,
+        settings: ProtocolSettings {
+            r2l: R2lSettings {
+                consensus: None,
+                rationalize: true,
+                rounds: 1,
+            },
+            ..Default::default()
         },
         bootstrap: None,
     };

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// The default offline agents (three teachers and a meta-agent, all the embedded default model
+/// The default offline agents (three teachers, a meta-agent and a student, all the embedded default model
 /// in-process), used when `--agents` is not given.
 pub const DEFAULT_AGENTS_TOML: &str = include_str!("../../agents.toml");
 
@@ -446,12 +446,13 @@ local = "students/m.gguf"
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(file.with_role(Role::Teacher).count(), 3);
         assert_eq!(file.with_role(Role::Meta).count(), 1);
+        assert_eq!(file.with_role(Role::Student).count(), 1);
         let temperatures: std::collections::BTreeSet<String> = file
             .agents
             .iter()
             .map(|a| a.temperature.to_string())
             .collect();
-        assert_eq!(temperatures.len(), 4, "distinct temperatures");
+        assert_eq!(temperatures.len(), 5, "distinct temperatures");
         assert!(file
             .agents
             .iter()

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use futures::future::try_join_all;
 use harness::data::Sample;
+use harness::metrics::BootstrapConfig;
 use harness::scoring::Scorer;
 use harness::task::Task;
 
@@ -43,6 +44,7 @@ use crate::agents::{Agent, Team};
 use crate::call::{CallSite, Caller, Halt};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::protocols::Figures;
 use crate::store::Finished;
 use prompts::Shown;
 
@@ -66,6 +68,18 @@ pub struct R2lSettings {
     pub rationalize: bool,
     /// Revision rounds on a conflict (rounds after the first, independent labels).
     pub rounds: usize,
+}
+
+impl Default for R2lSettings {
+    /// The rule by the agents (meta when a meta agent exists), no rationalization, one
+    /// revision round.
+    fn default() -> R2lSettings {
+        R2lSettings {
+            consensus: None,
+            rationalize: false,
+            rounds: 1,
+        }
+    }
 }
 
 /// An R2L run's agents and settings.
@@ -110,6 +124,33 @@ impl R2l {
     /// The rule that decides when the meta-agent is not asked or fails.
     pub fn rule(&self) -> Rule {
         self.rule
+    }
+
+    /// The settings a resumed run must share: rule, rationalization and rounds.
+    pub fn settings(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut settings = serde_json::Map::new();
+        settings.insert("consensus".to_string(), self.rule.name().into());
+        settings.insert("rationalize".to_string(), self.rationalize.into());
+        settings.insert("rounds".to_string(), self.rounds.into());
+        settings
+    }
+
+    /// The run's figures from its transcripts: acceptance, consensus, agreement, failures.
+    pub fn figures(
+        &self,
+        transcripts: Vec<Transcript>,
+        bootstrap: Option<&BootstrapConfig>,
+    ) -> Result<Figures> {
+        let figures = r2l_stats(
+            &transcripts,
+            &self.teacher_ids(),
+            &self.label_set,
+            bootstrap,
+        );
+        Ok(Figures {
+            value: serde_json::to_value(&figures).map_err(|e| Error::Fatal(e.to_string()))?,
+            parse_failures: figures.parse_failures,
+        })
     }
 
     /// The teachers' ids, in file order.
@@ -339,20 +380,9 @@ impl R2l {
             records: RecordCounts::default(),
         };
         let built = records::build(&self.task, sample, &transcript, labels);
-        transcript.records = RecordCounts {
-            sft: built.sft.len(),
-            dpo: built.dpo.len(),
-            stepwise: built.stepwise.len(),
-        };
+        transcript.records = built.counts();
         progress.phase_done("records");
-        Ok(Finished {
-            id: sample.id.clone(),
-            transcript: serde_json::to_value(&transcript)
-                .map_err(|e| Halt::Fatal(format!("transcript of {}: {e}", sample.id)))?,
-            sft: built.sft,
-            dpo: built.dpo,
-            stepwise: built.stepwise,
-        })
+        Finished::new(&sample.id, &transcript, built)
     }
 
     /// Phase 4: the final labels and their rationale.

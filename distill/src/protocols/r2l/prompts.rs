@@ -2,12 +2,13 @@
 //! put before the task's system message); the later phases show the review, the label set and
 //! the positions so far, and ask for a `Rationale:` line followed by a `Labels:` JSON list.
 
-use chat::{Message, Role};
+use chat::Message;
 use harness::data::Sample;
-use harness::task::{messages, Task};
+use harness::task::Task;
 
 use super::labels::Label;
 use crate::agents::Agent;
+use crate::protocols::task_prompt;
 
 /// What detection adds to the task's prompt: the optional per-item fields.
 const DETECTION_EXTRA: &str = "You may add to each item \"evidence\" (the words of the review that show it) and \"confidence\" (a number from 0 to 1).";
@@ -17,13 +18,7 @@ const DECISION_FORMAT: &str = "Answer in exactly this format:\nRationale: <two t
 
 /// Phase 1: the task's own prompt, the agent's persona first, and the optional fields.
 pub fn detection(task: &Task, sample: &Sample, agent: &Agent) -> Vec<Message> {
-    let mut conversation = messages(task, sample, &[]);
-    match conversation.first_mut() {
-        Some(first) if first.role == Role::System => {
-            first.content = format!("{}\n\n{}", agent.system_prompt, first.content);
-        }
-        _ => conversation.insert(0, Message::system(agent.system_prompt.clone())),
-    }
+    let mut conversation = task_prompt(task, sample, agent);
     if let Some(last) = conversation.last_mut() {
         last.content = format!("{}\n\n{DETECTION_EXTRA}", last.content);
     }

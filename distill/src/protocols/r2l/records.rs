@@ -14,21 +14,10 @@ use std::collections::BTreeSet;
 use chat::{Message, Role};
 use harness::data::Sample;
 use harness::task::{messages, Task};
-use serde_json::Value;
 
 use super::labels::{pair_set, read_labels, render_answer, Label, Pair};
 use super::transcript::{Transcript, Verdict};
-use crate::records::{to_line, DpoRecord, SftRecord, StepwiseRecord};
-
-/// The records of one sample, as JSON lines.
-pub struct Built {
-    /// `sft.jsonl` lines.
-    pub sft: Vec<Value>,
-    /// `dpo.jsonl` lines.
-    pub dpo: Vec<Value>,
-    /// `stepwise.jsonl` lines.
-    pub stepwise: Vec<Value>,
-}
+use crate::records::{to_line, DpoRecord, RecordLines, SftRecord, StepwiseRecord};
 
 /// An output with its labels.
 struct Candidate {
@@ -37,7 +26,12 @@ struct Candidate {
 }
 
 /// Builds the sample's records.
-pub fn build(task: &Task, sample: &Sample, transcript: &Transcript, labels: &[&str]) -> Built {
+pub fn build(
+    task: &Task,
+    sample: &Sample,
+    transcript: &Transcript,
+    labels: &[&str],
+) -> RecordLines {
     let gold = pair_set(&transcript.gold);
     let prompt = messages(task, sample, &[]);
     let chosen = chosen(transcript, labels);
@@ -73,11 +67,7 @@ pub fn build(task: &Task, sample: &Sample, transcript: &Transcript, labels: &[&s
             add(meta_labels, meta.rationale.as_deref().unwrap_or_default());
         }
     }
-    let mut built = Built {
-        sft: Vec::new(),
-        dpo: Vec::new(),
-        stepwise: Vec::new(),
-    };
+    let mut built = RecordLines::default();
     if let Some(chosen) = &chosen {
         let mut conversation = prompt.clone();
         conversation.push(Message::assistant(chosen.clone()));

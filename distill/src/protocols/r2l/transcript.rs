@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::consensus::Rule;
 use super::labels::Label;
+pub use crate::records::RecordCounts;
 
 /// Phase 1: one teacher's independent labels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,17 +148,6 @@ pub enum Verdict {
     Accepted,
     /// They differ (the sample's wrong outputs become DPO negatives).
     Rejected,
-}
-
-/// How many records the sample gave.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordCounts {
-    /// SFT records.
-    pub sft: usize,
-    /// DPO pairs.
-    pub dpo: usize,
-    /// Stepwise rows.
-    pub stepwise: usize,
 }
 
 /// One sample's R2L transcript.

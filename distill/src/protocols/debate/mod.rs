@@ -1,0 +1,291 @@
+//! Debate & Reflect (ACL Findings 2025) for reasoning tasks, per question:
+//!
+//! - Round 0: every agent (the teachers and the student) answers with the task's own prompt.
+//! - After a round, each answer is judged against gold with the harness task's parser and
+//!   judge. If every agent that answered is right, or round R is reached, the debate ends.
+//!   Otherwise every right agent critiques each wrong one, and every wrong agent reflects on
+//!   its answer, shown the gold answer (as the paper does).
+//! - Rounds 1..R: every agent sees the last round's answers with their reflections and the
+//!   feedback they received (agents shuffled with the seed) and answers again.
+//!
+//! Records: T-DPO pairs and SFT answers (see [`records`]).
+
+mod context;
+mod prompts;
+mod records;
+mod stats;
+mod transcript;
+
+use std::sync::Arc;
+
+use futures::future::{try_join, try_join_all};
+use harness::data::{AnswerKind, Sample};
+use harness::task::Task;
+use serde_json::{Map, Value};
+
+pub use context::{entries, entry, join, pack};
+pub use stats::{debate_stats, DebateStats};
+pub use transcript::{Round, Stop, Transcript, Turn};
+
+use crate::agents::{Agent, Team};
+use crate::call::{CallSite, Caller, Halt};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::protocols::reasoning::{
+    ask_answer, ask_feedback, gold_answer, reasoning_kind, seeded_order,
+};
+use crate::protocols::{task_prompt, task_question, Figures};
+use crate::store::Finished;
+
+/// Rounds after round 0 when `--rounds` is not given (the paper's three).
+pub const DEFAULT_ROUNDS: usize = 3;
+/// The T-DPO prompt budget (words) when `--prompt-token-budget` is not given.
+pub const DEFAULT_PROMPT_BUDGET: usize = 1000;
+/// The phases shown as progress bars.
+pub const PHASES: [&str; 3] = ["round 0", "debate", "records"];
+
+/// Debate & Reflect's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DebateSettings {
+    /// Rounds after round 0.
+    pub rounds: usize,
+    /// Most words of earlier-round context in one T-DPO prompt.
+    pub prompt_budget: usize,
+}
+
+impl Default for DebateSettings {
+    fn default() -> DebateSettings {
+        DebateSettings {
+            rounds: DEFAULT_ROUNDS,
+            prompt_budget: DEFAULT_PROMPT_BUDGET,
+        }
+    }
+}
+
+/// A Debate & Reflect run's agents and settings.
+pub struct Debate {
+    task: Task,
+    kind: AnswerKind,
+    agents: Vec<Arc<Agent>>,
+    settings: DebateSettings,
+}
+
+impl Debate {
+    /// Checks that `task` is a reasoning task and that at least two agents debate.
+    pub fn new(task: &Task, team: &Team, settings: DebateSettings) -> Result<Debate> {
+        let kind = reasoning_kind(task, "debate")?;
+        let agents: Vec<Arc<Agent>> = team
+            .teachers
+            .iter()
+            .chain(&team.students)
+            .cloned()
+            .collect();
+        if agents.len() < 2 {
+            return Err(Error::InvalidInput(format!(
+                "the debate protocol needs at least two agents with role \"teacher\" or \"student\" in {}; it has {}",
+                team.source,
+                agents.len()
+            )));
+        }
+        if settings.prompt_budget < 20 {
+            return Err(Error::InvalidInput(format!(
+                "--prompt-token-budget must be at least 20 words, got {}",
+                settings.prompt_budget
+            )));
+        }
+        Ok(Debate {
+            task: task.clone(),
+            kind,
+            agents,
+            settings,
+        })
+    }
+
+    /// The settings a resumed run must share.
+    pub fn settings(&self) -> Map<String, Value> {
+        let mut settings = Map::new();
+        settings.insert("rounds".to_string(), self.settings.rounds.into());
+        settings.insert(
+            "prompt_token_budget".to_string(),
+            self.settings.prompt_budget.into(),
+        );
+        settings
+    }
+
+    /// The run's figures from its transcripts.
+    pub fn figures(&self, transcripts: &[Transcript]) -> Figures {
+        let figures = debate_stats(transcripts);
+        Figures {
+            value: serde_json::to_value(&figures).unwrap_or(Value::Null),
+            parse_failures: figures.parse_failures,
+        }
+    }
+
+    fn role(agent: &Agent) -> String {
+        agent.spec.role.name().to_string()
+    }
+
+    /// Debates one question and builds its records.
+    pub async fn run_sample(
+        &self,
+        caller: &Caller,
+        sample: &Sample,
+        progress: &Progress,
+    ) -> std::result::Result<Finished, Halt> {
+        let budget = self.settings.prompt_budget;
+        let mut rounds: Vec<Round> = Vec::new();
+        let mut stop = Stop::LastRound;
+        for number in 0..=self.settings.rounds {
+            let (context_order, context) = match rounds.last() {
+                None => (Vec::new(), None),
+                Some(previous) => {
+                    let answered: Vec<String> = previous
+                        .turns
+                        .iter()
+                        .filter(|t| t.answer.answered())
+                        .map(|t| t.answer.agent.clone())
+                        .collect();
+                    let order: Vec<String> =
+                        seeded_order(caller.seed(), &sample.id, number, &answered)
+                            .into_iter()
+                            .map(|k| answered[k].clone())
+                            .collect();
+                    let shown = join(&entries(previous, &order, budget));
+                    (order, Some(shown))
+                }
+            };
+            let phase = format!("round-{number}");
+            let site = CallSite {
+                sample: &sample.id,
+                phase: &phase,
+            };
+            let answers = try_join_all(self.agents.iter().map(|agent| {
+                let conversation = match &context {
+                    None => task_prompt(&self.task, sample, agent),
+                    Some(shown) => prompts::debate(&self.task, sample, agent, shown),
+                };
+                ask_answer(
+                    caller,
+                    agent,
+                    site,
+                    conversation,
+                    &self.task,
+                    sample,
+                    self.kind,
+                )
+            }))
+            .await?;
+            let turns = self
+                .agents
+                .iter()
+                .zip(answers)
+                .map(|(agent, answer)| Turn {
+                    role: Debate::role(agent),
+                    answer,
+                    reflection: None,
+                    critiques_given: Vec::new(),
+                    critiques_received: Vec::new(),
+                })
+                .collect();
+            rounds.push(Round {
+                round: number,
+                context_order,
+                turns,
+            });
+            progress.phase_done(if number == 0 { "round 0" } else { "debate" });
+            let Some(round) = rounds.last_mut() else {
+                break;
+            };
+            if !round.turns.iter().any(|t| t.answer.answered()) {
+                stop = Stop::NoAnswers;
+                break;
+            }
+            if !round.turns.iter().any(|t| t.answer.incorrect()) {
+                stop = Stop::AllCorrect;
+                break;
+            }
+            if number == self.settings.rounds {
+                break;
+            }
+            self.feedback(caller, sample, round).await?;
+        }
+        let mut transcript = Transcript {
+            id: sample.id.clone(),
+            protocol: "debate".to_string(),
+            gold: gold_answer(sample),
+            rounds,
+            stop,
+            records: Default::default(),
+        };
+        let lines = records::build(&self.task, sample, &transcript, budget);
+        transcript.records = lines.counts();
+        progress.phase_done("records");
+        Finished::new(&sample.id, &transcript, lines)
+    }
+
+    /// After a round with wrong answers: critiques from every right agent to every wrong one,
+    /// and a self-reflection from every wrong agent.
+    async fn feedback(
+        &self,
+        caller: &Caller,
+        sample: &Sample,
+        round: &mut Round,
+    ) -> std::result::Result<(), Halt> {
+        let question = task_question(&self.task, sample);
+        let gold = gold_answer(sample);
+        let critique_phase = format!("critique-{}", round.round);
+        let reflection_phase = format!("reflection-{}", round.round);
+        let text_of = |k: usize| round.turns[k].answer.text.clone().unwrap_or_default();
+        let right: Vec<usize> = (0..round.turns.len())
+            .filter(|&k| round.turns[k].answer.answered() && round.turns[k].answer.correct)
+            .collect();
+        let wrong: Vec<usize> = (0..round.turns.len())
+            .filter(|&k| round.turns[k].answer.incorrect())
+            .collect();
+        let critiques = try_join_all(
+            right
+                .iter()
+                .flat_map(|&from| wrong.iter().map(move |&to| (from, to)))
+                .map(|(from, to)| {
+                    let agent = &self.agents[from];
+                    let conversation =
+                        prompts::critique(agent, &question, &text_of(from), &text_of(to));
+                    let site = CallSite {
+                        sample: &sample.id,
+                        phase: &critique_phase,
+                    };
+                    let about = self.agents[to].id();
+                    async move {
+                        ask_feedback(caller, agent, about, site, conversation)
+                            .await
+                            .map(|feedback| (from, to, feedback))
+                    }
+                }),
+        );
+        let reflections = try_join_all(wrong.iter().map(|&k| {
+            let agent = &self.agents[k];
+            let conversation = prompts::reflection(agent, &question, &gold, &text_of(k));
+            let site = CallSite {
+                sample: &sample.id,
+                phase: &reflection_phase,
+            };
+            async move {
+                ask_feedback(caller, agent, agent.id(), site, conversation)
+                    .await
+                    .map(|feedback| (k, feedback))
+            }
+        }));
+        let (critiques, reflections) = try_join(critiques, reflections).await?;
+        for (from, to, feedback) in critiques {
+            if feedback.text.is_some() {
+                let author = feedback.from.clone();
+                round.turns[to].critiques_received.push(author);
+            }
+            round.turns[from].critiques_given.push(feedback);
+        }
+        for (k, feedback) in reflections {
+            round.turns[k].reflection = Some(feedback);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,81 @@
+//! Debate & Reflect's training records from a finished transcript.
+//!
+//! - T-DPO (`dpo.jsonl`): for every round, every right answer × every wrong answer of that
+//!   round (any agent). The prompt is the task's own prompt for round 0; for a later round it
+//!   adds the previous round's answers, reflections and feedback as that round showed them,
+//!   packed to the prompt budget — when they overflow, the same pair is written again with the
+//!   rest of the context (the paper's tree packing).
+//! - SFT (`sft.jsonl`): every right teacher answer of any round, with the task's own prompt;
+//!   answers that differ only in whitespace are written once.
+
+use std::collections::HashSet;
+
+use chat::Message;
+use harness::data::Sample;
+use harness::task::Task;
+
+use super::context::{entries, pack};
+use super::prompts::record_prompt;
+use super::transcript::Transcript;
+use crate::agents::Role;
+use crate::protocols::reasoning::normalize_whitespace;
+use crate::records::{to_line, DpoRecord, RecordLines, SftRecord};
+
+/// Builds the question's records; `budget` is the prompt budget in words.
+pub fn build(task: &Task, sample: &Sample, transcript: &Transcript, budget: usize) -> RecordLines {
+    let mut lines = RecordLines::default();
+    for (index, round) in transcript.rounds.iter().enumerate() {
+        let texts = |right: bool| -> Vec<&str> {
+            round
+                .turns
+                .iter()
+                .filter(|t| t.answer.answered() && t.answer.correct == right)
+                .filter_map(|t| t.answer.text.as_deref())
+                .collect()
+        };
+        let (chosen, rejected) = (texts(true), texts(false));
+        if chosen.is_empty() || rejected.is_empty() {
+            continue;
+        }
+        let prompts: Vec<Vec<Message>> = match index.checked_sub(1) {
+            None => vec![record_prompt(task, sample, None)],
+            Some(previous) => pack(
+                &entries(&transcript.rounds[previous], &round.context_order, budget),
+                budget,
+            )
+            .iter()
+            .map(|block| record_prompt(task, sample, Some(block)))
+            .collect(),
+        };
+        for prompt in &prompts {
+            for good in &chosen {
+                for bad in &rejected {
+                    lines.dpo.push(to_line(&DpoRecord {
+                        prompt: prompt.clone(),
+                        chosen: vec![Message::assistant(good.to_string())],
+                        rejected: vec![Message::assistant(bad.to_string())],
+                        id: sample.id.clone(),
+                    }));
+                }
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    for turn in transcript.rounds.iter().flat_map(|r| &r.turns) {
+        let Some(text) = turn.answer.text.as_deref() else {
+            continue;
+        };
+        if turn.role == Role::Teacher.name()
+            && turn.answer.correct
+            && seen.insert(normalize_whitespace(text))
+        {
+            let mut conversation = record_prompt(task, sample, None);
+            conversation.push(Message::assistant(text.to_string()));
+            lines.sft.push(to_line(&SftRecord {
+                messages: conversation,
+                id: sample.id.clone(),
+            }));
+        }
+    }
+    lines
+}
