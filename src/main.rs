@@ -33,7 +33,7 @@ enum Command {
     Report(commands::runs::ReportArgs),
     /// Flatten runs into one per-sample table (CSV or Parquet).
     Export(commands::runs::ExportArgs),
-    /// Distil teacher agents into training data (SFT, DPO, stepwise) with the R2L protocol.
+    /// Distil teacher agents into training data (SFT, DPO, stepwise): R2L, Debate & Reflect, AgentArk.
     Distill(commands::distill::DistillArgs),
     /// Serve models behind an OpenAI-compatible HTTP API.
     Serve(commands::serve::ServeArgs),

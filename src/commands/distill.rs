@@ -1,4 +1,5 @@
-//! `r2l distill`: teacher agents into training data (R2L protocol), resumable, metered.
+//! `r2l distill`: teacher agents into training data (R2L, Debate & Reflect, AgentArk),
+//! resumable, metered.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,8 +12,10 @@ use distill::agents::{
     build_team, parse_agents, read_agents_file, Backend, LocalClient, LocalModel,
     DEFAULT_AGENTS_TOML,
 };
+use distill::protocols::agentark::AgentArkSettings;
+use distill::protocols::debate::DebateSettings;
 use distill::protocols::r2l::{R2lSettings, Rule};
-use distill::protocols::ProtocolName;
+use distill::protocols::{ProtocolName, ProtocolSettings};
 use distill::{DistillOptions, Status};
 use harness::task::resolve_task;
 use serde_json::json;
@@ -22,10 +25,10 @@ use super::{CacheArgs, DataDirArg};
 /// Arguments of `r2l distill`.
 #[derive(clap::Args, Debug)]
 pub struct DistillArgs {
-    /// Protocol: r2l (ABSA tasks)
+    /// Protocol: r2l (ABSA tasks), debate or agentark (reasoning tasks)
     #[arg(long, default_value = "r2l")]
     protocol: String,
-    /// Task name or task .toml file (an ABSA task for r2l)
+    /// Task name or task .toml file (an ABSA task for r2l, a reasoning task for debate and agentark)
     #[arg(long)]
     task: String,
     /// Split to distil
@@ -40,15 +43,23 @@ pub struct DistillArgs {
     /// Seed sent with every request (sampled answers are reproducible where the endpoint honours it)
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Agents file [default: the built-in offline agents: three teachers and a meta-agent on the default model]
+    /// Agents file [default: the built-in offline agents: three teachers, a meta-agent and a student on the default model]
     #[arg(long, value_name = "FILE")]
     agents: Option<PathBuf>,
     /// Output directory (re-running the same command resumes into it)
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Revision rounds on a conflict, after the independent first labels
-    #[arg(long, default_value_t = 1)]
-    rounds: usize,
+    /// Rounds after round 0 (the independent first answers) [default: r2l 1 (revisions on a
+    /// conflict), debate 3, agentark 2]
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// debate: most words of earlier-round context in one T-DPO prompt (words, not tokens;
+    /// longer contexts give further records with the same pair)
+    #[arg(long, value_name = "WORDS", default_value_t = distill::protocols::debate::DEFAULT_PROMPT_BUDGET)]
+    prompt_token_budget: usize,
+    /// agentark: trajectory augmentation, up to K more right solutions per R-SFT question
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    augment: usize,
     /// Aggregation: majority, weighted or meta [default: meta when a meta agent exists, else majority]
     #[arg(long)]
     consensus: Option<String>,
@@ -97,11 +108,26 @@ const EXIT_INTERRUPTED: u8 = 130;
 pub fn run(args: &DistillArgs) -> Result<ExitCode> {
     let protocol = ProtocolName::parse(&args.protocol)?;
     let task = resolve_task(&args.task)?;
-    match protocol {
-        ProtocolName::R2l => {
-            distill::protocols::r2l::absa_labels(&task)?;
+    protocol.check_task(&task)?;
+    if protocol != ProtocolName::R2l {
+        let r2l_only = [
+            ("--consensus", args.consensus.is_some()),
+            ("--rationalize", args.rationalize),
+            ("--no-rationalize", args.no_rationalize),
+        ];
+        if let Some((flag, _)) = r2l_only.iter().find(|(_, given)| *given) {
+            bail!("{flag} applies to the r2l protocol only");
         }
     }
+    if protocol != ProtocolName::Debate
+        && args.prompt_token_budget != distill::protocols::debate::DEFAULT_PROMPT_BUDGET
+    {
+        bail!("--prompt-token-budget applies to the debate protocol only");
+    }
+    if protocol != ProtocolName::AgentArk && args.augment != 0 {
+        bail!("--augment applies to the agentark protocol only");
+    }
+    let rounds = args.rounds.unwrap_or(protocol.default_rounds());
     if args.concurrency == Some(0) {
         bail!("--concurrency must be at least 1");
     }
@@ -182,10 +208,20 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
         },
         parse_retries: args.parse_retries,
         progress: !args.no_progress,
-        r2l: R2lSettings {
-            consensus,
-            rationalize,
-            rounds: args.rounds,
+        settings: ProtocolSettings {
+            r2l: R2lSettings {
+                consensus,
+                rationalize,
+                rounds,
+            },
+            debate: DebateSettings {
+                rounds,
+                prompt_budget: args.prompt_token_budget,
+            },
+            agentark: AgentArkSettings {
+                rounds,
+                augment: args.augment,
+            },
         },
         // --seed is the agents' request seed here; the resampling keeps the default seed.
         bootstrap: super::bootstrap_config(
