@@ -231,16 +231,42 @@ fn distill_rejects_bad_input_with_messages_that_say_what_and_where() {
     let message = error_of(&[
         "distill",
         "--protocol",
-        "debate",
+        "debat",
         "--task",
         "uit-visfd",
         "--out",
         &out,
     ]);
     assert!(
-        message.contains("unknown protocol `debate`; valid: r2l"),
+        message.contains("unknown protocol `debat`; valid: r2l, debate, agentark"),
         "{message}"
     );
+    for (args, expected) in [
+        (
+            &["--protocol", "debate", "--task", "uit-visfd"][..],
+            "the debate protocol judges final answers and needs a reasoning task",
+        ),
+        (
+            &["--protocol", "debate", "--task", "gsm8k", "--augment", "2"][..],
+            "--augment applies to the agentark protocol only",
+        ),
+        (
+            &[
+                "--protocol",
+                "agentark",
+                "--task",
+                "gsm8k",
+                "--consensus",
+                "meta",
+            ][..],
+            "--consensus applies to the r2l protocol only",
+        ),
+    ] {
+        let mut full = vec!["distill", "--out", &out];
+        full.extend_from_slice(args);
+        let message = error_of(&full);
+        assert!(message.contains(expected), "{args:?}: {message}");
+    }
     let message = error_of(&["distill", "--task", "gsm8k", "--out", &out, "--no-progress"]);
     assert!(message.contains("needs an ABSA task"), "{message}");
     let agents = home.path().join("agents.toml");
@@ -313,7 +339,7 @@ fn distill_with_the_default_offline_agents_runs_the_real_default_model() {
     assert_eq!(
         stats["ledger"].as_object().map(|m| m.len()),
         Some(4),
-        "three teachers and a meta-agent"
+        "three teachers and a meta-agent (R2L does not ask the student)"
     );
     let paid: u64 = ["strict", "thorough", "intuitive"]
         .iter()

@@ -6,6 +6,7 @@
 mod cli;
 mod compare;
 mod distill;
+mod distill_reasoning;
 mod eval;
 mod serve;
 mod support;

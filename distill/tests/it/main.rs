@@ -1,5 +1,9 @@
-//! Integration tests of distill: the R2L protocol against scripted OpenAI-compatible teachers
-//! served over HTTP on 127.0.0.1, on the real UIT-ViSFD train split.
+//! Integration tests of distill: the R2L, Debate & Reflect and AgentArk protocols against
+//! scripted OpenAI-compatible agents served over HTTP on 127.0.0.1, on the real UIT-ViSFD and
+//! GSM8K train splits.
 
+mod agentark;
+mod debate;
 mod r2l;
+mod solvers;
 mod support;

@@ -10,6 +10,7 @@ use chat::{CacheMode, ChatCache, ChatRequest, Reply, RetryPolicy, ScriptedServer
 use distill::agents::{build_team, parse_agents, LocalClient, LocalModel};
 use distill::protocols::r2l::{R2lSettings, Rule};
 use distill::protocols::ProtocolName;
+use distill::protocols::ProtocolSettings;
 use distill::{DistillOptions, Outcome};
 use harness::data::{load, DatasetName};
 use harness::task::{resolve_task, select};
@@ -243,22 +244,37 @@ pub struct Teacher {
 impl Teacher {
     /// Starts a teacher that answers like `behaviour` after `delay`.
     pub fn start(behaviour: Behaviour, delay: Duration) -> Teacher {
+        Teacher::scripted(move |request, attempt| {
+            let reply = answer(behaviour, request, attempt);
+            if delay.is_zero() {
+                reply
+            } else {
+                Reply::Delayed(delay, Box::new(reply))
+            }
+        })
+    }
+
+    /// Starts a teacher answering with `script` (a function of the request and how many times
+    /// the same messages came before), counting the usage of the answers it completes.
+    pub fn scripted(
+        script: impl Fn(&ChatRequest, u32) -> Reply + Send + Sync + 'static,
+    ) -> Teacher {
         let prompt_tokens = Arc::new(AtomicU64::new(0));
         let completion_tokens = Arc::new(AtomicU64::new(0));
         let (p, c) = (prompt_tokens.clone(), completion_tokens.clone());
         let server = RUNTIME
             .block_on(ScriptedServer::start(move |request, attempt| {
-                let reply = answer(behaviour, request, attempt);
-                if let Reply::Text(text) = &reply {
+                let reply = script(request, attempt);
+                let mut answered = &reply;
+                while let Reply::Delayed(_, inner) = answered {
+                    answered = inner;
+                }
+                if let Reply::Text(text) = answered {
                     let (prompt, completion) = usage_of(request, text);
                     p.fetch_add(prompt, Ordering::Relaxed);
                     c.fetch_add(completion, Ordering::Relaxed);
                 }
-                if delay.is_zero() {
-                    reply
-                } else {
-                    Reply::Delayed(delay, Box::new(reply))
-                }
+                reply
             }))
             .unwrap_or_else(|e| panic!("scripted server: {e}"));
         Teacher {
@@ -350,17 +366,32 @@ pub fn options(out: &Path, consensus: Option<Rule>, rationalize: bool) -> Distil
         },
         parse_retries: 2,
         progress: false,
-        r2l: R2lSettings {
-            consensus,
-            rationalize,
-            rounds: 1,
+        settings: ProtocolSettings {
+            r2l: R2lSettings {
+                consensus,
+                rationalize,
+                rounds: 1,
+            },
+            ..Default::default()
         },
         bootstrap: None,
     }
 }
 
-/// Runs distill with the agents file `toml`, the answer cache at `cache`, and `options`.
+/// Runs distill on UIT-ViSFD with the agents file `toml`, the answer cache at `cache`, and
+/// `options`.
 pub fn run(toml: &str, cache: &Path, options: &DistillOptions) -> distill::Result<Outcome> {
+    run_task("uit-visfd", toml, cache, options)
+}
+
+/// Runs distill on `task` with the agents file `toml`, the answer cache at `cache`, and
+/// `options`.
+pub fn run_task(
+    task: &str,
+    toml: &str,
+    cache: &Path,
+    options: &DistillOptions,
+) -> distill::Result<Outcome> {
     let file = parse_agents(toml, "agents.toml", Path::new("."))?;
     let mut no_local = |_: &LocalModel| -> distill::Result<LocalClient> {
         Err(distill::Error::Fatal(
@@ -374,7 +405,7 @@ pub fn run(toml: &str, cache: &Path, options: &DistillOptions) -> distill::Resul
         options.concurrency,
         &mut no_local,
     )?;
-    let task = resolve_task("uit-visfd").unwrap_or_else(|e| panic!("{e}"));
+    let task = resolve_task(task).unwrap_or_else(|e| panic!("{e}"));
     RUNTIME.block_on(distill::distill(&task, &team, options))
 }
 
