@@ -9,3 +9,4 @@ mod distill;
 mod eval;
 mod serve;
 mod support;
+mod train;

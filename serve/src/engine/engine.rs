@@ -437,9 +437,10 @@ impl Engine {
 }
 
 impl Engine {
-    /// The logits the model gives for the token after `tokens` (one forward pass over the
-    /// exact ids, no chat template): the raw scores over the vocabulary.
-    pub async fn next_token_logits(&self, tokens: Vec<u32>) -> Result<Vec<f32>> {
+    /// The raw logits of one forward pass over the exact ids `tokens` (no chat template): one
+    /// row of vocabulary scores per position mistral.rs returns (every prompt position for a
+    /// checkpoint directory; the last row scores the token after `tokens`).
+    pub async fn prompt_logits(&self, tokens: Vec<u32>) -> Result<Vec<Vec<f32>>> {
         let (sender, mut receiver) = channel(4);
         let mut sampling = SamplingParams::deterministic();
         sampling.max_len = Some(1);
@@ -475,10 +476,11 @@ impl Engine {
                     let last = logits_chunks
                         .last()
                         .ok_or_else(|| Error::Engine("no logits returned".to_string()))?;
+                    let vocab = last.dims().last().copied().unwrap_or(0);
                     return last
-                        .flatten_all()
-                        .and_then(|t| t.to_dtype(candle_core::DType::F32))
-                        .and_then(|t| t.to_vec1::<f32>())
+                        .to_dtype(candle_core::DType::F32)
+                        .and_then(|t| t.reshape(((), vocab)))
+                        .and_then(|t| t.to_vec2::<f32>())
                         .map_err(|e| Error::Engine(e.to_string()));
                 }
                 Some(Response::ModelError(message, _)) => return Err(Error::Engine(message)),
