@@ -185,7 +185,7 @@ impl Config {
                         let f = f64::from(f);
                         let wavelen = 2.0 * std::f64::consts::PI / f;
                         let scaled = if wavelen > low_wavelen { f / factor } else { f };
-                        let medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+                        let medium = wavelen >= high_wavelen && wavelen <= low_wavelen;
                         let out = if medium {
                             let smooth = (old / wavelen - low_freq_factor)
                                 / (high_freq_factor - low_freq_factor);
@@ -230,5 +230,51 @@ impl Config {
             hidden_act: "silu".to_string(),
             extra: Default::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::student::testing::tiny_config;
+
+    #[test]
+    fn llama3_rope_scaling_follows_transformers() {
+        // Llama-3.2-1B: head 64, theta 500000, factor 32, low 1, high 4, original 8192.
+        // Expected values: transformers' `_compute_llama3_parameters`, evaluated in Python.
+        let cfg = Config {
+            head_dim: 64,
+            rope_theta: 500_000.0,
+            rope: RopeKind::Llama3 {
+                factor: 32.0,
+                low_freq_factor: 1.0,
+                high_freq_factor: 4.0,
+                original_max_position_embeddings: 8192,
+            },
+            ..tiny_config()
+        };
+        let inv = cfg.inv_freq();
+        let expected = [
+            (0, 1.0),
+            (10, 0.016_560_44),
+            (14, 0.003_211_446),
+            (15, 0.001_290_548),
+            (16, 0.000_429_556_7),
+            (17, 9.708_287e-5),
+            (20, 8.570_256e-6),
+            (31, 9.418_306e-8),
+        ];
+        for (i, value) in expected {
+            assert!(
+                ((inv[i] - value) / value).abs() < 1e-5,
+                "inv_freq[{i}] = {}, transformers {value}",
+                inv[i]
+            );
+        }
+        let linear = Config {
+            rope: RopeKind::Linear { factor: 4.0 },
+            ..tiny_config()
+        };
+        assert_eq!(linear.inv_freq()[1], tiny_config().inv_freq()[1] / 4.0);
     }
 }

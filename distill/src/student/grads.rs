@@ -76,11 +76,14 @@ impl Grads {
         if let Some(&bad) = rows.iter().find(|&&r| r as usize >= vocab) {
             candle_core::bail!("token id {bad} is outside the vocabulary of {vocab}");
         }
-        if !self.grads.contains_key(&t.id()) {
-            let zeros = super::tensor::tensor(vec![0f32; vocab * width], (vocab, width))?;
-            self.grads.insert(t.id(), zeros);
-        }
-        if let Some(sum) = self.grads.get(&t.id()) {
+        let sum = match self.grads.entry(t.id()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(super::tensor::tensor(
+                vec![0f32; vocab * width],
+                (vocab, width),
+            )?),
+        };
+        {
             modify(sum, |dst| {
                 for (&r, row) in rows.iter().zip(values.chunks(width)) {
                     let at = r as usize * width;

@@ -45,7 +45,8 @@ impl RmsNorm {
                 .zip(rstd.par_chunks_mut(ROW_BLOCK))
                 .for_each(|((out, xs), rstd)| {
                     for ((o, x), r) in out.chunks_mut(width).zip(xs.chunks(width)).zip(rstd) {
-                        let mean = x.iter().map(|v| v * v).sum::<f32>() / width as f32;
+                        let mean = (x.iter().map(|&v| f64::from(v * v)).sum::<f64>() / width as f64)
+                            as f32;
                         *r = 1.0 / (mean + self.eps).sqrt();
                         for ((o, v), w) in o.iter_mut().zip(x).zip(ws) {
                             *o = w * (v * *r);
