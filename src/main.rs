@@ -39,6 +39,9 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Convert a llama-architecture GGUF into a checkpoint directory (safetensors + tokenizer + config).
     Convert(commands::serve::ConvertArgs),
+    /// Fine-tune a student (SFT or DPO, LoRA or full) into a checkpoint `r2l serve` loads.
+    #[command(subcommand)]
+    Train(commands::train::TrainCommand),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Distill(args) => commands::distill::run(&args),
         Command::Serve(args) => commands::serve::run(&args),
         Command::Convert(args) => commands::serve::convert(&args),
+        Command::Train(command) => commands::train::run(&command),
     };
     match outcome {
         Ok(code) => code,

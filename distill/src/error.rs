@@ -56,6 +56,42 @@ pub enum Error {
     /// A run that cannot go on (e.g. the answer cache cannot be written).
     #[error("{0}")]
     Fatal(String),
+    /// A checkpoint directory that cannot be read or written.
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::Error),
+    /// A tensor computation of the trainer failed.
+    #[error("tensor computation: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// A bad record in a training file (`line` 0: the file as a whole).
+    #[error("{}:{line}: {message}", path.display())]
+    TrainData {
+        /// The training file.
+        path: PathBuf,
+        /// 1-based line (0 when the whole file is at fault).
+        line: usize,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+    /// A resume point that cannot be used.
+    #[error("{}: resume point: {message}", dir.display())]
+    Resume {
+        /// The output directory.
+        dir: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// `--resume` with settings other than those the run started with.
+    #[error("{}: the run was started with {field} = {found}, this command has {wanted}; resume with the same settings, or choose another --out", dir.display())]
+    ResumeMismatch {
+        /// The output directory.
+        dir: PathBuf,
+        /// The setting that differs.
+        field: String,
+        /// Its value in the saved run.
+        found: String,
+        /// Its value now.
+        wanted: String,
+    },
 }
 
 /// The distill crate's result type.

@@ -14,6 +14,7 @@ mod records;
 mod run;
 mod stats;
 mod store;
+pub mod student;
 
 pub use call::{Asked, CallSite, Caller, Halt, Reply};
 pub use error::{Error, Result};

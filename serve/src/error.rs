@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Errors of model conversion, loading and configuration.
+/// Errors of model loading and configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A model file or directory is unusable.
@@ -13,14 +13,9 @@ pub enum Error {
         /// What is wrong, and what to do.
         message: String,
     },
-    /// A GGUF → Hugging Face conversion failed.
-    #[error("converting {}: {message}", path.display())]
-    Convert {
-        /// The GGUF file.
-        path: PathBuf,
-        /// What failed.
-        message: String,
-    },
+    /// A checkpoint directory that cannot be read.
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::Error),
     /// An I/O error on a named file.
     #[error("{}: {source}", path.display())]
     Io {

@@ -1,9 +1,9 @@
 //! r2l serve: hosts students behind a hardened OpenAI-compatible API with quantized mistral.rs
-//! inference, and converts GGUF checkpoints into the Hugging Face layout the trainer writes.
+//! inference, from GGUF files or checkpoint directories (the `checkpoint` crate's layout, which
+//! `r2l convert` and the trainer write).
 
 pub mod api;
 pub mod config;
-pub mod convert;
 pub mod engine;
 mod error;
 pub mod registry;

@@ -8,6 +8,7 @@ pub mod runs;
 pub mod score;
 pub mod serve;
 pub mod setup;
+pub mod train;
 
 use std::path::PathBuf;
 

@@ -175,7 +175,7 @@ pub struct ConvertArgs {
 
 /// Runs `r2l convert`.
 pub fn convert(args: &ConvertArgs) -> Result<ExitCode> {
-    let converted = serve::convert::convert_gguf(&args.gguf, &args.out)?;
+    let converted = checkpoint::convert::convert_gguf(&args.gguf, &args.out)?;
     println!(
         "{} tensors, {} parameters ({}) → {}",
         converted.tensors,

@@ -10,3 +10,4 @@ mod distill_reasoning;
 mod eval;
 mod serve;
 mod support;
+mod train;

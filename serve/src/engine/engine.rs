@@ -13,6 +13,7 @@ use tokio::sync::mpsc::{channel, Receiver};
 
 use super::seeded::SeededSampler;
 use super::spec::{ModelFormat, ModelSpec};
+use super::staged::StagedCheckpoint;
 use super::stop::StopTrimmer;
 use crate::error::{Error, Result};
 
@@ -239,6 +240,8 @@ fn openai_reason(reason: &str) -> String {
 pub struct Engine {
     model: Model,
     info: ModelInfo,
+    /// The normalised copy of the checkpoint mistral.rs loaded, removed with the engine.
+    _staged: Option<StagedCheckpoint>,
 }
 
 impl Engine {
@@ -253,6 +256,7 @@ impl Engine {
     /// batch of sequences is slower than the same sequences one after the other.
     pub async fn load(spec: &ModelSpec) -> Result<Engine> {
         let format = spec.format()?;
+        let mut staged = None;
         let model = match format {
             ModelFormat::Gguf => {
                 let (dir, file) = split_file(&spec.path)?;
@@ -266,7 +270,11 @@ impl Engine {
                     .map_err(|error| load_error(&spec.path, error))?
             }
             ModelFormat::Safetensors => {
-                let dir = spec.path.to_str().ok_or_else(|| Error::Model {
+                // mistral.rs reads config.json itself: a config in another transformers shape
+                // (5.x's `rope_parameters`) is normalised into a staging directory first.
+                staged = StagedCheckpoint::for_dir(&spec.path)?;
+                let source = staged.as_ref().map_or(spec.path.as_path(), |s| s.dir());
+                let dir = source.to_str().ok_or_else(|| Error::Model {
                     path: spec.path.clone(),
                     message: "the path is not valid UTF-8".to_string(),
                 })?;
@@ -290,7 +298,7 @@ impl Engine {
             .map_err(|e| Error::Engine(e.to_string()))?
             .unwrap_or(2048);
         let weights = weights_file(&spec.path, format)?;
-        let sha256 = tokio::task::spawn_blocking(move || file_sha256(&weights))
+        let sha256 = tokio::task::spawn_blocking(move || checkpoint::file_sha256(&weights))
             .await
             .map_err(|e| Error::Engine(e.to_string()))??;
         let info = ModelInfo {
@@ -300,7 +308,11 @@ impl Engine {
             context_length,
             sha256,
         };
-        Ok(Engine { model, info })
+        Ok(Engine {
+            model,
+            info,
+            _staged: staged,
+        })
     }
 
     /// What the model is.
@@ -424,6 +436,64 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The raw logits of one forward pass over the exact ids `tokens` (no chat template): one
+    /// row of vocabulary scores per position mistral.rs returns (every prompt position for a
+    /// checkpoint directory; the last row scores the token after `tokens`).
+    pub async fn prompt_logits(&self, tokens: Vec<u32>) -> Result<Vec<Vec<f32>>> {
+        let (sender, mut receiver) = channel(4);
+        let mut sampling = SamplingParams::deterministic();
+        sampling.max_len = Some(1);
+        let normal = NormalRequest {
+            messages: RequestMessage::CompletionTokens(tokens),
+            sampling_params: sampling,
+            response: sender,
+            return_logprobs: false,
+            is_streaming: false,
+            id: 0,
+            constraint: Constraint::None,
+            suffix: None,
+            tools: None,
+            tool_choice: None,
+            logits_processors: None,
+            return_raw_logits: true,
+            web_search_options: None,
+            model_id: None,
+            truncate_sequence: false,
+        };
+        let engine_sender = self
+            .model
+            .inner()
+            .get_sender(None)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        engine_sender
+            .send(Request::Normal(Box::new(normal)))
+            .await
+            .map_err(|_| Error::Engine("the engine is not running".to_string()))?;
+        loop {
+            match receiver.recv().await {
+                Some(Response::Raw { logits_chunks, .. }) => {
+                    let last = logits_chunks
+                        .last()
+                        .ok_or_else(|| Error::Engine("no logits returned".to_string()))?;
+                    let vocab = last.dims().last().copied().unwrap_or(0);
+                    return last
+                        .to_dtype(candle_core::DType::F32)
+                        .and_then(|t| t.reshape(((), vocab)))
+                        .and_then(|t| t.to_vec2::<f32>())
+                        .map_err(|e| Error::Engine(e.to_string()));
+                }
+                Some(Response::ModelError(message, _)) => return Err(Error::Engine(message)),
+                Some(Response::ValidationError(e)) | Some(Response::InternalError(e)) => {
+                    return Err(Error::Engine(e.to_string()))
+                }
+                Some(_) => continue,
+                None => return Err(Error::Engine("the engine closed the stream".to_string())),
+            }
+        }
+    }
+}
+
 /// Our wire messages as mistral.rs text messages.
 fn text_messages(messages: &[chat::Message]) -> TextMessages {
     messages.iter().fold(TextMessages::new(), |all, message| {
@@ -480,33 +550,6 @@ fn weights_file(path: &Path, format: ModelFormat) -> Result<std::path::PathBuf> 
             })
         }
     }
-}
-
-/// Lower-case hex sha256 of a file, streamed.
-pub fn file_sha256(path: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    use std::io::Read;
-    let mut file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 /// A shared engine (handlers and clients hold it behind an `Arc`).

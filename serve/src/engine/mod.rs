@@ -5,11 +5,12 @@ mod client;
 mod engine;
 mod seeded;
 mod spec;
+mod staged;
 mod stop;
 
 pub use client::{collect, json_schema_of};
 pub use engine::{
-    file_sha256, Engine, Event, Generation, GenerationRequest, ModelInfo, Prompt, SharedEngine,
+    Engine, Event, Generation, GenerationRequest, ModelInfo, Prompt, SharedEngine,
     DEFAULT_MAX_TOKENS,
 };
 pub use seeded::SeededSampler;

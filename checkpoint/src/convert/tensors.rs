@@ -7,8 +7,8 @@ use std::io::{Read, Seek};
 use candle_core::quantized::gguf_file::Content;
 use candle_core::{DType, Device, Tensor};
 
-use super::config::LlamaConfig;
 use super::metadata::Msg;
+use crate::config::ModelConfig;
 
 /// The GGUF name of the output projection; its absence means tied embeddings.
 pub(crate) const GGUF_LM_HEAD: &str = "output.weight";
@@ -60,10 +60,10 @@ pub(crate) fn hf_name(name: &str, num_layers: usize) -> Msg<String> {
 }
 
 /// The Hugging Face shape (`[out_features, in_features]` for linear layers) of tensor `hf`.
-fn expected_shape(hf: &str, cfg: &LlamaConfig) -> Vec<usize> {
+fn expected_shape(hf: &str, cfg: &ModelConfig) -> Vec<usize> {
     let (hidden, inter) = (cfg.hidden_size, cfg.intermediate_size);
-    let q_rows = cfg.num_attention_heads * cfg.head_dim;
-    let kv_rows = cfg.num_key_value_heads * cfg.head_dim;
+    let q_rows = cfg.num_attention_heads * cfg.head_dim();
+    let kv_rows = cfg.num_key_value_heads * cfg.head_dim();
     let is = |suffix: &str| hf.ends_with(suffix);
     if hf == "model.embed_tokens.weight" || hf == "lm_head.weight" {
         vec![cfg.vocab_size, hidden]
@@ -83,7 +83,7 @@ fn expected_shape(hf: &str, cfg: &LlamaConfig) -> Vec<usize> {
 }
 
 /// Every Hugging Face tensor a model of this configuration must have.
-fn required_names(cfg: &LlamaConfig) -> BTreeSet<String> {
+fn required_names(cfg: &ModelConfig) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = ["model.embed_tokens.weight", "model.norm.weight"]
         .map(String::from)
         .into();
@@ -128,7 +128,7 @@ pub(crate) struct Weights {
 pub(crate) fn load_weights<R: Read + Seek>(
     content: &Content,
     reader: &mut R,
-    cfg: &LlamaConfig,
+    cfg: &ModelConfig,
 ) -> Msg<Weights> {
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
     names.sort();

@@ -1,22 +1,19 @@
 //! The conversion itself: read the GGUF, build every output, then write the directory.
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use candle_core::quantized::gguf_file::Content;
 
-use super::config::LlamaConfig;
+use super::gguf_config::config_from_metadata;
 use super::metadata::Metadata;
 use super::tensors::{load_weights, GGUF_LM_HEAD};
 use super::tokenizer::Vocab;
 use crate::error::{Error, Result};
-
-/// The weights file of a converted model.
-pub const WEIGHTS_FILE: &str = "model.safetensors";
-/// The file written last by [`convert_gguf`]: its presence marks a complete conversion.
-pub const CONFIG_FILE: &str = "config.json";
+use crate::files::{write_json, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE};
+use crate::generation::{generation_config, write_generation_config};
+use crate::weights::save_weights;
 
 /// What a conversion produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +54,7 @@ pub fn convert_gguf(gguf: &Path, out_dir: &Path) -> Result<Converted> {
     let metadata = Metadata::new(&content.metadata);
 
     let tied = !content.tensor_infos.contains_key(GGUF_LM_HEAD);
-    let config = LlamaConfig::from_metadata(&metadata, tied).map_err(fail)?;
+    let config = config_from_metadata(&metadata, tied).map_err(fail)?;
     let vocab = Vocab::from_metadata(&metadata).map_err(fail)?;
     if vocab.len() > config.vocab_size {
         return Err(fail(format!(
@@ -71,57 +68,18 @@ pub fn convert_gguf(gguf: &Path, out_dir: &Path) -> Result<Converted> {
     let weights = load_weights(&content, &mut reader, &config).map_err(fail)?;
     drop(reader);
 
-    std::fs::create_dir_all(out_dir).map_err(|source| Error::Io {
-        path: out_dir.to_path_buf(),
-        source,
-    })?;
-    write_atomically(&out_dir.join(WEIGHTS_FILE), |tmp| {
-        candle_core::safetensors::save(&weights.tensors, tmp)
-            .map_err(|e| fail(format!("writing {}: {e}", tmp.display())))
-    })?;
-    let json_files = [
-        ("tokenizer.json", tokenizer),
-        ("tokenizer_config.json", tokenizer_config),
-        ("generation_config.json", config.generation_config()),
-        (CONFIG_FILE, to_json(&config).map_err(fail)?),
-    ];
-    for (name, value) in json_files {
-        let mut bytes =
-            serde_json::to_vec_pretty(&value).map_err(|e| fail(format!("encoding {name}: {e}")))?;
-        bytes.push(b'\n');
-        write_atomically(&out_dir.join(name), |tmp| {
-            std::fs::write(tmp, &bytes).map_err(|source| Error::Io {
-                path: tmp.to_path_buf(),
-                source,
-            })
-        })?;
-    }
+    std::fs::create_dir_all(out_dir).map_err(crate::error::io_error(out_dir))?;
+    save_weights(out_dir, &weights.tensors)?;
+    write_json(&out_dir.join(TOKENIZER_FILE), &tokenizer)?;
+    write_json(&out_dir.join(TOKENIZER_CONFIG_FILE), &tokenizer_config)?;
+    write_generation_config(out_dir, &generation_config(&config))?;
+    // Last: a directory with a config.json holds a complete conversion.
+    config.write(out_dir)?;
     Ok(Converted {
         dir: out_dir.to_path_buf(),
         tensors: weights.tensors.len(),
         parameters: weights.parameters,
-        architecture: super::config::ARCHITECTURE.to_string(),
-    })
-}
-
-/// `config` as a JSON value.
-fn to_json(config: &LlamaConfig) -> std::result::Result<serde_json::Value, String> {
-    serde_json::to_value(config).map_err(|e| format!("encoding {CONFIG_FILE}: {e}"))
-}
-
-/// Writes `path` through `write` on a `.partial` sibling, then renames it into place.
-fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let mut tmp = OsString::from(path.as_os_str());
-    tmp.push(".partial");
-    let tmp = PathBuf::from(tmp);
-    if let Err(e) = write(&tmp) {
-        // Best effort: the write error is the one worth reporting.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
+        architecture: super::gguf_config::ARCHITECTURE.to_string(),
     })
 }
 
@@ -247,8 +205,9 @@ mod tests {
             0
         );
 
-        let weights = candle_core::safetensors::load(out.join(WEIGHTS_FILE), &Device::Cpu)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let weights =
+            candle_core::safetensors::load(out.join(crate::files::WEIGHTS_FILE), &Device::Cpu)
+                .unwrap_or_else(|e| panic!("{e}"));
         assert!(!weights.contains_key("lm_head.weight"));
         let row = |name: &str, r: usize| {
             let t = weights.get(name).unwrap_or_else(|| panic!("no {name}"));

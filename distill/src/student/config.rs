@@ -1,0 +1,280 @@
+//! The student's hyper-parameters, from a checkpoint's `config.json`.
+
+use std::path::Path;
+
+use checkpoint::{Architecture, ModelConfig};
+
+use crate::error::{Error, Result};
+
+/// How rotary position frequencies are scaled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RopeKind {
+    /// No scaling.
+    Default,
+    /// Positions divided by `factor` (transformers' `linear`).
+    Linear {
+        /// The divisor.
+        factor: f64,
+    },
+    /// Llama 3's frequency-dependent scaling.
+    Llama3 {
+        /// Scale of the low frequencies.
+        factor: f64,
+        /// Wavelengths above `original / low_freq_factor` tokens are divided by `factor`.
+        low_freq_factor: f64,
+        /// Wavelengths below `original / high_freq_factor` tokens are kept.
+        high_freq_factor: f64,
+        /// Pre-training context length (tokens).
+        original_max_position_embeddings: usize,
+    },
+}
+
+/// A Llama-family decoder (Llama, or Qwen2 with query/key/value biases).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Llama or Qwen2.
+    pub architecture: Architecture,
+    /// Width of the residual stream.
+    pub hidden_size: usize,
+    /// Width of the MLP.
+    pub intermediate_size: usize,
+    /// Decoder blocks.
+    pub num_layers: usize,
+    /// Query heads.
+    pub num_heads: usize,
+    /// Key/value heads.
+    pub num_kv_heads: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// RMSNorm epsilon.
+    pub rms_norm_eps: f64,
+    /// RoPE base.
+    pub rope_theta: f64,
+    /// RoPE scaling.
+    pub rope: RopeKind,
+    /// Context length (tokens).
+    pub max_position_embeddings: usize,
+    /// Biases on the query, key and value projections.
+    pub qkv_bias: bool,
+    /// Bias on the attention output projection.
+    pub o_bias: bool,
+    /// Biases on the MLP projections.
+    pub mlp_bias: bool,
+    /// `lm_head` is the embedding matrix.
+    pub tie_word_embeddings: bool,
+}
+
+impl Config {
+    /// The student config of a checkpoint config; `path` names the file in errors. Fails on an
+    /// architecture other than Llama/Qwen2, an activation other than SiLU, or a rope scaling
+    /// this trainer does not implement.
+    pub fn from_model_config(config: &ModelConfig, path: &Path) -> Result<Config> {
+        let architecture = config.architecture(path)?;
+        let bad = |field: &str, message: String| {
+            Error::Checkpoint(checkpoint::Error::Config {
+                path: path.to_path_buf(),
+                field: field.to_string(),
+                message,
+            })
+        };
+        if config.hidden_act != "silu" {
+            return Err(bad(
+                "hidden_act",
+                format!("`{}` is not supported (only silu)", config.hidden_act),
+            ));
+        }
+        if config
+            .extra
+            .get("use_sliding_window")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
+        {
+            return Err(bad(
+                "use_sliding_window",
+                "sliding-window attention is not supported".to_string(),
+            ));
+        }
+        let rope = match &config.rope_scaling {
+            None => RopeKind::Default,
+            Some(scaling) => {
+                let need = |value: Option<f64>, key: &str| {
+                    value.ok_or_else(|| bad(&format!("rope_scaling.{key}"), "missing".to_string()))
+                };
+                match scaling.rope_type.as_str() {
+                    "default" => RopeKind::Default,
+                    "linear" => RopeKind::Linear {
+                        factor: need(scaling.factor, "factor")?,
+                    },
+                    "llama3" => RopeKind::Llama3 {
+                        factor: need(scaling.factor, "factor")?,
+                        low_freq_factor: need(scaling.low_freq_factor, "low_freq_factor")?,
+                        high_freq_factor: need(scaling.high_freq_factor, "high_freq_factor")?,
+                        original_max_position_embeddings: scaling
+                            .original_max_position_embeddings
+                            .ok_or_else(|| {
+                                bad(
+                                    "rope_scaling.original_max_position_embeddings",
+                                    "missing".to_string(),
+                                )
+                            })?,
+                    },
+                    other => {
+                        return Err(bad(
+                            "rope_scaling.rope_type",
+                            format!("`{other}` is not supported (default, linear, llama3)"),
+                        ))
+                    }
+                }
+            }
+        };
+        Ok(Config {
+            architecture,
+            hidden_size: config.hidden_size,
+            intermediate_size: config.intermediate_size,
+            num_layers: config.num_hidden_layers,
+            num_heads: config.num_attention_heads,
+            num_kv_heads: config.num_key_value_heads,
+            head_dim: config.head_dim(),
+            vocab_size: config.vocab_size,
+            rms_norm_eps: config.rms_norm_eps,
+            rope_theta: config.rope_theta,
+            rope,
+            max_position_embeddings: config.max_position_embeddings,
+            qkv_bias: architecture.qkv_bias(config),
+            o_bias: architecture.o_bias(config),
+            mlp_bias: config.mlp_bias,
+            tie_word_embeddings: config.tie_word_embeddings,
+        })
+    }
+
+    /// Width of the query projection (`num_heads * head_dim`).
+    pub fn q_width(&self) -> usize {
+        self.num_heads * self.head_dim
+    }
+
+    /// Width of the key (and of the value) projection.
+    pub fn kv_width(&self) -> usize {
+        self.num_kv_heads * self.head_dim
+    }
+
+    /// Rotary inverse frequencies (radians per position), one per pair of head dimensions,
+    /// computed in `f32` as transformers does.
+    pub fn inv_freq(&self) -> Vec<f32> {
+        let d = self.head_dim;
+        let base = self.rope_theta as f32;
+        let default: Vec<f32> = (0..d / 2)
+            .map(|i| 1.0 / base.powf((2 * i) as f32 / d as f32))
+            .collect();
+        match self.rope {
+            RopeKind::Default => default,
+            RopeKind::Linear { factor } => default.iter().map(|f| f / factor as f32).collect(),
+            RopeKind::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position_embeddings,
+            } => {
+                let old = original_max_position_embeddings as f64;
+                let low_wavelen = old / low_freq_factor;
+                let high_wavelen = old / high_freq_factor;
+                default
+                    .iter()
+                    .map(|&f| {
+                        let f = f64::from(f);
+                        let wavelen = 2.0 * std::f64::consts::PI / f;
+                        let scaled = if wavelen > low_wavelen { f / factor } else { f };
+                        let medium = wavelen >= high_wavelen && wavelen <= low_wavelen;
+                        let out = if medium {
+                            let smooth = (old / wavelen - low_freq_factor)
+                                / (high_freq_factor - low_freq_factor);
+                            (1.0 - smooth) * scaled / factor + smooth * scaled
+                        } else {
+                            scaled
+                        };
+                        out as f32
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The config as a checkpoint `config.json` would state it (for tiny random test models).
+    pub fn to_model_config(&self) -> ModelConfig {
+        let (architectures, model_type) = match self.architecture {
+            Architecture::Llama => ("LlamaForCausalLM", "llama"),
+            Architecture::Qwen2 => ("Qwen2ForCausalLM", "qwen2"),
+        };
+        ModelConfig {
+            architectures: vec![architectures.to_string()],
+            model_type: model_type.to_string(),
+            hidden_size: self.hidden_size,
+            intermediate_size: self.intermediate_size,
+            num_hidden_layers: self.num_layers,
+            num_attention_heads: self.num_heads,
+            num_key_value_heads: self.num_kv_heads,
+            head_dim: Some(self.head_dim),
+            max_position_embeddings: self.max_position_embeddings,
+            rms_norm_eps: self.rms_norm_eps,
+            rope_theta: self.rope_theta,
+            rope_scaling: None,
+            vocab_size: self.vocab_size,
+            bos_token_id: None,
+            eos_token_id: None,
+            pad_token_id: None,
+            tie_word_embeddings: self.tie_word_embeddings,
+            attention_bias: self.architecture == Architecture::Llama && self.qkv_bias,
+            mlp_bias: self.mlp_bias,
+            torch_dtype: Some("float32".to_string()),
+            hidden_act: "silu".to_string(),
+            extra: Default::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::student::testing::tiny_config;
+
+    #[test]
+    fn llama3_rope_scaling_follows_transformers() {
+        // Llama-3.2-1B: head 64, theta 500000, factor 32, low 1, high 4, original 8192.
+        // Expected values: transformers' `_compute_llama3_parameters`, evaluated in Python.
+        let cfg = Config {
+            head_dim: 64,
+            rope_theta: 500_000.0,
+            rope: RopeKind::Llama3 {
+                factor: 32.0,
+                low_freq_factor: 1.0,
+                high_freq_factor: 4.0,
+                original_max_position_embeddings: 8192,
+            },
+            ..tiny_config()
+        };
+        let inv = cfg.inv_freq();
+        let expected = [
+            (0, 1.0),
+            (10, 0.016_560_44),
+            (14, 0.003_211_446),
+            (15, 0.001_290_548),
+            (16, 0.000_429_556_7),
+            (17, 9.708_287e-5),
+            (20, 8.570_256e-6),
+            (31, 9.418_306e-8),
+        ];
+        for (i, value) in expected {
+            assert!(
+                ((inv[i] - value) / value).abs() < 1e-5,
+                "inv_freq[{i}] = {}, transformers {value}",
+                inv[i]
+            );
+        }
+        let linear = Config {
+            rope: RopeKind::Linear { factor: 4.0 },
+            ..tiny_config()
+        };
+        assert_eq!(linear.inv_freq()[1], tiny_config().inv_freq()[1] / 4.0);
+    }
+}

@@ -1,0 +1,71 @@
+//! The student trainer (candle): a Llama/Qwen2 decoder with a hand-written backward pass, SFT and
+//! DPO objectives, LoRA or full fine-tuning, AdamW, resumable runs, and the export into the
+//! checkpoint layout `r2l serve` loads.
+//!
+//! candle-nn's fused ops (`rms_norm`, `softmax_last_dim`, `rope`) have no backward pass, and
+//! candle's autograd computes every matmul's weight gradient (frozen ones too) and materialises
+//! each gradient several times; the model here keeps candle tensors and candle's matmul (gemm)
+//! and writes each layer's backward by hand, fusing the element-wise work into parallel passes.
+
+mod attention;
+mod batch;
+mod block;
+mod config;
+mod data;
+mod dpo;
+mod examples;
+mod export;
+mod generate;
+mod grads;
+mod head;
+mod linear;
+mod log;
+mod lora;
+mod math;
+mod model;
+mod norm;
+mod optimizer;
+mod options;
+mod random;
+mod resume;
+mod rope;
+mod sft;
+mod swiglu;
+mod tensor;
+mod tokenize;
+mod train;
+
+pub use attention::Span;
+pub use batch::{epoch_order, step_examples, Packed};
+pub use config::{Config, RopeKind};
+pub use data::{read_dpo, read_sft, DpoRecord, Lined, SftRecord};
+pub use dpo::{dpo_step, log_sigmoid, pack_pairs, sequence_logprobs, DpoStep, PairRef};
+pub use examples::{load_examples, DataSummary, Examples};
+pub use export::{export, Base, TRAINING_FILE};
+pub use generate::generate_greedy;
+pub use grads::Grads;
+pub use linear::Pass;
+pub use log::TRAIN_LOG_FILE;
+pub use lora::{LoraConfig, LORA_MODULES};
+pub use model::{KvCache, Llama, Tuning};
+pub use optimizer::{clip_scale, grad_norm, learning_rate, AdamW, AdamWConfig};
+pub use options::{
+    Objective, TrainOptions, DPO_BETA, DPO_LR, DPO_MAX_LENGTH, DPO_MAX_PROMPT_LENGTH, SFT_LR,
+    SFT_MAX_LENGTH,
+};
+pub use random::{random_weights, tiny_config};
+pub use resume::RESUME_DIR;
+pub use sft::{sft_loss, sft_step, SftStep};
+pub use tokenize::{DpoLimits, Encoder, Pair, Sequence};
+pub use train::{train, TrainReport, REFERENCE_FILE};
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Shared fixtures of the unit tests.
+    pub use super::random::tiny_config as tiny;
+
+    /// A Llama tiny config.
+    pub fn tiny_config() -> super::Config {
+        tiny(checkpoint::Architecture::Llama)
+    }
+}

@@ -1,0 +1,343 @@
+//! The student: a Llama-family decoder written candle-style (`Config` + `new(cfg, vb)`), with a
+//! training forward pass that keeps what its hand-written backward pass needs, and an inference
+//! forward pass over a KV cache the caller owns.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Result, Tensor};
+use candle_nn::VarBuilder;
+
+use super::attention::Span;
+use super::block::{Block, BlockCache, LayerCache};
+use super::config::Config;
+use super::grads::Grads;
+use super::linear::Pass;
+use super::lora::LoraConfig;
+use super::norm::{NormCache, RmsNorm};
+use super::rope::Rope;
+use super::tensor::{tensor, view};
+
+/// Which tensors a training run updates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tuning {
+    /// Every weight.
+    Full,
+    /// Only LoRA adapters.
+    Lora(LoraConfig),
+}
+
+/// A Llama or Qwen2 decoder.
+#[derive(Debug, Clone)]
+pub struct Llama {
+    /// Hyper-parameters.
+    pub cfg: Config,
+    /// Token embeddings `[vocab, hidden]` (also the head when tied).
+    pub embed: Tensor,
+    /// Decoder blocks.
+    pub blocks: Vec<Block>,
+    /// Final norm.
+    pub norm: RmsNorm,
+    /// Output head `[vocab, hidden]`, when not tied to the embeddings.
+    pub lm_head: Option<Tensor>,
+    rope: Rope,
+}
+
+/// The training forward pass's saved activations.
+#[derive(Debug)]
+pub struct Activations {
+    ids: Vec<u32>,
+    blocks: Vec<BlockCache>,
+    norm: NormCache,
+}
+
+/// Keys and values of every block for the tokens generated so far.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<LayerCache>,
+    len: usize,
+}
+
+impl KvCache {
+    /// An empty cache.
+    pub fn new() -> KvCache {
+        KvCache::default()
+    }
+
+    /// Tokens seen so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no token has been seen.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Llama {
+    /// Builds the model from `vb` (Hugging Face names: `model.embed_tokens.weight`, ...).
+    /// `lora` adds adapters to the targeted projections, their `A` matrices drawn from `seed`.
+    pub fn new(
+        cfg: &Config,
+        vb: VarBuilder,
+        lora: Option<&LoraConfig>,
+        seed: u64,
+    ) -> Result<Llama> {
+        let (v, h) = (cfg.vocab_size, cfg.hidden_size);
+        let embed = vb.pp("model.embed_tokens").get((v, h), "weight")?;
+        let blocks = (0..cfg.num_layers)
+            .map(|i| Block::new(cfg, vb.pp(format!("model.layers.{i}")), i, lora, seed))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::new(h, cfg.rms_norm_eps, vb.pp("model.norm"))?;
+        let lm_head = if cfg.tie_word_embeddings {
+            None
+        } else {
+            Some(vb.pp("lm_head").get((v, h), "weight")?)
+        };
+        Ok(Llama {
+            cfg: cfg.clone(),
+            embed,
+            blocks,
+            norm,
+            lm_head,
+            rope: Rope::new(cfg, cfg.max_position_embeddings),
+        })
+    }
+
+    /// Builds the model from named tensors (any float dtype; converted to `f32`).
+    pub fn from_tensors(
+        cfg: &Config,
+        tensors: HashMap<String, Tensor>,
+        lora: Option<&LoraConfig>,
+        seed: u64,
+    ) -> Result<Llama> {
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+        Llama::new(cfg, vb, lora, seed)
+    }
+
+    /// The output head's weight (the embeddings when tied).
+    pub fn head_weight(&self) -> &Tensor {
+        self.lm_head.as_ref().unwrap_or(&self.embed)
+    }
+
+    /// The tensors `tuning` updates, with stable names (for optimizer state and resume files).
+    pub fn trained(&self, tuning: &Tuning) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        match tuning {
+            Tuning::Lora(_) => {
+                for block in &self.blocks {
+                    for linear in block.linears() {
+                        for part in &linear.parts {
+                            if let Some(lora) = &part.lora {
+                                out.push((format!("{}.lora_A", part.name), lora.a.clone()));
+                                out.push((format!("{}.lora_B", part.name), lora.b.clone()));
+                            }
+                        }
+                    }
+                }
+            }
+            Tuning::Full => {
+                out.push(("model.embed_tokens.weight".to_string(), self.embed.clone()));
+                for (i, block) in self.blocks.iter().enumerate() {
+                    let p = format!("model.layers.{i}");
+                    out.push((
+                        format!("{p}.input_layernorm.weight"),
+                        block.input_norm.weight.clone(),
+                    ));
+                    out.push((
+                        format!("{p}.post_attention_layernorm.weight"),
+                        block.post_norm.weight.clone(),
+                    ));
+                    for (name, linear) in ["qkv", "o_proj", "gate_up", "down_proj"]
+                        .iter()
+                        .zip(block.linears())
+                    {
+                        out.push((format!("{p}.{name}.weight"), linear.weight.clone()));
+                        if let Some(bias) = &linear.bias {
+                            out.push((format!("{p}.{name}.bias"), bias.clone()));
+                        }
+                    }
+                }
+                out.push(("model.norm.weight".to_string(), self.norm.weight.clone()));
+                if let Some(head) = &self.lm_head {
+                    out.push(("lm_head.weight".to_string(), head.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The rows of the embedding matrix for `ids`.
+    fn embed_rows(&self, ids: &[u32]) -> Result<Tensor> {
+        let vocab = self.cfg.vocab_size;
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= vocab) {
+            candle_core::bail!("token id {bad} is outside the vocabulary of {vocab}");
+        }
+        let index = Tensor::from_slice(ids, ids.len(), &Device::Cpu)?;
+        self.embed.index_select(&index, 0)
+    }
+
+    /// The training forward pass over packed sequences: the final normed hidden states
+    /// `[rows, hidden]` and the activations [`Llama::backward`] needs. `positions` gives each
+    /// row's position in its sequence.
+    pub fn forward_train(
+        &self,
+        ids: &[u32],
+        spans: &[Span],
+        positions: &[usize],
+        pass: Pass,
+    ) -> Result<(Tensor, Activations)> {
+        if let Some(&p) = positions.iter().max() {
+            if p >= self.rope.positions() {
+                candle_core::bail!(
+                    "position {p} is beyond the model's context of {} tokens",
+                    self.rope.positions()
+                );
+            }
+        }
+        let mut x = self.embed_rows(ids)?;
+        let mut caches = Vec::with_capacity(self.blocks.len());
+        for (i, block) in self.blocks.iter().enumerate() {
+            let layer_pass = Pass {
+                seed: pass
+                    .seed
+                    .wrapping_add((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                ..pass
+            };
+            let (out, cache) = block.forward(&x, spans, positions, &self.rope, layer_pass)?;
+            caches.push(cache);
+            x = out;
+        }
+        let (hidden, norm) = self.norm.forward(&x)?;
+        Ok((
+            hidden,
+            Activations {
+                ids: ids.to_vec(),
+                blocks: caches,
+                norm,
+            },
+        ))
+    }
+
+    /// Back-propagates `d_hidden` (the gradient of the final normed hidden states) through the
+    /// model, accumulating the trained tensors' gradients into `grads`.
+    pub fn backward(
+        &self,
+        acts: Activations,
+        d_hidden: &Tensor,
+        spans: &[Span],
+        positions: &[usize],
+        grads: &mut Grads,
+    ) -> Result<()> {
+        let mut dx = self.norm.backward(&acts.norm, d_hidden, grads)?;
+        let mut caches = acts.blocks;
+        for block in self.blocks.iter().rev() {
+            let cache = caches
+                .pop()
+                .ok_or_else(|| candle_core::Error::Msg("missing block activations".into()))?;
+            dx = block.backward(cache, &dx, spans, positions, &self.rope, grads)?;
+        }
+        if grads.wants(&self.embed) {
+            let d = view(&dx)?;
+            grads.scatter_rows(&self.embed, &acts.ids, d.slice())?;
+        }
+        Ok(())
+    }
+
+    /// Inference: the logits `[ids.len(), vocab]` of the new tokens `ids`, which continue the
+    /// sequence held in `cache` (extended by them).
+    pub fn forward(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        let start = cache.len;
+        let positions: Vec<usize> = (start..start + ids.len()).collect();
+        if start + ids.len() > self.rope.positions() {
+            candle_core::bail!(
+                "{} tokens exceed the model's context of {} tokens",
+                start + ids.len(),
+                self.rope.positions()
+            );
+        }
+        if cache.layers.len() != self.blocks.len() {
+            cache.layers = vec![LayerCache::default(); self.blocks.len()];
+        }
+        let mut x = self.embed_rows(ids)?;
+        for (block, layer) in self.blocks.iter().zip(cache.layers.iter_mut()) {
+            x = block.forward_cached(&x, &positions, &self.rope, layer)?;
+        }
+        cache.len += ids.len();
+        let (hidden, _) = self.norm.forward(&x)?;
+        super::head::logits(self.head_weight(), &hidden)
+    }
+
+    /// Every weight under its Hugging Face name, LoRA adapters merged in (the export).
+    pub fn hf_tensors(&self) -> Result<HashMap<String, Tensor>> {
+        let mut out = HashMap::new();
+        out.insert("model.embed_tokens.weight".to_string(), self.embed.clone());
+        for (i, block) in self.blocks.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            out.insert(
+                format!("{p}.input_layernorm.weight"),
+                block.input_norm.weight.clone(),
+            );
+            out.insert(
+                format!("{p}.post_attention_layernorm.weight"),
+                block.post_norm.weight.clone(),
+            );
+            for linear in block.linears() {
+                for (name, weight, bias) in linear.merged_parts()? {
+                    out.insert(format!("{name}.weight"), weight);
+                    if let Some(bias) = bias {
+                        out.insert(format!("{name}.bias"), bias);
+                    }
+                }
+            }
+        }
+        out.insert("model.norm.weight".to_string(), self.norm.weight.clone());
+        if let Some(head) = &self.lm_head {
+            out.insert("lm_head.weight".to_string(), head.clone());
+        }
+        Ok(out)
+    }
+
+    /// Loads the checkpoint in `dir` (its `config.json` and safetensors weights).
+    pub fn load(
+        dir: &Path,
+        lora: Option<&LoraConfig>,
+        seed: u64,
+    ) -> crate::Result<(Llama, checkpoint::ModelConfig)> {
+        let model_config = checkpoint::ModelConfig::read(dir)?;
+        let cfg = Config::from_model_config(&model_config, &dir.join(checkpoint::CONFIG_FILE))?;
+        let tensors = checkpoint::load_weights(dir)?;
+        let model = Llama::from_tensors(&cfg, tensors, lora, seed).map_err(|e| {
+            crate::Error::Checkpoint(checkpoint::Error::Weights {
+                path: dir.to_path_buf(),
+                message: format!("does not fit its config.json: {e}"),
+            })
+        })?;
+        Ok((model, model_config))
+    }
+}
+
+/// Copies rows `rows` of `x` (`[n, width]`) into a new `[rows.len(), width]` tensor.
+pub fn gather_rows(x: &Tensor, rows: &[usize]) -> Result<Tensor> {
+    let (_, width) = x.dims2()?;
+    let xs = view(x)?;
+    let xs = xs.slice();
+    let mut out = Vec::with_capacity(rows.len() * width);
+    for &r in rows {
+        out.extend_from_slice(&xs[r * width..(r + 1) * width]);
+    }
+    tensor(out, (rows.len(), width))
+}
+
+/// A `[n, width]` tensor of zeros with `values` (`[rows.len(), width]`) written at `rows`.
+pub fn scatter_rows(n: usize, rows: &[usize], values: &Tensor) -> Result<Tensor> {
+    let (_, width) = values.dims2()?;
+    let vs = view(values)?;
+    let mut out = vec![0f32; n * width];
+    for (&r, row) in rows.iter().zip(vs.slice().chunks(width)) {
+        out[r * width..(r + 1) * width].copy_from_slice(row);
+    }
+    drop(vs);
+    tensor(out, (n, width))
+}

@@ -1,0 +1,87 @@
+//! The SFT objective: mean negative log-likelihood of the learnt tokens of an optimizer step
+//! (summed over its micro-batches, divided by their learnt tokens, as one big batch would be).
+
+use candle_core::Result;
+
+use super::batch::Packed;
+use super::grads::Grads;
+use super::head;
+use super::linear::Pass;
+use super::model::{gather_rows, scatter_rows, Llama};
+
+/// What one step's micro-batches gave.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SftStep {
+    /// Mean negative log-likelihood per learnt token (nats).
+    pub loss: f64,
+    /// Tokens processed (rows of every micro-batch).
+    pub tokens: usize,
+    /// Learnt tokens.
+    pub targets: usize,
+}
+
+/// Runs forward and backward over `micro` (one optimizer step), accumulating the gradient of
+/// the step's mean loss into `grads`. `seed` seeds the step's adapter dropout.
+pub fn sft_step(model: &Llama, micro: &[Packed], grads: &mut Grads, seed: u64) -> Result<SftStep> {
+    let targets: usize = micro.iter().map(|p| p.targets.len()).sum();
+    let tokens: usize = micro.iter().map(Packed::tokens).sum();
+    if targets == 0 {
+        candle_core::bail!("an SFT step without learnt tokens");
+    }
+    let coef = -1.0 / targets as f32;
+    let mut loss = 0f64;
+    for (i, packed) in micro.iter().enumerate() {
+        let pass = Pass {
+            train: true,
+            seed: seed.wrapping_mul(0x0100_0000_01b3).wrapping_add(i as u64),
+        };
+        let (hidden, acts) =
+            model.forward_train(&packed.ids, &packed.spans, &packed.positions, pass)?;
+        let rows = gather_rows(&hidden, &packed.target_rows)?;
+        drop(hidden);
+        let coefs = vec![coef; packed.targets.len()];
+        let out = head::run(
+            model.head_weight(),
+            &rows,
+            &packed.targets,
+            Some(&coefs),
+            grads,
+        )?;
+        drop(rows);
+        loss -= out.logprobs.iter().map(|&l| f64::from(l)).sum::<f64>() / targets as f64;
+        let d_rows = out
+            .d_input
+            .ok_or_else(|| candle_core::Error::Msg("the head returned no gradient".into()))?;
+        let d_hidden = scatter_rows(packed.tokens(), &packed.target_rows, &d_rows)?;
+        drop(d_rows);
+        model.backward(acts, &d_hidden, &packed.spans, &packed.positions, grads)?;
+    }
+    Ok(SftStep {
+        loss,
+        tokens,
+        targets,
+    })
+}
+
+/// The mean negative log-likelihood of the learnt tokens of `batches` (no dropout, no
+/// gradient).
+pub fn sft_loss(model: &Llama, batches: &[Packed]) -> Result<f64> {
+    let mut total = 0f64;
+    let mut count = 0usize;
+    let mut no_grads = Grads::default();
+    for packed in batches {
+        let (hidden, _) =
+            model.forward_train(&packed.ids, &packed.spans, &packed.positions, Pass::EVAL)?;
+        let rows = gather_rows(&hidden, &packed.target_rows)?;
+        let out = head::run(
+            model.head_weight(),
+            &rows,
+            &packed.targets,
+            None,
+            &mut no_grads,
+        )?;
+        total -= out.logprobs.iter().map(|&l| f64::from(l)).sum::<f64>();
+        count += out.logprobs.len();
+    }
+    Ok(total / count.max(1) as f64)
+}

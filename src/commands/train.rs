@@ -1,0 +1,252 @@
+//! `r2l train sft|dpo`: fine-tune a student (LoRA or full weights) into a checkpoint directory
+//! that `r2l serve --model DIR` and `r2l eval --local DIR` load.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use distill::student::{
+    train, LoraConfig, Objective, TrainOptions, Tuning, DPO_BETA, DPO_LR, DPO_MAX_LENGTH,
+    DPO_MAX_PROMPT_LENGTH, LORA_MODULES, SFT_LR, SFT_MAX_LENGTH,
+};
+use serde_json::json;
+
+use super::r2l_home;
+use super::serve::DEFAULT_MODEL_DIR;
+
+/// `r2l train` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum TrainCommand {
+    /// Supervised fine-tuning on TRL SFT records (`messages`; loss on the assistant turns)
+    Sft(SftArgs),
+    /// Direct preference optimisation on TRL preference records (`prompt`, `chosen`, `rejected`)
+    Dpo(DpoArgs),
+}
+
+/// Flags shared by both objectives.
+#[derive(clap::Args, Debug)]
+pub struct CommonArgs {
+    /// The TRL-format JSONL file
+    #[arg(long, value_name = "FILE")]
+    data: PathBuf,
+    /// `default` (the setup step's converted SmolLM2) or a checkpoint directory (Llama or Qwen2)
+    #[arg(long, value_name = "MODEL", default_value = "default")]
+    base: String,
+    /// Output checkpoint directory
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// LoRA rank
+    #[arg(long, value_name = "R", default_value_t = 16, conflicts_with = "full")]
+    lora_rank: usize,
+    /// LoRA alpha (the update is scaled by alpha / rank)
+    #[arg(
+        long,
+        value_name = "A",
+        default_value_t = 32.0,
+        conflicts_with = "full"
+    )]
+    lora_alpha: f64,
+    /// LoRA dropout on the adapters' input while training
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.05,
+        conflicts_with = "full"
+    )]
+    lora_dropout: f64,
+    /// Comma-separated modules LoRA adapts [default: all: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        conflicts_with = "full"
+    )]
+    lora_targets: Vec<String>,
+    /// Train every weight instead of LoRA adapters
+    #[arg(long)]
+    full: bool,
+    /// Passes over the data
+    #[arg(long, value_name = "E", default_value_t = 2)]
+    epochs: usize,
+    /// Peak learning rate [default: 2e-4 for sft, 5e-6 for dpo]
+    #[arg(long, value_name = "X")]
+    lr: Option<f64>,
+    /// Examples per micro-batch (dpo: pairs)
+    #[arg(long, value_name = "B", default_value_t = 4)]
+    batch: usize,
+    /// Micro-batches per optimizer step
+    #[arg(long, value_name = "G", default_value_t = 1)]
+    grad_accum: usize,
+    /// Stop after N optimizer steps (the learning-rate schedule then spans N steps)
+    #[arg(long, value_name = "N")]
+    max_steps: Option<usize>,
+    /// Seed of data order, adapter initialisation and dropout
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    seed: u64,
+    /// Longest sequence in tokens [default: 1024 for sft (longer is an error), 1600 for dpo (completions are cut)]
+    #[arg(long, value_name = "TOKENS")]
+    max_length: Option<usize>,
+    /// Share of the steps spent warming the learning rate up
+    #[arg(long, value_name = "R", default_value_t = 0.03)]
+    warmup_ratio: f64,
+    /// AdamW decoupled weight decay
+    #[arg(long, value_name = "W", default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Clip gradients to this global norm (0 = off)
+    #[arg(long, value_name = "N", default_value_t = 1.0)]
+    max_grad_norm: f64,
+    /// Save a resume point every N steps (also on Ctrl-C)
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    save_steps: usize,
+    /// Continue the run saved in --out
+    #[arg(long)]
+    resume: bool,
+    /// Hide the progress bar
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// `r2l train sft` flags.
+#[derive(clap::Args, Debug)]
+pub struct SftArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// `r2l train dpo` flags.
+#[derive(clap::Args, Debug)]
+pub struct DpoArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// DPO beta
+    #[arg(long, default_value_t = DPO_BETA)]
+    beta: f64,
+    /// Longest prompt in tokens (longer prompts lose the start of their last user turn)
+    #[arg(long, value_name = "TOKENS", default_value_t = DPO_MAX_PROMPT_LENGTH)]
+    max_prompt_length: usize,
+}
+
+/// The base model directory for `--base`.
+fn base_dir(base: &str) -> Result<PathBuf> {
+    if base == "default" {
+        let dir = r2l_home().join("models").join(DEFAULT_MODEL_DIR);
+        if !dir.join("config.json").is_file() {
+            bail!(
+                "the default model is not set up at {}; run `bash scripts/setup.sh` (or `r2l setup`)",
+                dir.display()
+            );
+        }
+        return Ok(dir);
+    }
+    let dir = PathBuf::from(base);
+    if !dir.is_dir() {
+        bail!("--base {base}: not a checkpoint directory (config.json, model.safetensors, tokenizer.json)");
+    }
+    Ok(dir)
+}
+
+fn options(common: &CommonArgs, objective: Objective) -> Result<TrainOptions> {
+    let base = base_dir(&common.base)?;
+    let mut options = match objective {
+        Objective::Sft => TrainOptions::sft(&common.data, base, &common.out),
+        Objective::Dpo { .. } => TrainOptions {
+            objective,
+            ..TrainOptions::dpo(&common.data, base, &common.out)
+        },
+    };
+    options.tuning = if common.full {
+        Tuning::Full
+    } else {
+        Tuning::Lora(LoraConfig {
+            rank: common.lora_rank,
+            alpha: common.lora_alpha,
+            dropout: common.lora_dropout,
+            targets: if common.lora_targets.is_empty() {
+                LORA_MODULES.iter().map(|m| m.to_string()).collect()
+            } else {
+                common.lora_targets.clone()
+            },
+        })
+    };
+    let (default_lr, default_length) = match objective {
+        Objective::Sft => (SFT_LR, SFT_MAX_LENGTH),
+        Objective::Dpo { .. } => (DPO_LR, DPO_MAX_LENGTH),
+    };
+    options.epochs = common.epochs;
+    options.lr = common.lr.unwrap_or(default_lr);
+    options.batch = common.batch;
+    options.grad_accum = common.grad_accum;
+    options.max_steps = common.max_steps;
+    options.seed = common.seed;
+    options.max_length = common.max_length.unwrap_or(default_length);
+    options.warmup_ratio = common.warmup_ratio;
+    options.adamw.weight_decay = common.weight_decay;
+    options.max_grad_norm = common.max_grad_norm;
+    options.save_steps = common.save_steps;
+    options.resume = common.resume;
+    options.progress = !common.no_progress;
+    Ok(options)
+}
+
+/// A flag set by the first Ctrl-C (the run stops after its current step and saves a resume
+/// point); a second Ctrl-C exits at once.
+fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the signal handler")?;
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: finishing this step and saving a resume point (Ctrl-C again to quit at once)");
+                flag.store(true, Ordering::SeqCst);
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        });
+    });
+    Ok(stop)
+}
+
+/// Runs `r2l train sft|dpo`.
+pub fn run(command: &TrainCommand) -> Result<ExitCode> {
+    let mut options = match command {
+        TrainCommand::Sft(args) => options(&args.common, Objective::Sft)?,
+        TrainCommand::Dpo(args) => options(
+            &args.common,
+            Objective::Dpo {
+                beta: args.beta,
+                max_prompt_length: args.max_prompt_length,
+            },
+        )?,
+    };
+    options.stop = Some(stop_on_ctrl_c()?);
+    let report = train(&options)?;
+    println!(
+        "{}",
+        json!({
+            "out": report.out.display().to_string(),
+            "steps": report.steps,
+            "total_steps": report.total_steps,
+            "final_loss": report.final_loss,
+            "interrupted": report.interrupted,
+            "examples": report.examples,
+            "tokens": report.tokens,
+        })
+    );
+    if report.interrupted {
+        eprintln!(
+            "stopped at step {} of {}: resume point saved in {}; continue with the same command and --resume",
+            report.steps,
+            report.total_steps,
+            report.out.display()
+        );
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
