@@ -9,12 +9,13 @@ use std::sync::Arc;
 
 use chat::{ChatClient, HttpClient, HttpConfig, Reply, ScriptedServer};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use harness::data::{default_data_dir, load, DatasetName};
+use harness::data::{load, DatasetName};
 use harness::runner::{evaluate, EvalOptions};
 use harness::task::resolve_task;
+use r2l_benchmarks::data_dir;
 
 fn eval_overhead(c: &mut Criterion) {
-    let data_dir = default_data_dir();
+    let data_dir = data_dir();
     let dataset = load(DatasetName::Gsm8k, "test", &data_dir)
         .unwrap_or_else(|e| panic!("the benchmark needs the real GSM8K test split: {e}"));
     let runtime = tokio::runtime::Builder::new_multi_thread()

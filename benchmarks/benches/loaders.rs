@@ -5,10 +5,11 @@
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use harness::data::{default_data_dir, load, DatasetName};
+use harness::data::{load, DatasetName};
+use r2l_benchmarks::data_dir;
 
 fn loaders(c: &mut Criterion) {
-    let dir = default_data_dir();
+    let dir = data_dir();
     assert!(
         dir.is_dir(),
         "the loader benchmarks need the real data: {} not found",

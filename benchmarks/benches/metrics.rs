@@ -5,11 +5,12 @@
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use harness::data::{default_data_dir, load, DatasetName};
+use harness::data::{load, DatasetName};
 use harness::metrics::{
     alpha_of_coder_rows, bootstrap_ci, AbsaF1, AbsaMetric, BootstrapConfig, CorpusMetric, Level,
     ReliabilityData,
 };
+use r2l_benchmarks::data_dir;
 
 fn alpha(c: &mut Criterion) {
     let values = r2l_benchmarks::reliability_matrix(10, 1_000_000, 0.3, 0);
@@ -39,7 +40,7 @@ fn alpha(c: &mut Criterion) {
 }
 
 fn absa_f1(c: &mut Criterion) {
-    let dataset = load(DatasetName::UitVisfd, "test", &default_data_dir())
+    let dataset = load(DatasetName::UitVisfd, "test", &data_dir())
         .unwrap_or_else(|e| panic!("the F1 benchmark needs the real UIT-ViSFD test split: {e}"));
     let labels: Vec<String> = DatasetName::UitVisfd
         .aspect_labels()

@@ -36,3 +36,16 @@ pub fn read_raw_f64(path: &std::path::Path) -> std::io::Result<Vec<f64>> {
         })
         .collect())
 }
+
+/// The shared data directory for the benchmarks: `$R2L_DATA_DIR`, `./shared/data` or
+/// `../shared/data` beside the working directory, else the shared data beside this clone.
+pub fn data_dir() -> std::path::PathBuf {
+    harness::data::find_data_dir(None)
+        .or_else(|_| {
+            harness::data::find_data_dir(Some(std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/data"
+            ))))
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+}

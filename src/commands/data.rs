@@ -35,7 +35,7 @@ pub fn run(command: &DataCommand) -> Result<ExitCode> {
                 Some(name) => vec![DatasetName::parse(name)?],
                 None => DatasetName::ALL.to_vec(),
             };
-            let data_dir = data_dir.resolve();
+            let data_dir = data_dir.resolve()?;
             let mut all = Vec::new();
             for name in names {
                 let stats = dataset_stats(name, &data_dir)?;

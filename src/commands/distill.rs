@@ -109,6 +109,7 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
     let protocol = ProtocolName::parse(&args.protocol)?;
     let task = resolve_task(&args.task)?;
     protocol.check_task(&task)?;
+    let data_dir = args.data_dir.resolve()?;
     if protocol != ProtocolName::R2l {
         let r2l_only = [
             ("--consensus", args.consensus.is_some()),
@@ -197,7 +198,7 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
         limit: args.limit,
         sample_seed: args.sample_seed,
         seed: args.seed,
-        data_dir: args.data_dir.resolve(),
+        data_dir,
         out: args.out.clone(),
         concurrency,
         budget: args.budget,

@@ -96,7 +96,7 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         let info = engine.info().clone();
         let client: Arc<dyn ChatClient> = engine;
         let model = args.model.clone().unwrap_or(info.id.clone());
-        let endpoints = vec![format!("local:{}", info.path)];
+        let endpoints = vec![format!("local:{}", home_relative(&info.path))];
         return evaluate_all(
             &runtime,
             &tasks,
@@ -156,7 +156,7 @@ fn evaluate_all(
         limit: args.limit,
         few_shot: args.few_shot,
         seed: args.sample_seed,
-        data_dir: args.data_dir.resolve(),
+        data_dir: args.data_dir.resolve()?,
         out_dir: args.out.clone().unwrap_or_else(default_runs_dir),
         run_id: args.run_id.clone(),
         cache: args.cache.cache(),
@@ -186,4 +186,14 @@ fn evaluate_all(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A model path as run logs record it: under `$R2L_HOME` written relative to it, so a run log
+/// names the model the same way on every machine.
+fn home_relative(path: &str) -> String {
+    let home = super::r2l_home();
+    std::path::Path::new(path).strip_prefix(&home).map_or_else(
+        |_| path.to_string(),
+        |rest| format!("$R2L_HOME/{}", rest.display()),
+    )
 }

@@ -4,6 +4,7 @@ pub mod agree;
 pub mod data;
 pub mod distill;
 pub mod eval;
+pub mod reproduce;
 pub mod runs;
 pub mod score;
 pub mod serve;
@@ -26,17 +27,15 @@ pub fn r2l_home() -> PathBuf {
 /// The data directory flag shared by the commands that read datasets.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DataDirArg {
-    /// Directory holding the datasets [default: $R2L_DATA_DIR, else ../shared/data beside the project]
+    /// Directory holding the datasets [default: $R2L_DATA_DIR, else ./shared/data or ../shared/data beside the working directory]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }
 
 impl DataDirArg {
-    /// The directory to read from.
-    pub fn resolve(&self) -> PathBuf {
-        self.data_dir
-            .clone()
-            .unwrap_or_else(harness::data::default_data_dir)
+    /// The directory to read from, resolved at run time; an error says where it looked.
+    pub fn resolve(&self) -> harness::Result<PathBuf> {
+        harness::data::find_data_dir(self.data_dir.as_deref())
     }
 }
 

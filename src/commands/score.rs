@@ -33,7 +33,7 @@ pub struct ScoreArgs {
 pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
     let task = resolve_task(&args.task)?;
     let split = args.split.as_deref().unwrap_or(&task.split);
-    let dataset = load(task.dataset, split, &args.data_dir.resolve())?;
+    let dataset = load(task.dataset, split, &args.data_dir.resolve()?)?;
     let predictions = read_predictions(&args.predictions)?;
     let report = score(
         &task.name,

@@ -93,7 +93,7 @@ async fn main() -> Result<(), String> {
         limit: Some(samples),
         sample_seed: 0,
         seed: 0,
-        data_dir: harness::data::default_data_dir(),
+        data_dir: r2l_benchmarks::data_dir(),
         out: work.join("out"),
         concurrency,
         budget: None,

@@ -26,13 +26,16 @@ pub static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 
 /// The real data directory; tests fail when it is absent.
 pub fn data_dir() -> PathBuf {
-    let dir = harness::data::default_data_dir();
-    assert!(
-        dir.is_dir(),
-        "data directory {} not found: put the shared data beside the clone or set R2L_DATA_DIR",
-        dir.display()
-    );
-    dir
+    // The tests run inside the build tree: $R2L_DATA_DIR or ./shared/data, ../shared/data
+    // beside the working directory, else the shared data beside the clone.
+    harness::data::find_data_dir(None)
+        .or_else(|_| {
+            harness::data::find_data_dir(Some(std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/data"
+            ))))
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Samples used by the tests: the first `LIMIT` of the seed-0 shuffle of UIT-ViSFD train.

@@ -15,7 +15,7 @@ mod vlsp2018;
 
 pub use absabank_imm::{annotator_matrix, ANNOTATORS};
 pub use dataset::{load, load_absabank_tsv, Dataset};
-pub use registry::{default_data_dir, AnswerKind, DatasetName, TaskFamily};
+pub use registry::{find_data_dir, AnswerKind, DatasetName, TaskFamily, DATA_DIR_ENV};
 pub use reliability_csv::{read_reliability_csv, ReliabilityTable};
 pub use sample::{AspectLabel, Choice, Polarity, Sample, Target};
 pub use source::{sha256_hex, SourceFile};

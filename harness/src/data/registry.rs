@@ -281,13 +281,38 @@ impl std::fmt::Display for DatasetName {
     }
 }
 
-/// The data directory: `R2L_DATA_DIR` when set, else `../shared/data` beside the project root.
-pub fn default_data_dir() -> PathBuf {
-    match std::env::var_os("R2L_DATA_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        // The harness crate sits one level below the project root.
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
+/// The environment variable naming the data directory.
+pub const DATA_DIR_ENV: &str = "R2L_DATA_DIR";
+
+/// The data directory, resolved at run time: `explicit` (`--data-dir`) when given, else
+/// `$R2L_DATA_DIR` when set, else the first of `./shared/data` and `../shared/data` (relative to
+/// the working directory) that exists. An installed binary therefore works from any directory;
+/// when nothing is found the error lists every place it looked.
+pub fn find_data_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+    let from_env = std::env::var_os(DATA_DIR_ENV).filter(|dir| !dir.is_empty());
+    let candidates: Vec<(PathBuf, &str)> = match (explicit, from_env) {
+        (Some(dir), _) => vec![(dir.to_path_buf(), "--data-dir")],
+        (None, Some(dir)) => vec![(PathBuf::from(dir), DATA_DIR_ENV)],
+        (None, None) => ["shared/data", "../shared/data"]
+            .into_iter()
+            .map(|relative| (PathBuf::from(relative), "beside the working directory"))
+            .collect(),
+    };
+    if let Some((dir, _)) = candidates.iter().find(|(dir, _)| dir.is_dir()) {
+        return Ok(dir.clone());
     }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let looked = candidates
+        .iter()
+        .map(|(dir, source)| format!("{} ({source})", cwd.join(dir).display()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(Error::File {
+        path: candidates[0].0.clone(),
+        message: format!(
+            "data directory not found; looked in {looked}; pass --data-dir DIR or set {DATA_DIR_ENV}"
+        ),
+    })
 }
 
 #[cfg(test)]

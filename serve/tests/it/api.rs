@@ -172,7 +172,14 @@ fn absa_route_uses_the_harness_prompt_and_parser_on_uit_visfd_sentences() {
     let _serial = crate::support::serial();
     let state = state(Default::default());
     let url = format!("{}/v1/absa", start(state));
-    let data = harness::data::default_data_dir();
+    let data = harness::data::find_data_dir(None)
+        .or_else(|_| {
+            harness::data::find_data_dir(Some(std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/data"
+            ))))
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
     let dataset = harness::data::load(harness::data::DatasetName::UitVisfd, "test", &data)
         .unwrap_or_else(|e| panic!("loading UIT-ViSFD test: {e}"));
     let labels = harness::data::DatasetName::UitVisfd.aspect_labels();
