@@ -87,7 +87,7 @@ pub fn judge_text(task: &Task, sample: &Sample, agent: &str, text: String) -> An
     match judge(&task.scorer, sample, Some(&prediction)) {
         Ok(judgement) => Answer {
             agent: agent.to_string(),
-            final_answer: judgement.record.prediction.as_str().map(str::to_string),
+            final_answer: judgement.record.predicted_answer().map(str::to_string),
             correct: judgement.record.correct == Some(true),
             error: judgement.record.reason,
             text: Some(text),

@@ -64,8 +64,14 @@ pub fn runs_frame(runs: &[RunLog]) -> Result<DataFrame> {
                 Some(m.dataset.split.clone()),
                 Some(m.dataset.sha256.clone()),
                 Some(sample.score.id.clone()),
-                Some(sample.score.status.clone()),
-                Some(sample.score.prediction.to_string()),
+                Some(sample.score.status.name().to_string()),
+                Some(
+                    sample
+                        .score
+                        .prediction
+                        .as_ref()
+                        .map_or_else(|| "null".to_string(), ToString::to_string),
+                ),
                 Some(sample.score.gold.to_string()),
                 sample.output.clone(),
                 sample.finish_reason.clone(),

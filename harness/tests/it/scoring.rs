@@ -128,7 +128,10 @@ fn raw_outputs_go_through_the_task_parser() {
     let report = score_lines(&dataset, &lines).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.diagnostics.unparsed, 1);
     assert_eq!(report.samples[0].correct, Some(true));
-    assert_eq!(report.samples[1].status, "unparsed");
+    assert_eq!(
+        report.samples[1].status,
+        harness::scoring::SampleStatus::Unparsed
+    );
 }
 
 #[test]

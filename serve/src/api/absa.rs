@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use harness::data::{Sample, Target};
-use harness::scoring::{parse_absa, Scorer};
+use harness::scoring::{pair_set, parse_absa, Scorer};
 use harness::task::{request as task_request, resolve_task, Task};
 use serde::Deserialize;
 use serde_json::json;
@@ -95,18 +95,9 @@ pub async fn absa(State(state): State<AppState>, body: Body) -> Result<Response,
     let (raw, _, usage) = run_to_end(&state, prepared).await?;
     let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
     let (aspects, parse_error) = match parse_absa(&raw, &label_refs) {
-        Ok(pairs) => {
-            let mut pairs = pairs;
-            pairs.sort();
-            pairs.dedup();
-            (pairs, None)
-        }
+        Ok(pairs) => (pair_set(pairs), None),
         Err(reason) => (Vec::new(), Some(reason)),
     };
-    let aspects: Vec<_> = aspects
-        .iter()
-        .map(|(aspect, polarity)| json!({"aspect": aspect, "polarity": polarity}))
-        .collect();
     Ok(axum::Json(json!({
         "aspects": aspects,
         "raw": raw,
