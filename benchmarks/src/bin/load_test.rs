@@ -3,7 +3,12 @@
 //! when the queue is full is retried, up to 50 times, 200 ms apart), a bad one a 4xx, nothing a
 //! 5xx.
 //!
-//! Usage: load_test BASE_URL [REQUESTS=2000] [CONCURRENCY=32] [BAD_PERCENT=20]
+//! With `SERVER_PID` set (the `r2l serve` process), it also prints the server's resident set
+//! size before and after the load: memory must stay bounded over many requests (mistral.rs
+//! 0.8.1's CPU prefix cache never evicts, so with it on every finished sequence kept its KV
+//! cache, 23.6 MB each for SmolLM2-135M).
+//!
+//! Usage: [SERVER_PID=PID] load_test BASE_URL [REQUESTS=2000] [CONCURRENCY=32] [BAD_PERCENT=20]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -74,6 +79,8 @@ async fn main() -> Result<(), String> {
         .ok_or("no model served")?
         .to_string();
     let url = format!("{base}/v1/chat/completions");
+    let server_pid = std::env::var("SERVER_PID").ok();
+    let rss_before = server_pid.as_deref().and_then(resident_mb);
     let outcomes: Arc<Mutex<BTreeMap<(String, u16), usize>>> = Arc::default();
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let started = Instant::now();
@@ -154,8 +161,28 @@ async fn main() -> Result<(), String> {
         .map(|r| r.status().as_u16())
         .unwrap_or(0);
     println!("server alive after the test: {}", healthy == 200);
+    if let (Some(before), Some(after)) = (rss_before, server_pid.as_deref().and_then(resident_mb)) {
+        println!(
+            "server RSS: {before:.0} MB before, {after:.0} MB after ({:+.0} MB over {good_total} answered requests)",
+            after - before
+        );
+    }
     if good_ok != good_total || server_errors > 0 || dropped > 0 || healthy != 200 {
         return Err("load test failed".to_string());
     }
     Ok(())
+}
+
+/// The resident set size of process `pid`, in MB (Linux `/proc`).
+fn resident_mb(pid: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
 }

@@ -3,7 +3,6 @@
 
 mod api;
 mod hardening;
-mod memory;
 mod readiness;
 mod sampling;
 mod support;
