@@ -1,10 +1,12 @@
 //! Tasks: declarative TOML specifications (dataset, prompt, scorer, generation settings), the
 //! built-in ones, and rendering samples into chat requests.
 
+mod output;
 mod prompt;
 mod registry;
 mod spec;
 
+pub use output::{derived_schema, OutputFormat};
 pub use prompt::{absa_answer, gold_answer, messages, render, request, select};
 pub use registry::{built_in_task_names, few_shot_examples, resolve_task};
 pub use spec::{

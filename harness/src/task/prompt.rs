@@ -130,6 +130,7 @@ pub fn request(task: &Task, model: &str, sample: &Sample, few_shot: &[Sample]) -
         top_p: Some(settings.top_p),
         seed: Some(settings.seed),
         stop: (!settings.stop.is_empty()).then(|| Stop::Many(settings.stop.clone())),
+        response_format: task.output.response_format(&task.name),
         ..Default::default()
     }
 }

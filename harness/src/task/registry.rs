@@ -8,7 +8,7 @@ use crate::data::{load, Sample};
 use crate::error::{Error, Result};
 
 /// The built-in task files: (name, TOML text).
-const BUILT_IN: [(&str, &str); 11] = [
+const BUILT_IN: [(&str, &str); 16] = [
     ("uit-visfd", include_str!("../../tasks/uit-visfd.toml")),
     (
         "vlsp2018-hotel",
@@ -35,6 +35,26 @@ const BUILT_IN: [(&str, &str); 11] = [
         include_str!("../../tasks/arc-challenge.toml"),
     ),
     ("medmcqa", include_str!("../../tasks/medmcqa.toml")),
+    (
+        "uit-visfd-constrained",
+        include_str!("../../tasks/uit-visfd-constrained.toml"),
+    ),
+    (
+        "vlsp2018-hotel-constrained",
+        include_str!("../../tasks/vlsp2018-hotel-constrained.toml"),
+    ),
+    (
+        "vlsp2018-restaurant-constrained",
+        include_str!("../../tasks/vlsp2018-restaurant-constrained.toml"),
+    ),
+    (
+        "uit-visd4sa-constrained",
+        include_str!("../../tasks/uit-visd4sa-constrained.toml"),
+    ),
+    (
+        "absabank-imm-constrained",
+        include_str!("../../tasks/absabank-imm-constrained.toml"),
+    ),
 ];
 
 /// The names of the built-in tasks.
@@ -90,7 +110,20 @@ mod tests {
         for (name, _) in BUILT_IN {
             let task = resolve_task(name).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(task.name, name);
-            assert_eq!(task.dataset.name(), name);
+            // A constrained variant reads its free-form task's dataset, and only differs in
+            // asking for schema-constrained JSON.
+            match name.strip_suffix("-constrained") {
+                Some(free_form) => {
+                    assert_eq!(task.dataset.name(), free_form);
+                    assert!(task.output.is_constrained(), "{name}");
+                    let free = resolve_task(free_form).unwrap_or_else(|e| panic!("{e}"));
+                    assert_eq!(task.scorer, free.scorer, "{name}");
+                }
+                None => {
+                    assert_eq!(task.dataset.name(), name);
+                    assert!(!task.output.is_constrained(), "{name}");
+                }
+            }
         }
     }
 

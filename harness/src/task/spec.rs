@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::output::{output_format, OutputFormat};
 use crate::data::{AnswerKind, DatasetName, TaskFamily};
 use crate::error::{Error, Result};
 use crate::metrics::AbsaMetric;
@@ -24,6 +25,15 @@ struct RawTask {
     prompt: Option<RawPrompt>,
     #[serde(default)]
     generation: GenerationSettings,
+    output: Option<RawOutput>,
+}
+
+/// `[output]`: constrained output (see [`OutputFormat`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    format: Option<String>,
+    schema: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +106,8 @@ pub struct Task {
     pub prompt: PromptTemplate,
     /// Sampling settings.
     pub generation: GenerationSettings,
+    /// Free text, or JSON constrained by a schema.
+    pub output: OutputFormat,
     /// Where the specification came from (a path, or `built-in:<name>`).
     pub source: String,
 }
@@ -186,6 +198,10 @@ impl Task {
                 format!("must be in (0, 1], found {}", generation.top_p),
             ));
         }
+        let output = raw.output.as_ref().map_or(Ok(OutputFormat::Text), |raw| {
+            output_format(raw.format.as_deref(), raw.schema.as_deref(), &scorer)
+                .map_err(|(field, message)| fail(field, message))
+        })?;
         Ok(Task {
             name,
             version,
@@ -199,6 +215,7 @@ impl Task {
                 user,
             },
             generation,
+            output,
             source: source.to_string(),
         })
     }
