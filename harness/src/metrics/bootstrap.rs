@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use super::corpus::CorpusMetric;
 
 /// How to bootstrap a metric: how many resamples, from which seed, at which confidence.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BootstrapConfig {
     /// Number of resamples drawn (each the size of the corpus, with replacement).
     pub resamples: usize,

@@ -95,11 +95,7 @@ pub async fn evaluate(
         .run_id
         .clone()
         .unwrap_or_else(|| started.format("%Y%m%dT%H%M%S%.3fZ").to_string());
-    let dir = options
-        .out_dir
-        .join(path_safe(&task.name))
-        .join(path_safe(&options.model))
-        .join(&run_id);
+    let dir = run_dir(&options.out_dir, &task.name, &options.model, &run_id);
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
         path: dir.clone(),
         source,
@@ -223,6 +219,7 @@ pub async fn evaluate(
         cached,
         endpoint_report: endpoint_report(),
         per_category: report.per_category.clone(),
+        bootstrap: options.bootstrap,
     };
     RunLog::write_manifest(&dir, &manifest)?;
     RunLog::load(&dir)
@@ -271,6 +268,7 @@ async fn answer(
             finish_reason,
             error,
             usage,
+            position: Some(position),
         },
         judgement,
     })
@@ -296,4 +294,13 @@ fn progress_bar(total: usize, visible: bool) -> ProgressBar {
 /// The default root of run directories: `results/runs` under the current directory.
 pub fn default_runs_dir() -> PathBuf {
     Path::new("results").join("runs")
+}
+
+/// The run directory of `task` evaluated with `model` as `run_id` under `out_dir`:
+/// `out_dir/<task>/<model>/<run_id>` (names made directory-safe).
+pub fn run_dir(out_dir: &Path, task: &str, model: &str, run_id: &str) -> PathBuf {
+    out_dir
+        .join(path_safe(task))
+        .join(path_safe(model))
+        .join(run_id)
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-pub use eval::{default_runs_dir, evaluate, EvalOptions};
+pub use eval::{default_runs_dir, evaluate, run_dir, EvalOptions};
 pub use run_log::{
     git_revision, path_safe, DatasetRef, ModelRef, RunDiagnostics, RunLog, RunManifest, SampleLine,
     TaskRef, MANIFEST_FILE, SAMPLES_FILE,

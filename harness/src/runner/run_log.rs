@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::write_atomically;
 use crate::error::{Error, Result};
-use crate::metrics::{CategoryScores, Estimate};
-use crate::scoring::{SampleScore, Scorer};
+use crate::metrics::{estimate, BootstrapConfig, CategoryScores, Estimate};
+use crate::scoring::{CorpusMetrics, SampleScore, Scorer};
 use crate::task::GenerationSettings;
 
 /// The manifest file's name inside a run directory.
@@ -115,6 +115,9 @@ pub struct RunManifest {
     pub endpoint_report: Vec<EndpointReport>,
     /// ABSA per-category scores (empty for other tasks).
     pub per_category: Vec<CategoryScores>,
+    /// How the CIs were bootstrapped (None: no CIs, or a log written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<BootstrapConfig>,
 }
 
 /// One line of `samples.jsonl`.
@@ -132,6 +135,10 @@ pub struct SampleLine {
     pub error: Option<String>,
     /// Token usage of the request.
     pub usage: Option<Usage>,
+    /// The sample's position in the evaluated selection (lines are written as answers finish;
+    /// metrics aggregate in selection order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
 }
 
 /// A run read back from disk.
@@ -191,6 +198,22 @@ impl RunLog {
         })
     }
 
+    /// The run's metrics recomputed from its per-sample records alone (in selection order,
+    /// with the bootstrap the run recorded): what a committed `run.json` must agree with.
+    pub fn rescore(&self) -> Result<BTreeMap<String, Estimate>> {
+        let mut lines: Vec<&SampleLine> = self.samples.iter().collect();
+        lines.sort_by_key(|line| line.position.unwrap_or(usize::MAX));
+        let records: Vec<SampleScore> = lines.iter().map(|line| line.score.clone()).collect();
+        let metrics = CorpusMetrics::from_records(&self.manifest.task.scorer, &records)?;
+        let mut out = BTreeMap::new();
+        for (name, metric) in metrics.named() {
+            if let Ok(value) = estimate(metric.as_ref(), name, self.manifest.bootstrap.as_ref()) {
+                out.insert(name.to_string(), value);
+            }
+        }
+        Ok(out)
+    }
+
     /// Writes the manifest atomically.
     pub fn write_manifest(dir: &Path, manifest: &RunManifest) -> Result<()> {
         let body =
@@ -199,20 +222,10 @@ impl RunLog {
     }
 }
 
-/// The git revision of the r2l checkout this binary was built from, or `unknown`.
+/// The git revision of the r2l checkout this binary was built from (captured at build time by
+/// harness's build script), or `unknown` for a build outside a git checkout.
 pub fn git_revision() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|output| output.status.success())
-        .and_then(|output| String::from_utf8(output.stdout).ok())
-        .map(|rev| rev.trim().to_string())
-        .filter(|rev| !rev.is_empty())
-        .unwrap_or_else(|| "unknown".to_string())
+    env!("R2L_GIT_REV").to_string()
 }
 
 /// A directory-safe form of a model id (`org/model:q4` → `org_model_q4`).
