@@ -43,7 +43,9 @@ pub struct RunSection {
 /// A whole report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
-    /// One section per run, in the order given.
+    /// The page title.
+    pub title: String,
+    /// One section per run (or per topic), in the order given.
     pub sections: Vec<RunSection>,
 }
 
@@ -57,6 +59,7 @@ fn ci_text(ci95: Option<(f64, f64)>) -> String {
 /// Builds the report of `runs`, placing each beside the matching `references`.
 pub fn build_report(runs: &[RunLog], references: &[Reference]) -> Report {
     Report {
+        title: "r2l evaluation report".to_string(),
         sections: runs.iter().map(|run| section(run, references)).collect(),
     }
 }
@@ -203,29 +206,13 @@ fn polarity_confusion(run: &RunLog) -> Table {
     let mut counts: BTreeMap<(usize, usize), usize> = BTreeMap::new();
     let rows = ["positive", "negative", "neutral"];
     for sample in &run.samples {
-        let pairs = |value: &serde_json::Value| -> Vec<(String, String)> {
-            value
-                .as_array()
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(|i| {
-                            Some((
-                                i.get("aspect")?.as_str()?.to_string(),
-                                i.get("polarity")?.as_str()?.to_string(),
-                            ))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let predicted = pairs(&sample.score.prediction);
-        for (aspect, gold_polarity) in pairs(&sample.score.gold) {
-            let Some(row) = rows.iter().position(|r| *r == gold_polarity) else {
+        let predicted = sample.score.predicted_pairs();
+        for gold in sample.score.gold.pairs() {
+            let Some(row) = rows.iter().position(|r| *r == gold.polarity) else {
                 continue;
             };
-            let column = match predicted.iter().find(|(a, _)| *a == aspect) {
-                Some((_, p)) => columns.iter().position(|c| c == p).unwrap_or(3),
+            let column = match predicted.iter().find(|p| p.aspect == gold.aspect) {
+                Some(p) => columns.iter().position(|c| *c == p.polarity).unwrap_or(3),
                 None => 4,
             };
             *counts.entry((row, column)).or_insert(0) += 1;
@@ -256,10 +243,10 @@ fn rating_histogram(run: &RunLog) -> Plot {
     let mut predicted = vec![0usize; 5];
     let bucket = |v: f64| (v.round().clamp(1.0, 5.0) as usize) - 1;
     for sample in &run.samples {
-        if let Some(value) = sample.score.gold.as_f64() {
+        if let Some(value) = sample.score.gold.rating() {
             gold[bucket(value)] += 1;
         }
-        if let Some(value) = sample.score.prediction.as_f64() {
+        if let Some(value) = sample.score.predicted_rating() {
             predicted[bucket(value)] += 1;
         }
     }

@@ -28,7 +28,7 @@ fn markdown_table(table: &Table) -> String {
 
 /// The Markdown text; plot `k` of section `s` is linked as `plot-s-k.svg`.
 pub fn to_markdown(report: &Report) -> String {
-    let mut out = String::from("# r2l evaluation report\n\n");
+    let mut out = format!("# {}\n\n", report.title);
     for (s, section) in report.sections.iter().enumerate() {
         out.push_str(&format!("## {}\n\n", section.heading));
         for fact in &section.facts {
@@ -58,9 +58,12 @@ fn html_escape(text: &str) -> String {
 
 /// A self-contained HTML page (inline CSS and SVG; opens without a server).
 pub fn to_html(report: &Report) -> String {
-    let mut out = String::from(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>r2l evaluation report</title>\n<style>\nbody{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\ntable{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}\nth:first-child,td:first-child{text-align:left}th{background:#f3f3f3}figure{margin:1em 0}\n</style></head><body>\n<h1>r2l evaluation report</h1>\n",
+    let title = html_escape(&report.title);
+    let mut out = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\n<style>\n"
     );
+    out.push_str("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\ntable{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}\nth:first-child,td:first-child{text-align:left}th{background:#f3f3f3}figure{margin:1em 0}\n");
+    out.push_str(&format!("</style></head><body>\n<h1>{title}</h1>\n"));
     for section in &report.sections {
         out.push_str(&format!(
             "<section><h2>{}</h2><ul>",
