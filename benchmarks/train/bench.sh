@@ -9,7 +9,7 @@
 #   THREADS=1 MODES=lora bash benchmarks/train/bench.sh
 #
 # Environment: R2L_HOME (default ~/.cache/r2l), MODEL (default the converted default model),
-# CARGO_TARGET_DIR (where `cargo build --release -p r2l-benchmarks` put train_step), THREADS,
+# CARGO_TARGET_DIR (where `cargo build --release --workspace --bins` put train_step), THREADS,
 # MODES, STEPS, BATCH, SEQ. The PyTorch venv comes from venv.sh (several GB, made once).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,7 +23,8 @@ BATCH=${BATCH:-4}
 SEQ=${SEQ:-256}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 
-(cd "$ROOT" && cargo build --release --quiet -p r2l-benchmarks --bin train_step)
+# --workspace: the same feature set as the test build, so nothing heavy recompiles
+(cd "$ROOT" && cargo build --release --quiet --workspace --bins)
 PYTHON=$(bash "$HERE/venv.sh")
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT

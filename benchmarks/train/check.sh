@@ -16,7 +16,8 @@ QUESTION=${QUESTION:-"Is the review 'The room was clean and the staff were kind.
 WORK=$(mktemp -d)
 trap 'kill "${SERVER:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-(cd "$ROOT" && cargo build --release --quiet -p r2l --bin r2l && cargo build --release --quiet -p r2l-benchmarks --bin student_logits)
+# --workspace: the same feature set as the test build, so nothing heavy recompiles
+(cd "$ROOT" && cargo build --release --quiet --workspace --bins)
 R2L="$TARGET/release/r2l"
 PYTHON=$(bash "$HERE/venv.sh")
 if [ -z "${CHECKPOINT:-}" ]; then
