@@ -1,6 +1,7 @@
 //! The `r2l` command line: parses arguments and dispatches to one command module each.
 
 mod commands;
+mod reproduce;
 
 use std::process::ExitCode;
 
@@ -42,6 +43,8 @@ enum Command {
     /// Fine-tune a student (SFT or DPO, LoRA or full) into a checkpoint `r2l serve` loads.
     #[command(subcommand)]
     Train(commands::train::TrainCommand),
+    /// The whole loop: baselines, R2L distillation, training, serving and evaluating the student, comparison, report.
+    Reproduce(commands::reproduce::ReproduceArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(&args),
         Command::Convert(args) => commands::serve::convert(&args),
         Command::Train(command) => commands::train::run(&command),
+        Command::Reproduce(args) => commands::reproduce::run(&args),
     };
     match outcome {
         Ok(code) => code,

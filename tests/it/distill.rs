@@ -11,7 +11,7 @@ use chat::{ChatRequest, Reply, ScriptedServer};
 use crate::support::{data_dir, json_of, r2l, run, RUNTIME};
 
 /// Deterministic answers to R2L's prompts: `aspect` positive at detection, kept on revision.
-fn teacher(aspect: &'static str) -> impl Fn(&ChatRequest, u32) -> Reply + Send + Sync {
+pub fn teacher(aspect: &'static str) -> impl Fn(&ChatRequest, u32) -> Reply + Send + Sync {
     move |request, _| {
         let user = request
             .messages
@@ -35,7 +35,7 @@ fn teacher(aspect: &'static str) -> impl Fn(&ChatRequest, u32) -> Reply + Send +
     }
 }
 
-fn agents_file(dir: &Path, servers: &[(&str, &str, &ScriptedServer)]) -> PathBuf {
+pub fn agents_file(dir: &Path, servers: &[(&str, &str, &ScriptedServer)]) -> PathBuf {
     let text: String = servers
         .iter()
         .map(|(id, role, server)| {

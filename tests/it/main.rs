@@ -8,6 +8,8 @@ mod compare;
 mod distill;
 mod distill_reasoning;
 mod eval;
+mod reproduce;
+mod results;
 mod serve;
 mod support;
 mod train;

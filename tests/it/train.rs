@@ -17,7 +17,7 @@ use serve::engine::{Engine, ModelSpec};
 use crate::support::{r2l, RUNTIME};
 
 /// Model-sized work (training, loading engines) runs one test at a time.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+pub static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
@@ -31,7 +31,7 @@ fn r2l_home() -> PathBuf {
         })
 }
 
-fn default_dir() -> PathBuf {
+pub fn default_dir() -> PathBuf {
     let dir = r2l_home().join("models/SmolLM2-135M-Instruct");
     assert!(
         dir.join("config.json").is_file(),

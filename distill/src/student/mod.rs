@@ -54,7 +54,7 @@ pub use options::{
     SFT_MAX_LENGTH,
 };
 pub use random::{random_weights, tiny_config};
-pub use resume::RESUME_DIR;
+pub use resume::{exists as resume_point_exists, RESUME_DIR};
 pub use sft::{sft_loss, sft_step, SftStep};
 pub use tokenize::{DpoLimits, Encoder, Pair, Sequence};
 pub use train::{train, TrainReport, REFERENCE_FILE};

@@ -1,0 +1,88 @@
+//! `r2l reproduce`: the whole loop (baselines → distill → train → serve + eval → compare →
+//! report) as resumable steps.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::reproduce::{reproduce, ReproduceConfig, ReproduceOptions, SUMMARY_FILE};
+
+use super::serve::DEFAULT_MODEL_DIR;
+use super::{r2l_home, DataDirArg};
+
+/// Arguments of `r2l reproduce`.
+#[derive(clap::Args, Debug)]
+pub struct ReproduceArgs {
+    /// The quick preset: small slices that finish within 30 minutes on a 2-core CPU [default: the full preset]
+    #[arg(long)]
+    quick: bool,
+    /// reproduce.toml overriding fields of the preset (sizes, agents file, base model, DPO)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Output directory (re-running the same command skips the finished steps)
+    #[arg(long, value_name = "DIR", default_value = "results/runs/reproduce")]
+    out: PathBuf,
+    #[command(flatten)]
+    data_dir: DataDirArg,
+}
+
+/// Runs `r2l reproduce`: exit 0 unless a step failed (a student that does not beat the base is
+/// a result, not a failure).
+pub fn run(args: &ReproduceArgs) -> Result<ExitCode> {
+    let config = ReproduceConfig::load(args.quick, args.config.as_deref())?;
+    // Resolve the data directory once, so a missing one fails before any model loads.
+    let data_dir = args.data_dir.resolve()?;
+    let mode = if args.quick { "quick" } else { "full" };
+    eprintln!(
+        "r2l reproduce ({mode}): eval {} samples per task on {}; distill {} samples of {} {}; SFT {} steps; output in {}",
+        config.eval.limit.map_or("all".to_string(), |n| n.to_string()),
+        config.eval.tasks.join(", "),
+        config.distill.limit.map_or("all".to_string(), |n| n.to_string()),
+        config.distill.task,
+        config.distill.split,
+        config.sft.max_steps.map_or("all".to_string(), |n| n.to_string()),
+        args.out.display()
+    );
+    let summary = reproduce(&ReproduceOptions {
+        config,
+        mode: mode.to_string(),
+        out: args.out.clone(),
+        data_dir: Some(data_dir),
+        default_model_dir: r2l_home().join("models").join(DEFAULT_MODEL_DIR),
+        interrupted: watch_ctrl_c()?,
+    })?;
+    print!("{}", summary.text());
+    println!(
+        "summary: {}\nreport: {}",
+        args.out.join(SUMMARY_FILE).display(),
+        args.out.join("report").join("report.html").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C reaches every process of the foreground group: the running step's child saves its
+/// work (the trainer a resume point, distill and eval their finished samples) and exits; this
+/// process waits for it and then reports the interruption. A second Ctrl-C exits at once.
+fn watch_ctrl_c() -> Result<Arc<AtomicBool>> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupted);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the signal handler")?;
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: letting the running step save its work (Ctrl-C again to quit at once)");
+                flag.store(true, Ordering::SeqCst);
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        });
+    });
+    Ok(interrupted)
+}

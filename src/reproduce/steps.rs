@@ -1,0 +1,276 @@
+//! The steps' work: each runs the r2l command a user would run (`r2l serve`, `r2l eval`,
+//! `r2l distill`, `r2l train`) as a child process and reports what it produced.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use super::config::{DistillConfig, EvalConfig, TrainConfig};
+use super::server::ServedModel;
+
+/// What the steps share: the r2l binary, the output directory, the data directory flag.
+pub struct StepContext {
+    /// This binary (the steps run its subcommands).
+    pub r2l: PathBuf,
+    /// The reproduction's output directory.
+    pub out: PathBuf,
+    /// `--data-dir`, passed on when given.
+    pub data_dir: Option<PathBuf>,
+    /// Set by Ctrl-C: the child (in the same process group) got it too and saves its work.
+    pub interrupted: Arc<AtomicBool>,
+}
+
+impl StepContext {
+    /// `r2l SUBCOMMAND`, its stdout sent to stderr (this command's stdout is the summary).
+    fn command(&self, subcommand: &str) -> Command {
+        let mut command = Command::new(&self.r2l);
+        command.arg(subcommand).stdout(std::io::stderr());
+        command
+    }
+
+    fn run(&self, mut command: Command, what: &str) -> Result<()> {
+        let status = command
+            .status()
+            .with_context(|| format!("starting {what}"))?;
+        if self.interrupted.load(Ordering::SeqCst) {
+            bail!("interrupted during {what}; run the same command again to resume");
+        }
+        if !status.success() {
+            bail!("{what} failed ({status})");
+        }
+        Ok(())
+    }
+
+    fn data_dir_args(&self, command: &mut Command) {
+        if let Some(dir) = &self.data_dir {
+            command.arg("--data-dir").arg(dir);
+        }
+    }
+}
+
+/// A model to serve: its directory and the id it is served (and cached) under.
+#[derive(Debug, Clone)]
+pub struct ModelToServe {
+    /// The checkpoint directory.
+    pub dir: PathBuf,
+    /// sha256 of its `model.safetensors`.
+    pub weights_sha256: String,
+    /// The served id: a name plus the first 12 hex digits of the weights' sha256, so answers
+    /// cached for one set of weights are never returned for another.
+    pub id: String,
+}
+
+impl ModelToServe {
+    /// Names the checkpoint in `dir` after `label` and its weights.
+    pub fn new(label: &str, dir: &Path) -> Result<ModelToServe> {
+        let weights = dir.join("model.safetensors");
+        let weights_sha256 = checkpoint::file_sha256(&weights)
+            .with_context(|| format!("hashing {}", weights.display()))?;
+        Ok(ModelToServe {
+            dir: dir.to_path_buf(),
+            id: format!("{label}-{}", &weights_sha256[..12]),
+            weights_sha256,
+        })
+    }
+}
+
+/// Serves `model` with `isq` and evaluates it on every task of `eval` over HTTP, into run
+/// directories named `run_id` (resumed unless `fresh`). Returns {task: run directory relative
+/// to the output directory}.
+pub fn serve_and_evaluate(
+    context: &StepContext,
+    model: &ModelToServe,
+    isq: &str,
+    eval: &EvalConfig,
+    run_id: &str,
+    fresh: bool,
+) -> Result<Value> {
+    let eval_root = context.out.join("eval");
+    if fresh {
+        for task in &eval.tasks {
+            remove_dir(&harness::runner::run_dir(
+                &eval_root, task, &model.id, run_id,
+            ))?;
+        }
+    }
+    let serve_dir = context.out.join("serve");
+    std::fs::create_dir_all(&serve_dir)?;
+    let models_file = serve_dir.join(format!("{run_id}.toml"));
+    let entry = toml::toml! {
+        [[models]]
+        id = (model.id.clone())
+        path = (model.dir.display().to_string())
+        isq = (isq.to_string())
+    };
+    std::fs::write(&models_file, toml::to_string(&entry)?)?;
+    let server = ServedModel::start(
+        &context.r2l,
+        &models_file,
+        &serve_dir.join(format!("{run_id}.log")),
+    )?;
+    eprintln!("  serving {} at {}", server.model_id, server.base_url);
+    let mut runs = serde_json::Map::new();
+    for task in &eval.tasks {
+        let mut command = context.command("eval");
+        command
+            .args([
+                "--task",
+                task,
+                "--endpoint",
+                &server.endpoint(),
+                "--model",
+                &server.model_id,
+            ])
+            .args(["--sample-seed", &eval.sample_seed.to_string()])
+            .args(["--concurrency", &eval.concurrency.to_string()])
+            .args(["--run-id", run_id])
+            .arg("--out")
+            .arg(&eval_root);
+        if let Some(limit) = eval.limit {
+            command.args(["--limit", &limit.to_string()]);
+        }
+        context.data_dir_args(&mut command);
+        context.run(command, &format!("r2l eval --task {task} ({run_id})"))?;
+        let dir = harness::runner::run_dir(&eval_root, task, &server.model_id, run_id);
+        if !dir.join(harness::runner::MANIFEST_FILE).is_file() {
+            bail!(
+                "r2l eval --task {task} wrote no run log in {}",
+                dir.display()
+            );
+        }
+        runs.insert(
+            task.clone(),
+            json!(super::state::relative(&context.out, &dir)),
+        );
+    }
+    Ok(json!({ "model": model.id, "weights_sha256": model.weights_sha256, "runs": runs }))
+}
+
+/// Runs the R2L distillation into `out/distill` (resumed unless `fresh`). Returns the record
+/// counts and hashes.
+pub fn distill(context: &StepContext, config: &DistillConfig, fresh: bool) -> Result<Value> {
+    let dir = context.out.join("distill");
+    if fresh {
+        remove_dir(&dir)?;
+    }
+    let mut command = context.command("distill");
+    command
+        .args([
+            "--protocol",
+            "r2l",
+            "--task",
+            &config.task,
+            "--split",
+            &config.split,
+        ])
+        .args(["--rounds", &config.rounds.to_string()])
+        .arg(if config.rationalize {
+            "--rationalize"
+        } else {
+            "--no-rationalize"
+        })
+        .arg("--out")
+        .arg(&dir);
+    if let Some(limit) = config.limit {
+        command.args(["--limit", &limit.to_string()]);
+    }
+    if let Some(agents) = &config.agents {
+        command.arg("--agents").arg(agents);
+    }
+    if let Some(concurrency) = config.concurrency {
+        command.args(["--concurrency", &concurrency.to_string()]);
+    }
+    context.data_dir_args(&mut command);
+    context.run(command, "r2l distill")?;
+    let records = |name: &str| -> Result<(usize, String)> {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let lines = bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count();
+        Ok((lines, harness::data::sha256_hex(&bytes)))
+    };
+    let (sft, sft_sha256) = records(distill::SFT_FILE)?;
+    let (dpo, dpo_sha256) = records(distill::DPO_FILE)?;
+    if sft == 0 {
+        bail!(
+            "the distillation wrote no SFT record in {}: distil more samples (distill.limit)",
+            dir.display()
+        );
+    }
+    Ok(json!({
+        "dir": "distill",
+        "sft_records": sft, "sft_sha256": sft_sha256,
+        "dpo_records": dpo, "dpo_sha256": dpo_sha256,
+    }))
+}
+
+/// `r2l train MODE` of `base` on `data` into `out/train/MODE`, resuming an interrupted run
+/// unless `fresh`. Returns the checkpoint's directory, weights hash and final loss.
+pub fn train(
+    context: &StepContext,
+    mode: &str,
+    data: &Path,
+    base: &str,
+    config: &TrainConfig,
+    fresh: bool,
+) -> Result<Value> {
+    let dir = context.out.join("train").join(mode);
+    if fresh {
+        remove_dir(&dir)?;
+    }
+    let mut command = context.command("train");
+    command
+        .arg(mode)
+        .arg("--data")
+        .arg(data)
+        .args(["--base", base])
+        .arg("--out")
+        .arg(&dir)
+        .args(["--epochs", &config.epochs.to_string()])
+        .args(["--batch", &config.batch.to_string()])
+        .args(["--grad-accum", &config.grad_accum.to_string()])
+        .args(["--seed", &config.seed.to_string()]);
+    if config.lora_rank == 0 {
+        command.arg("--full");
+    } else {
+        command.args(["--lora-rank", &config.lora_rank.to_string()]);
+    }
+    if let Some(steps) = config.max_steps {
+        command.args(["--max-steps", &steps.to_string()]);
+    }
+    if let Some(lr) = config.lr {
+        command.args(["--lr", &lr.to_string()]);
+    }
+    if distill::student::resume_point_exists(&dir) {
+        eprintln!("  resuming the interrupted training in {}", dir.display());
+        command.arg("--resume");
+    } else {
+        // A checkpoint finished with other inputs is replaced.
+        remove_dir(&dir)?;
+    }
+    context.run(command, &format!("r2l train {mode}"))?;
+    let training: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("training.json"))
+            .with_context(|| format!("reading {}/training.json", dir.display()))?,
+    )?;
+    let student = ModelToServe::new("student", &dir)?;
+    Ok(json!({
+        "dir": super::state::relative(&context.out, &dir),
+        "weights_sha256": student.weights_sha256,
+        "final_loss": training.get("final_loss").cloned().unwrap_or(Value::Null),
+    }))
+}
+
+/// Removes a directory left by an earlier attempt, if there is one.
+fn remove_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    Ok(())
+}

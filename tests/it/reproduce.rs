@@ -1,0 +1,268 @@
+//! `r2l reproduce` at tiny size: the real default model as base and student, scripted teachers
+//! over HTTP on 127.0.0.1 (the remote-teacher configuration), a Ctrl-C during training, and a
+//! re-run that finishes without redoing the baselines or the distillation. Every artifact is
+//! checked for consistency: run ids, hashes, and the trained student being the model served.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use chat::ScriptedServer;
+use serde_json::Value;
+
+use crate::distill::{agents_file, teacher};
+use crate::support::{data_dir, r2l, RUNTIME};
+use crate::train::{default_dir, ONE_AT_A_TIME};
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn json_file(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ok(serde_json::from_str(&text))
+}
+
+fn modified(path: &Path) -> SystemTime {
+    ok(ok(std::fs::metadata(path)).modified())
+}
+
+fn sha256_of(path: &Path) -> String {
+    harness::data::sha256_hex(&ok(std::fs::read(path)))
+}
+
+#[test]
+fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_agree() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let work = ok(tempfile::tempdir());
+    let servers: Vec<ScriptedServer> = ["BATTERY", "BATTERY", "CAMERA", "BATTERY"]
+        .into_iter()
+        .map(|aspect| ok(RUNTIME.block_on(ScriptedServer::start(teacher(aspect)))))
+        .collect();
+    let agents = agents_file(
+        work.path(),
+        &[
+            ("a", "teacher", &servers[0]),
+            ("b", "teacher", &servers[1]),
+            ("c", "teacher", &servers[2]),
+            ("judge", "meta", &servers[3]),
+        ],
+    );
+    let config = work.path().join("reproduce.toml");
+    ok(std::fs::write(
+        &config,
+        format!(
+            "base = \"{}\"\n[eval]\ntasks = [\"uit-visfd\", \"absabank-imm-constrained\"]\nlimit = 2\n\
+             [distill]\nlimit = 3\nagents = \"{}\"\n[sft]\nmax_steps = 40\nbatch = 1\n",
+            default_dir().display(),
+            agents.display()
+        ),
+    ));
+    let out = work.path().join("out");
+    let home = work.path().join("home");
+    let command = || {
+        let mut command = r2l();
+        command
+            .args(["reproduce", "--quick", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(&out)
+            .arg("--data-dir")
+            .arg(data_dir())
+            .env("R2L_HOME", &home);
+        command
+    };
+
+    // First run: Ctrl-C (to the whole process group, as a terminal sends it) once training
+    // has logged a step.
+    let mut first = ok(command()
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn());
+    let train_log = out.join("train/sft").join(distill::student::TRAIN_LOG_FILE);
+    let started = Instant::now();
+    while std::fs::read_to_string(&train_log)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+        < 1
+    {
+        if let Some(status) = ok(first.try_wait()) {
+            let output = ok(first.wait_with_output());
+            panic!(
+                "reproduce ended ({status}) before training logged a step: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "training never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let group = format!("-{}", first.id());
+    assert_eq!(
+        ok(Command::new("kill").args(["-INT", "--", &group]).status()).code(),
+        Some(0)
+    );
+    let output = ok(first.wait_with_output());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("interrupted during r2l train sft"),
+        "{stderr}"
+    );
+    assert!(
+        out.join("train/sft")
+            .join(distill::student::RESUME_DIR)
+            .is_dir(),
+        "{stderr}"
+    );
+    let state = json_file(&out.join("reproduce.json"));
+    assert!(state["steps"]["baselines"].is_object() && state["steps"]["distill"].is_object());
+    assert!(state["steps"]["train"].is_null(), "{state}");
+    let base_run_json = out
+        .join(
+            state["steps"]["baselines"]["outputs"]["runs"]["uit-visfd"]
+                .as_str()
+                .unwrap_or_default(),
+        )
+        .join("run.json");
+    let (base_time, transcripts_time) = (
+        modified(&base_run_json),
+        modified(&out.join("distill/transcripts.jsonl")),
+    );
+
+    // Second run: the same command finishes, skipping the baselines and the distillation.
+    let output = ok(command().output());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("baselines: unchanged since it finished"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("distill: unchanged since it finished"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("resuming the interrupted training"),
+        "{stderr}"
+    );
+    assert_eq!(modified(&base_run_json), base_time);
+    assert_eq!(
+        modified(&out.join("distill/transcripts.jsonl")),
+        transcripts_time
+    );
+    assert!(
+        stdout.contains("uit-visfd:") && stdout.contains("absabank-imm-constrained:"),
+        "{stdout}"
+    );
+
+    // Consistency of the artifacts.
+    let state = json_file(&out.join("reproduce.json"));
+    let steps = &state["steps"];
+    for step in [
+        "baselines",
+        "distill",
+        "train",
+        "student",
+        "compare",
+        "report",
+    ] {
+        assert!(
+            steps[step]["wall_seconds"].as_f64().is_some(),
+            "{step}: {state}"
+        );
+    }
+    let student_dir = out.join("train/sft");
+    let weights = sha256_of(&student_dir.join("model.safetensors"));
+    assert_eq!(
+        steps["train"]["outputs"]["weights_sha256"],
+        weights.as_str()
+    );
+    let training = json_file(&student_dir.join("training.json"));
+    let sft_sha256 = sha256_of(&out.join("distill/sft.jsonl"));
+    assert_eq!(
+        training["data"]["sha256"],
+        sft_sha256.as_str(),
+        "{training}"
+    );
+    assert_eq!(
+        steps["distill"]["outputs"]["sft_sha256"],
+        sft_sha256.as_str()
+    );
+    let base_weights = sha256_of(&default_dir().join("model.safetensors"));
+    assert_eq!(
+        training["base"]["sha256"],
+        base_weights.as_str(),
+        "{training}"
+    );
+    for task in ["uit-visfd", "absabank-imm-constrained"] {
+        let base = json_file(
+            &out.join(
+                steps["baselines"]["outputs"]["runs"][task]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+            .join("run.json"),
+        );
+        let student = json_file(
+            &out.join(
+                steps["student"]["outputs"]["runs"][task]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+            .join("run.json"),
+        );
+        assert_eq!(base["run_id"], "base");
+        assert_eq!(student["run_id"], "student");
+        assert_eq!(
+            base["model"]["id"],
+            format!("base-{}", &base_weights[..12]).as_str()
+        );
+        assert_eq!(
+            student["model"]["id"],
+            format!("student-{}", &weights[..12]).as_str(),
+            "the served student is the trained checkpoint"
+        );
+        assert_eq!(base["n"], 2);
+        assert_eq!(base["dataset"]["sha256"], student["dataset"]["sha256"]);
+        assert_eq!(base["task"]["version"], student["task"]["version"]);
+        let comparison = json_file(&out.join("compare").join(format!("{task}.json")));
+        assert_eq!(comparison["comparison"]["aligned"], 2, "{comparison}");
+        assert!(comparison["verdict"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty()));
+    }
+    let html = ok(std::fs::read_to_string(out.join("report/report.html")));
+    assert!(
+        html.contains("<svg") && html.contains("per-aspect F1"),
+        "the report has its plots"
+    );
+    let summary = ok(std::fs::read_to_string(out.join("summary.md")));
+    assert!(summary.contains("base → student"), "{summary}");
+    let summary_json = json_file(&out.join("summary.json"));
+    assert_eq!(summary_json["tasks"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn reproduce_rejects_a_bad_config_naming_the_field() {
+    let work = ok(tempfile::tempdir());
+    let config = work.path().join("reproduce.toml");
+    ok(std::fs::write(&config, "[sft]\nlora_rnak = 8\n"));
+    let output = ok(r2l()
+        .args(["reproduce", "--quick", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(work.path().join("out"))
+        .output());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("lora_rnak") && stderr.contains("reproduce.toml"),
+        "{stderr}"
+    );
+}
