@@ -2,6 +2,10 @@
 must match the trainer's within 1e-4, and its greedy answer must equal the trainer's and
 `r2l serve`'s. Offline: the checkpoint directory is all it reads.
 
+The logits are compared with transformers run in float64 (the checkpoint's exact forward pass),
+so the figure is the trainer's own f32 error; the f32-vs-f32 difference (two f32
+implementations summing in different orders) is printed beside it.
+
     python check_transformers.py CHECKPOINT_DIR PREFIX SERVED_ANSWER_FILE
 
 PREFIX.json / PREFIX.f32 are written by the `student_logits` binary (the trainer's side).
@@ -27,7 +31,13 @@ def main() -> int:
     ids = torch.tensor([trainer["ids"]])
     with torch.no_grad():
         theirs = model(ids).logits[0].float().numpy()
-    diff = float(np.abs(theirs - ours).max())
+    diff_f32 = float(np.abs(theirs - ours).max())
+    exact_model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float64, local_files_only=True)
+    exact_model.eval()
+    with torch.no_grad():
+        exact = exact_model(ids).logits[0].numpy()
+    diff = float(np.abs(exact - ours.astype(np.float64)).max())
+    torch_f32_error = float(np.abs(exact - theirs.astype(np.float64)).max())
     with torch.no_grad():
         generated = model.generate(
             ids,
@@ -45,8 +55,11 @@ def main() -> int:
         "transformers": __import__("transformers").__version__,
         "torch": torch.__version__,
         "positions": trainer["positions"],
-        "max_abs_logit_diff": diff,
+        "max_abs_logit_diff_vs_float64": diff,
         "logits_within_1e-4": diff <= 1e-4,
+        "max_abs_logit_diff_f32_vs_f32": diff_f32,
+        "torch_f32_max_abs_error": torch_f32_error,
+        "max_abs_logit": float(np.abs(exact).max()),
         "greedy_tokens_equal_trainer": greedy_ids_equal,
         "transformers_answer": text,
         "trainer_answer": trainer["greedy_text"],
