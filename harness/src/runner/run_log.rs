@@ -135,8 +135,8 @@ pub struct SampleLine {
     pub error: Option<String>,
     /// Token usage of the request.
     pub usage: Option<Usage>,
-    /// The sample's position in the evaluated selection (lines are written as answers finish;
-    /// metrics aggregate in selection order).
+    /// The sample's position in the dataset split (lines are written as answers finish;
+    /// metrics aggregate in dataset order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<usize>,
 }
@@ -198,7 +198,7 @@ impl RunLog {
         })
     }
 
-    /// The run's metrics recomputed from its per-sample records alone (in selection order,
+    /// The run's metrics recomputed from its per-sample records alone (in dataset order,
     /// with the bootstrap the run recorded): what a committed `run.json` must agree with.
     pub fn rescore(&self) -> Result<BTreeMap<String, Estimate>> {
         let mut lines: Vec<&SampleLine> = self.samples.iter().collect();

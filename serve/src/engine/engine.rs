@@ -11,6 +11,7 @@ use mistralrs::{
 };
 use tokio::sync::mpsc::{channel, Receiver};
 
+use super::grammar_end::grammar_end_token;
 use super::seeded::SeededSampler;
 use super::spec::{ModelFormat, ModelSpec};
 use super::staged::StagedCheckpoint;
@@ -242,6 +243,9 @@ pub struct Engine {
     info: ModelInfo,
     /// The normalised copy of the checkpoint mistral.rs loaded, removed with the engine.
     _staged: Option<StagedCheckpoint>,
+    /// The token a constrained answer ends with, when the model does not stop on it by itself
+    /// (see [`grammar_end_token`]); a stop sequence of every constrained request.
+    grammar_end: Option<String>,
 }
 
 impl Engine {
@@ -297,6 +301,10 @@ impl Engine {
             .max_sequence_length()
             .map_err(|e| Error::Engine(e.to_string()))?
             .unwrap_or(2048);
+        let grammar_end = match format {
+            ModelFormat::Safetensors => grammar_end_token(&spec.path),
+            ModelFormat::Gguf => None,
+        };
         let weights = weights_file(&spec.path, format)?;
         let sha256 = tokio::task::spawn_blocking(move || checkpoint::file_sha256(&weights))
             .await
@@ -312,6 +320,7 @@ impl Engine {
             model,
             info,
             _staged: staged,
+            grammar_end,
         })
     }
 
@@ -392,8 +401,12 @@ impl Engine {
             }
         };
         sampling.max_len = Some(request.max_tokens);
-        if !request.stop.is_empty() {
-            sampling.stop_toks = Some(StopTokens::Seqs(request.stop));
+        let mut stop = request.stop;
+        if let (Some(_), Some(end)) = (&request.json_schema, &self.grammar_end) {
+            stop.push(end.clone());
+        }
+        if !stop.is_empty() {
+            sampling.stop_toks = Some(StopTokens::Seqs(stop));
         }
         let constraint = request
             .json_schema

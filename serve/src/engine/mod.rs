@@ -3,6 +3,7 @@
 mod client;
 #[allow(clippy::module_inception)]
 mod engine;
+mod grammar_end;
 mod seeded;
 mod spec;
 mod staged;

@@ -165,6 +165,14 @@ fn json_object_response_format_yields_json() {
         parsed["name"].is_string() && parsed["age"].is_i64(),
         "{parsed}"
     );
+    // Regression: the answer ends with the grammar, not at max_tokens. llguidance ends a
+    // grammar with <|endoftext|>, SmolLM2 stops on <|im_end|>, and every constrained answer
+    // used to run on (invisibly) to its whole budget.
+    assert_eq!(reply["choices"][0]["finish_reason"], "stop", "{reply}");
+    assert!(
+        reply["usage"]["completion_tokens"].as_u64().unwrap_or(96) < 96,
+        "{reply}"
+    );
 }
 
 #[test]
