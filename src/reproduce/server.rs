@@ -51,7 +51,10 @@ impl ServedModel {
                 let _ = writeln!(log_file, "{line}");
                 if let Some(at) = line.find("listening on http://") {
                     let address = line[at + "listening on ".len()..].trim().to_string();
-                    let _ = sender.send(address);
+                    let _ = sender.send(Ok(address));
+                } else if line.contains("failed to load") {
+                    // The server stays up without the model; say why instead of waiting.
+                    let _ = sender.send(Err(line.clone()));
                 }
             }
         });
@@ -68,14 +71,15 @@ impl ServedModel {
                     log.display()
                 );
             }
-            if served.base_url.is_empty() {
-                if let Ok(address) = receiver.recv_timeout(Duration::from_millis(200)) {
-                    served.base_url = address;
-                }
-            } else if http_get(&served.base_url, "/ready").is_ok_and(|(status, _)| status == 200) {
+            match receiver.recv_timeout(Duration::from_millis(200)) {
+                Ok(Ok(address)) => served.base_url = address,
+                Ok(Err(line)) => bail!("r2l serve --config {model}: {line}"),
+                Err(_) => {}
+            }
+            if !served.base_url.is_empty()
+                && http_get(&served.base_url, "/ready").is_ok_and(|(status, _)| status == 200)
+            {
                 break;
-            } else {
-                std::thread::sleep(Duration::from_millis(250));
             }
             if started.elapsed() > READY_WITHIN {
                 bail!(

@@ -99,11 +99,14 @@ pub fn serve_and_evaluate(
     }
     let serve_dir = context.out.join("serve");
     std::fs::create_dir_all(&serve_dir)?;
+    // A models file resolves relative paths against itself: write the model's absolute path.
+    let model_dir = std::path::absolute(&model.dir)
+        .with_context(|| format!("resolving {}", model.dir.display()))?;
     let models_file = serve_dir.join(format!("{run_id}.toml"));
     let entry = toml::toml! {
         [[models]]
         id = (model.id.clone())
-        path = (model.dir.display().to_string())
+        path = (model_dir.display().to_string())
         isq = (isq.to_string())
     };
     std::fs::write(&models_file, toml::to_string(&entry)?)?;

@@ -23,6 +23,17 @@ use super::state::ReproduceState;
 /// The summary file in the output directory (Markdown; `summary.json` beside it).
 pub const SUMMARY_FILE: &str = "summary.md";
 
+/// The steps in the order they run (for the wall-time line).
+const STEP_ORDER: [&str; 7] = [
+    "baselines",
+    "distill",
+    "train",
+    "train-dpo",
+    "student",
+    "compare",
+    "report",
+];
+
 /// Significance level of the base-vs-student tests.
 const ALPHA: f64 = 0.05;
 
@@ -39,6 +50,11 @@ pub struct TaskResult {
     pub estimates: Vec<(String, Estimate, Estimate)>,
     /// The paired comparison (deltas with paired-bootstrap CIs, p-values).
     pub comparison: Comparison,
+    /// Samples evaluated (per run).
+    pub n: usize,
+    /// Answers the task's parser could not read: (base, student). A metric is undefined when
+    /// nothing parsed (e.g. alpha without one rating), so these say what the numbers rest on.
+    pub unparsed: (usize, usize),
     /// The primary metric's verdict, in words.
     pub verdict: String,
     /// The student beside published numbers.
@@ -76,10 +92,10 @@ pub fn compare_all(out: &Path, baselines: &Value, students: &Value) -> Result<Ve
             .filter_map(|name| {
                 let b = base.manifest.metrics.get(name)?;
                 let s = student.manifest.metrics.get(name)?;
-                Some((name.clone(), b.clone(), s.clone()))
+                Some((name.clone(), *b, *s))
             })
             .collect();
-        let verdict = verdict(&comparison);
+        let verdict = verdict(&comparison, &base.manifest.task.metrics);
         let published = against_published(&student.manifest, &references);
         chat::write_atomically(
             &dir.join(format!("{}.json", harness::runner::path_safe(task))),
@@ -92,6 +108,11 @@ pub fn compare_all(out: &Path, baselines: &Value, students: &Value) -> Result<Ve
             base_run: base_run.to_string(),
             student_run: student_run.to_string(),
             estimates,
+            n: base.manifest.n,
+            unparsed: (
+                base.manifest.diagnostics.unparsed,
+                student.manifest.diagnostics.unparsed,
+            ),
             comparison,
             verdict,
             published,
@@ -100,10 +121,14 @@ pub fn compare_all(out: &Path, baselines: &Value, students: &Value) -> Result<Ve
     Ok(results)
 }
 
-/// The primary metric's verdict: better or worse only when the paired test says so.
-fn verdict(comparison: &Comparison) -> String {
-    let Some(primary) = comparison.metrics.first() else {
-        return "no metric to compare".to_string();
+/// The primary metric's verdict (the task's first metric): better or worse only when the
+/// paired test says so.
+fn verdict(comparison: &Comparison, metrics: &[String]) -> String {
+    let primary_name = metrics.first().map_or("the metric", String::as_str);
+    let Some(primary) = comparison.metrics.iter().find(|m| m.metric == primary_name) else {
+        return format!(
+            "no comparison: {primary_name} is undefined for the base or the student (nothing parsed)"
+        );
     };
     if primary.p_value < ALPHA && primary.delta > 0.0 {
         format!(
@@ -162,10 +187,12 @@ impl Summary {
         Ok(Summary {
             mode: mode.to_string(),
             config: config.clone(),
-            wall_seconds: state
-                .steps
+            wall_seconds: STEP_ORDER
                 .iter()
-                .map(|(name, record)| (name.clone(), record.wall_seconds))
+                .filter_map(|name| {
+                    let record = state.steps.get(*name)?;
+                    Some((name.to_string(), record.wall_seconds))
+                })
                 .collect(),
             distill_stats,
             student,
@@ -202,6 +229,10 @@ impl Summary {
         );
         for task in &self.tasks {
             out.push_str(&format!("{}: {}\n", task.task, task.verdict));
+            out.push_str(&format!(
+                "  unparsed answers: base {}/{}, student {}/{}\n",
+                task.unparsed.0, task.n, task.unparsed.1, task.n
+            ));
             for (metric, base, student) in task.estimates.iter().take(2) {
                 out.push_str(&format!(
                     "  {metric:<28} base {} → student {}\n",
@@ -310,6 +341,14 @@ impl Summary {
                     delta.map_or("–".to_string(), |d| format!("{:.3}", d.p_value)),
                 ]);
             }
+            rows.push(vec![
+                task.task.clone(),
+                "unparsed answers".into(),
+                format!("{}/{}", task.unparsed.0, task.n),
+                format!("{}/{}", task.unparsed.1, task.n),
+                String::new(),
+                String::new(),
+            ]);
             rows.push(vec![
                 task.task.clone(),
                 "verdict".into(),

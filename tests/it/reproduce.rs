@@ -61,13 +61,14 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
     ));
     let out = work.path().join("out");
     let home = work.path().join("home");
+    // A relative --out, as users type it (the served models' files must still name them).
     let command = || {
         let mut command = r2l();
         command
+            .current_dir(work.path())
             .args(["reproduce", "--quick", "--config"])
             .arg(&config)
-            .arg("--out")
-            .arg(&out)
+            .args(["--out", "out"])
             .arg("--data-dir")
             .arg(data_dir())
             .env("R2L_HOME", &home);

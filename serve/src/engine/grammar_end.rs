@@ -37,7 +37,7 @@ pub fn grammar_end_token(dir: &Path) -> Option<String> {
                 .contains(&content)
                 .then(|| (token["id"].as_u64(), content.to_string()))
         })
-        .last()?;
+        .next_back()?;
     let id = id?;
     let stops_on = |file: &str| -> Vec<u64> {
         read_json(&dir.join(file)).map_or_else(Vec::new, |config| match &config["eos_token_id"] {
