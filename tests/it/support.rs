@@ -43,13 +43,15 @@ pub fn json_of(output: &Output) -> serde_json::Value {
 /// The real data directory; the tests that read it fail when it is absent.
 pub fn data_dir() -> std::path::PathBuf {
     // The tests run inside the build tree: $R2L_DATA_DIR or ./shared/data, ../shared/data
-    // beside the working directory, else the shared data beside the clone.
-    harness::data::find_data_dir(None)
+    // beside the working directory, else the shared data beside the clone. Absolute, because
+    // some tests run r2l from another working directory.
+    let dir = harness::data::find_data_dir(None)
         .or_else(|_| {
             harness::data::find_data_dir(Some(std::path::Path::new(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/../shared/data"
             ))))
         })
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::path::absolute(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
 }
