@@ -99,3 +99,29 @@ impl CacheArgs {
         }
     }
 }
+
+/// A flag set by the first Ctrl-C, after printing `message` (the command then finishes its
+/// current unit of work and saves it); a second Ctrl-C exits at once (130).
+pub fn ctrl_c_flag(
+    message: &'static str,
+) -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let set = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&set);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("starting the signal handler: {e}"))?;
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\n{message}");
+                flag.store(true, Ordering::SeqCst);
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        });
+    });
+    Ok(set)
+}

@@ -3,10 +3,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::reproduce::{reproduce, ReproduceConfig, ReproduceOptions, SUMMARY_FILE};
 
@@ -52,7 +50,12 @@ pub fn run(args: &ReproduceArgs) -> Result<ExitCode> {
         out: args.out.clone(),
         data_dir: Some(data_dir),
         default_model_dir: r2l_home().join("models").join(DEFAULT_MODEL_DIR),
-        interrupted: watch_ctrl_c()?,
+        // Ctrl-C reaches every process of the foreground group: the running step's child saves
+        // its work (the trainer a resume point, distill and eval their finished samples) and
+        // exits; this process waits for it and then reports the interruption.
+        interrupted: super::ctrl_c_flag(
+            "interrupted: letting the running step save its work (Ctrl-C again to quit at once)",
+        )?,
     })?;
     print!("{}", summary.text());
     println!(
@@ -61,28 +64,4 @@ pub fn run(args: &ReproduceArgs) -> Result<ExitCode> {
         args.out.join("report").join("report.html").display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Ctrl-C reaches every process of the foreground group: the running step's child saves its
-/// work (the trainer a resume point, distill and eval their finished samples) and exits; this
-/// process waits for it and then reports the interruption. A second Ctrl-C exits at once.
-fn watch_ctrl_c() -> Result<Arc<AtomicBool>> {
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&interrupted);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the signal handler")?;
-    std::thread::spawn(move || {
-        runtime.block_on(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: letting the running step save its work (Ctrl-C again to quit at once)");
-                flag.store(true, Ordering::SeqCst);
-            }
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        });
-    });
-    Ok(interrupted)
 }

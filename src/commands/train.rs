@@ -3,10 +3,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use distill::student::{
     train, LoraConfig, Objective, TrainOptions, Tuning, DPO_BETA, DPO_LR, DPO_MAX_LENGTH,
     DPO_MAX_PROMPT_LENGTH, LORA_MODULES, SFT_LR, SFT_MAX_LENGTH,
@@ -190,29 +188,6 @@ fn options(common: &CommonArgs, objective: Objective) -> Result<TrainOptions> {
     Ok(options)
 }
 
-/// A flag set by the first Ctrl-C (the run stops after its current step and saves a resume
-/// point); a second Ctrl-C exits at once.
-fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the signal handler")?;
-    std::thread::spawn(move || {
-        runtime.block_on(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: finishing this step and saving a resume point (Ctrl-C again to quit at once)");
-                flag.store(true, Ordering::SeqCst);
-            }
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        });
-    });
-    Ok(stop)
-}
-
 /// Runs `r2l train sft|dpo`.
 pub fn run(command: &TrainCommand) -> Result<ExitCode> {
     let mut options = match command {
@@ -225,7 +200,9 @@ pub fn run(command: &TrainCommand) -> Result<ExitCode> {
             },
         )?,
     };
-    options.stop = Some(stop_on_ctrl_c()?);
+    options.stop = Some(super::ctrl_c_flag(
+        "interrupted: finishing this step and saving a resume point (Ctrl-C again to quit at once)",
+    )?);
     let report = train(&options)?;
     println!(
         "{}",
