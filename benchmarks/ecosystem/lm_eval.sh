@@ -27,7 +27,7 @@ if ! "$VENV/bin/python" -c 'import lm_eval' 2>/dev/null; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "lm_eval[api]==0.4.13"
 fi
-cargo build --release --quiet
+cargo build --release --quiet --workspace --bins
 R2L="${CARGO_TARGET_DIR:-target}/release/r2l"
 
 say "starting r2l serve on 127.0.0.1:$PORT"
