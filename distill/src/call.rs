@@ -98,7 +98,12 @@ impl Caller {
         let line = |source: &str| LedgerLine::new(agent.id(), site.sample, site.phase, source);
         let fatal = |e: crate::error::Error| Halt::Fatal(e.to_string());
         if let Some(response) = agent.client.lookup(&request) {
-            self.ledger.record(line("cache")).map_err(fatal)?;
+            let mut hit = line("cache");
+            if let Some(usage) = &response.usage {
+                (hit.prompt_tokens, hit.completion_tokens) =
+                    (usage.prompt_tokens, usage.completion_tokens);
+            }
+            self.ledger.record(hit).map_err(fatal)?;
             return Ok(Ok(asked(response)));
         }
         let reservation = self

@@ -24,10 +24,10 @@ pub struct LedgerLine {
     pub phase: String,
     /// `client` (paid), `cache` (no request sent) or `failed` (no answer after retries).
     pub source: String,
-    /// Prompt tokens the endpoint reported (paid calls).
+    /// Prompt tokens the endpoint reported (for a cache hit: when the answer was paid for).
     #[serde(default)]
     pub prompt_tokens: u64,
-    /// Completion tokens the endpoint reported (paid calls).
+    /// Completion tokens the endpoint reported (for a cache hit: when the answer was paid for).
     #[serde(default)]
     pub completion_tokens: u64,
     /// What the call cost (USD).
@@ -75,6 +75,12 @@ pub struct AgentLedger {
     pub completion_tokens: u64,
     /// What the paid calls cost (USD).
     pub cost_usd: f64,
+    /// Sum of the prompt tokens of the answers taken from the cache (paid for earlier, not now).
+    #[serde(default)]
+    pub cached_prompt_tokens: u64,
+    /// Sum of the completion tokens of the answers taken from the cache.
+    #[serde(default)]
+    pub cached_completion_tokens: u64,
     /// Calls that failed after every retry.
     pub failed_calls: u64,
     /// Attempts retried (timeouts, 429, 5xx, broken connections).
@@ -90,7 +96,11 @@ impl AgentLedger {
                 self.completion_tokens += line.completion_tokens;
                 self.cost_usd += line.cost_usd;
             }
-            "cache" => self.cache_hits += 1,
+            "cache" => {
+                self.cache_hits += 1;
+                self.cached_prompt_tokens += line.prompt_tokens;
+                self.cached_completion_tokens += line.completion_tokens;
+            }
             _ => self.failed_calls += 1,
         }
         self.transport_retries += u64::from(line.retries);
@@ -294,9 +304,9 @@ mod tests {
                     u.total_tokens as f64 / 100.0
                 })
                 .unwrap_or_else(|e| panic!("{e}"));
-            ledger
-                .record(line("a", "cache"))
-                .unwrap_or_else(|e| panic!("{e}"));
+            let mut hit = line("a", "cache");
+            (hit.prompt_tokens, hit.completion_tokens) = (7, 3);
+            ledger.record(hit).unwrap_or_else(|e| panic!("{e}"));
             let missing = ledger.reserve(0.5).unwrap_or_else(|e| panic!("{e:?}"));
             ledger
                 .settle(missing, line("b", "client"), None, |_| 0.0)
@@ -306,7 +316,14 @@ mod tests {
         let totals = ledger.per_agent();
         assert_eq!(totals["a"].calls, 1);
         assert_eq!(totals["a"].cache_hits, 1);
-        assert_eq!(totals["a"].prompt_tokens, 7);
+        assert_eq!(totals["a"].prompt_tokens, 7, "paid tokens only");
+        assert_eq!(
+            (
+                totals["a"].cached_prompt_tokens,
+                totals["a"].cached_completion_tokens
+            ),
+            (7, 3)
+        );
         assert_eq!(
             totals["b"].cost_usd, 0.5,
             "no usage: charged the worst case"

@@ -265,6 +265,18 @@ fn a_second_identical_run_makes_no_http_call_and_writes_the_same_files() {
         .ledger
         .values()
         .all(|l| l.calls == 0 && l.cache_hits > 0));
+    // The cached answers carry the tokens paid for them the first time.
+    for (id, paid) in &outcome.stats.ledger {
+        let cached = &again.stats.ledger[id];
+        assert_eq!(
+            (cached.cached_prompt_tokens, cached.cached_completion_tokens),
+            (
+                paid.prompt_tokens + paid.cached_prompt_tokens,
+                paid.completion_tokens + paid.cached_completion_tokens
+            ),
+            "{id}"
+        );
+    }
     // The same command in the same directory has nothing left to do.
     let (_, resumed) = run_in(&toml, dir.path(), "first", None, true);
     assert_eq!(resumed.stats.n, LIMIT);
