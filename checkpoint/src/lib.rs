@@ -10,6 +10,7 @@ pub mod convert;
 mod error;
 mod files;
 mod generation;
+mod identity;
 mod normalize;
 mod tokenizer;
 mod weights;
@@ -27,6 +28,7 @@ pub use files::{
 pub use generation::{
     generation_config, read_generation_config, stop_token_ids, write_generation_config,
 };
+pub use identity::weights_sha256;
 pub use normalize::{normalize_config, DEFAULT_ROPE_THETA};
 pub use tokenizer::{Encoded, Tokenizer};
 pub use weights::{load_tensors, load_weights, save_tensors, save_weights, weight_files};

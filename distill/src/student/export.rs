@@ -70,14 +70,9 @@ impl Base {
         ids
     }
 
-    /// sha256 of the weights (of each shard, joined by `,` when sharded).
+    /// The weights' identity (`checkpoint::weights_sha256`).
     pub fn weights_sha256(&self) -> Result<String> {
-        let files = checkpoint::weight_files(&self.dir)?;
-        let hashes = files
-            .iter()
-            .map(|f| checkpoint::file_sha256(f))
-            .collect::<checkpoint::Result<Vec<_>>>()?;
-        Ok(hashes.join(","))
+        Ok(checkpoint::weights_sha256(&self.dir)?)
     }
 }
 

@@ -32,7 +32,8 @@ pub struct ModelInfo {
     pub quantization: String,
     /// Most tokens (prompt + completion) it can attend to.
     pub context_length: usize,
-    /// sha256 of the weights file (the GGUF, or model.safetensors).
+    /// The weights' identity (`checkpoint::weights_sha256`: the GGUF's sha256, or the
+    /// checkpoint's `model.safetensors`, or a hash over its shards).
     pub sha256: String,
 }
 
@@ -305,8 +306,8 @@ impl Engine {
             ModelFormat::Safetensors => grammar_end_token(&spec.path),
             ModelFormat::Gguf => None,
         };
-        let weights = weights_file(&spec.path, format)?;
-        let sha256 = tokio::task::spawn_blocking(move || checkpoint::file_sha256(&weights))
+        let weights = spec.path.clone();
+        let sha256 = tokio::task::spawn_blocking(move || checkpoint::weights_sha256(&weights))
             .await
             .map_err(|e| Error::Engine(e.to_string()))??;
         let info = ModelInfo {
@@ -537,31 +538,6 @@ fn split_file(path: &Path) -> Result<(String, String)> {
             path: path.to_path_buf(),
             message: "the path is not valid UTF-8".to_string(),
         }),
-    }
-}
-
-fn weights_file(path: &Path, format: ModelFormat) -> Result<std::path::PathBuf> {
-    match format {
-        ModelFormat::Gguf => Ok(path.to_path_buf()),
-        ModelFormat::Safetensors => {
-            let single = path.join("model.safetensors");
-            if single.is_file() {
-                return Ok(single);
-            }
-            let mut shards: Vec<_> = std::fs::read_dir(path)
-                .map_err(|source| Error::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-                .collect();
-            shards.sort();
-            shards.into_iter().next().ok_or_else(|| Error::Model {
-                path: path.to_path_buf(),
-                message: "checkpoint directory has no .safetensors file".to_string(),
-            })
-        }
     }
 }
 
