@@ -20,15 +20,15 @@ use crate::call::{Caller, Halt};
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::progress::Progress;
-use crate::protocols::{Protocol, ProtocolName, ProtocolSettings};
+use crate::protocols::ProtocolSettings;
 use crate::stats::{AgentFailures, RecordTotals, Stats};
 use crate::store::{check_manifest, OutputFiles, LEDGER_FILE, STATS_FILE};
 
 /// How to run a distillation.
 #[derive(Debug, Clone)]
 pub struct DistillOptions {
-    /// The protocol.
-    pub protocol: ProtocolName,
+    /// The protocol, with its settings.
+    pub protocol: Arc<dyn ProtocolSettings>,
     /// The split to distil (default `train`).
     pub split: Option<String>,
     /// Only the first N samples of a seeded shuffle.
@@ -51,8 +51,6 @@ pub struct DistillOptions {
     pub parse_retries: u32,
     /// Show progress bars.
     pub progress: bool,
-    /// Every protocol's settings (the run reads its protocol's).
-    pub settings: ProtocolSettings,
     /// Bootstrap of the agreement CIs (None = no CI).
     pub bootstrap: Option<BootstrapConfig>,
 }
@@ -99,11 +97,12 @@ pub async fn distill(task: &Task, team: &Team, options: &DistillOptions) -> Resu
     let clock = Instant::now();
     let split = options.split.clone().unwrap_or_else(|| "train".to_string());
     task.dataset.check_split(&split)?;
-    let protocol = Protocol::new(options.protocol, task, team, &options.settings)?;
+    let entry = options.protocol.entry();
+    let protocol = options.protocol.build(task, team)?;
     let dataset = load(task.dataset, &split, &options.data_dir)?;
     let selected = select(&dataset.samples, options.limit, options.sample_seed);
     let mut manifest = json!({
-        "protocol": options.protocol.name(),
+        "protocol": entry.name,
         "task": task.name,
         "task_version": task.version,
         "split": split,
@@ -148,7 +147,7 @@ pub async fn distill(task: &Task, team: &Team, options: &DistillOptions) -> Resu
     let progress = Progress::new(
         selected.len(),
         selected.len() - pending.len(),
-        protocol.phases(),
+        entry.phases,
         options.progress,
     );
 
@@ -158,7 +157,7 @@ pub async fn distill(task: &Task, team: &Team, options: &DistillOptions) -> Resu
     let in_flight = options.concurrency.max(1) * 2;
     let mut running = futures::stream::iter(pending)
         .map(|sample| {
-            let (protocol, caller, progress, halted) = (&protocol, &caller, &progress, &halted);
+            let (protocol, caller, progress, halted) = (&*protocol, &caller, &progress, &halted);
             async move {
                 if halted.load(Ordering::Relaxed) {
                     return None;
@@ -235,7 +234,7 @@ pub async fn distill(task: &Task, team: &Team, options: &DistillOptions) -> Resu
         .collect();
     let (sft, dpo, stepwise) = files.record_counts()?;
     let stats = Stats {
-        protocol: options.protocol.name().to_string(),
+        protocol: entry.name.to_string(),
         task: task.name.clone(),
         split,
         n: files.done_count(),

@@ -1,6 +1,9 @@
-//! `r2l distill`: teacher agents into training data (R2L, Debate & Reflect, AgentArk),
-//! resumable, metered.
+//! `r2l distill r2l|debate|agentark`: teacher agents into training data, resumable, metered.
+//! Each protocol is a subcommand with its own flags; the flags every run has are
+//! [`RunArgs`], flattened into each. `r2l distill --protocol NAME …` (the older form) still
+//! works: [`protocol_alias`] rewrites it before parsing.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,24 +13,90 @@ use anyhow::{bail, Context, Result};
 use chat::{ChatClient, RetryPolicy};
 use distill::agents::{
     build_team, parse_agents, read_agents_file, Backend, LocalClient, LocalModel,
-    DEFAULT_AGENTS_TOML,
 };
-use distill::protocols::agentark::AgentArkSettings;
-use distill::protocols::debate::DebateSettings;
+use distill::protocols::agentark::{self, AgentArkSettings};
+use distill::protocols::debate::{self, DebateSettings};
 use distill::protocols::r2l::{R2lSettings, Rule};
-use distill::protocols::{ProtocolName, ProtocolSettings};
+use distill::protocols::{find_protocol, ProtocolSettings};
 use distill::{DistillOptions, Status};
 use harness::task::resolve_task;
 use serde_json::json;
 
 use super::{CacheArgs, DataDirArg};
 
-/// Arguments of `r2l distill`.
+/// Arguments of `r2l distill`: the protocol, as a subcommand.
 #[derive(clap::Args, Debug)]
+#[command(
+    subcommand_value_name = "PROTOCOL",
+    subcommand_help_heading = "Protocols",
+    after_help = "Every protocol takes the run flags (--task, --out, --agents, --limit, --budget, --concurrency, ...); `r2l distill PROTOCOL --help` lists them with the protocol's own.\nThe older form `r2l distill --protocol PROTOCOL ...` still works (no protocol: r2l)."
+)]
 pub struct DistillArgs {
-    /// Protocol: r2l (ABSA tasks), debate or agentark (reasoning tasks)
-    #[arg(long, default_value = "r2l")]
-    protocol: String,
+    #[command(subcommand)]
+    protocol: ProtocolCommand,
+}
+
+/// One subcommand per protocol of the registry (`distill::protocols::PROTOCOLS`).
+#[derive(clap::Subcommand, Debug)]
+enum ProtocolCommand {
+    /// R2L (LREC 2026) on ABSA tasks: detection, rationales, revision on conflicts, aggregation
+    R2l(R2lArgs),
+    /// Debate & Reflect (ACL Findings 2025) on reasoning tasks: debate with critiques and reflections, T-DPO pairs
+    Debate(DebateArgs),
+    /// AgentArk (2026) on reasoning tasks: debate, aggregation, R-SFT, trajectory augmentation, stepwise labels
+    #[command(name = "agentark")]
+    AgentArk(AgentArkArgs),
+}
+
+/// The flags of `r2l distill r2l`.
+#[derive(clap::Args, Debug)]
+struct R2lArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Aggregation: majority, weighted or meta [default: meta when a meta agent exists, else majority]
+    #[arg(long, value_parser = Rule::parse)]
+    consensus: Option<Rule>,
+    /// Write rationales for the gold labels of rejected samples (STaR) [default: on for the built-in agents]
+    #[arg(long, conflicts_with = "no_rationalize")]
+    rationalize: bool,
+    /// Do not rationalize rejected samples
+    #[arg(long)]
+    no_rationalize: bool,
+    /// Revision rounds on a conflict, after the independent first labels
+    #[arg(long, default_value_t = R2lSettings::default().rounds)]
+    rounds: usize,
+}
+
+/// The flags of `r2l distill debate`.
+#[derive(clap::Args, Debug)]
+struct DebateArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Debate rounds after round 0 (the independent first answers)
+    #[arg(long, default_value_t = debate::DEFAULT_ROUNDS)]
+    rounds: usize,
+    /// Most words of earlier-round context in one T-DPO prompt (words, not tokens; longer
+    /// contexts give further records with the same pair)
+    #[arg(long, value_name = "WORDS", default_value_t = debate::DEFAULT_PROMPT_BUDGET)]
+    prompt_token_budget: usize,
+}
+
+/// The flags of `r2l distill agentark`.
+#[derive(clap::Args, Debug)]
+struct AgentArkArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Update rounds after round 0 (the independent first solutions)
+    #[arg(long, default_value_t = agentark::DEFAULT_ROUNDS)]
+    rounds: usize,
+    /// Trajectory augmentation: up to K more right solutions per R-SFT question
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    augment: usize,
+}
+
+/// The flags every protocol's run has.
+#[derive(clap::Args, Debug)]
+struct RunArgs {
     /// Task name or task .toml file (an ABSA task for r2l, a reasoning task for debate and agentark)
     #[arg(long)]
     task: String,
@@ -43,39 +112,19 @@ pub struct DistillArgs {
     /// Seed sent with every request (sampled answers are reproducible where the endpoint honours it)
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Agents file [default: the built-in offline agents: three teachers, a meta-agent and a student on the default model]
+    /// Agents file [default: the protocol's built-in offline agents, all on the default model]
     #[arg(long, value_name = "FILE")]
     agents: Option<PathBuf>,
     /// Output directory (re-running the same command resumes into it)
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Rounds after round 0 (the independent first answers) [default: r2l 1 (revisions on a
-    /// conflict), debate 3, agentark 2]
-    #[arg(long)]
-    rounds: Option<usize>,
-    /// debate: most words of earlier-round context in one T-DPO prompt (words, not tokens;
-    /// longer contexts give further records with the same pair)
-    #[arg(long, value_name = "WORDS", default_value_t = distill::protocols::debate::DEFAULT_PROMPT_BUDGET)]
-    prompt_token_budget: usize,
-    /// agentark: trajectory augmentation, up to K more right solutions per R-SFT question
-    #[arg(long, value_name = "K", default_value_t = 0)]
-    augment: usize,
-    /// Aggregation: majority, weighted or meta [default: meta when a meta agent exists, else majority]
-    #[arg(long)]
-    consensus: Option<String>,
-    /// Write rationales for the gold labels of rejected samples (STaR) [default: on for the built-in agents]
-    #[arg(long, conflicts_with = "no_rationalize")]
-    rationalize: bool,
-    /// Do not rationalize rejected samples
-    #[arg(long)]
-    no_rationalize: bool,
     /// Stop before a call would take the spend (over every run in --out) past this many USD
     #[arg(long, value_name = "USD")]
     budget: Option<f64>,
     /// Paid calls in flight at once, over all agents [default: 8; --max-seqs when every agent
     /// runs in-process, whose engine decodes that many at once and queues the rest]
-    #[arg(long)]
-    concurrency: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    concurrency: Option<u64>,
     /// Retries of a failed attempt (timeouts, 429, 5xx), with exponential backoff
     #[arg(long, default_value_t = 4)]
     retries: u32,
@@ -104,49 +153,90 @@ const DEFAULT_CONCURRENCY: usize = 8;
 /// Exit code of a run stopped by Ctrl-C.
 const EXIT_INTERRUPTED: u8 = 130;
 
-/// Runs `r2l distill`.
-pub fn run(args: &DistillArgs) -> Result<ExitCode> {
-    let protocol = ProtocolName::parse(&args.protocol)?;
-    let task = resolve_task(&args.task)?;
-    protocol.check_task(&task)?;
-    let data_dir = args.data_dir.resolve()?;
-    if protocol != ProtocolName::R2l {
-        let r2l_only = [
-            ("--consensus", args.consensus.is_some()),
-            ("--rationalize", args.rationalize),
-            ("--no-rationalize", args.no_rationalize),
-        ];
-        if let Some((flag, _)) = r2l_only.iter().find(|(_, given)| *given) {
-            bail!("{flag} applies to the r2l protocol only");
+/// `r2l distill --protocol NAME …` rewritten to `r2l distill NAME …` (`--protocol=NAME` too),
+/// and `r2l distill --task …` with no protocol to `r2l distill r2l …`, as the older form
+/// defaulted to r2l. Other command lines are returned unchanged. An unknown NAME fails and
+/// lists the valid ones.
+pub fn protocol_alias(mut args: Vec<OsString>) -> Result<Vec<OsString>> {
+    const AT: usize = 2;
+    if args.get(1).and_then(|a| a.to_str()) != Some("distill") || args.len() <= AT {
+        return Ok(args);
+    }
+    let first = args[AT].to_str().unwrap_or_default();
+    let names = distill::protocols::protocol_names();
+    if names.contains(&first) || !first.starts_with('-') || ["-h", "--help"].contains(&first) {
+        return Ok(args);
+    }
+    let position = args[AT..].iter().position(|a| {
+        a.to_str()
+            .is_some_and(|a| a == "--protocol" || a.starts_with("--protocol="))
+    });
+    let name = match position.map(|p| p + AT) {
+        None => "r2l".to_string(),
+        Some(at) => {
+            let flag = args.remove(at).to_string_lossy().into_owned();
+            match flag.strip_prefix("--protocol=") {
+                Some(name) => name.to_string(),
+                None if at < args.len() => args.remove(at).to_string_lossy().into_owned(),
+                None => bail!("--protocol needs a value: one of {}", names.join(", ")),
+            }
         }
-    }
-    if protocol != ProtocolName::Debate
-        && args.prompt_token_budget != distill::protocols::debate::DEFAULT_PROMPT_BUDGET
-    {
-        bail!("--prompt-token-budget applies to the debate protocol only");
-    }
-    if protocol != ProtocolName::AgentArk && args.augment != 0 {
-        bail!("--augment applies to the agentark protocol only");
-    }
-    let rounds = args.rounds.unwrap_or(protocol.default_rounds());
-    if args.concurrency == Some(0) {
-        bail!("--concurrency must be at least 1");
-    }
+    };
+    find_protocol(&name)?;
+    args.insert(AT, name.into());
+    Ok(args)
+}
+
+/// Runs `r2l distill PROTOCOL`.
+pub fn run(args: &DistillArgs) -> Result<ExitCode> {
+    let (run, settings): (&RunArgs, Arc<dyn ProtocolSettings>) = match &args.protocol {
+        ProtocolCommand::R2l(r2l) => (
+            &r2l.run,
+            Arc::new(R2lSettings {
+                consensus: r2l.consensus,
+                rationalize: match (r2l.rationalize, r2l.no_rationalize) {
+                    (true, _) => true,
+                    (_, true) => false,
+                    _ => r2l.run.agents.is_none(),
+                },
+                rounds: r2l.rounds,
+            }),
+        ),
+        ProtocolCommand::Debate(debate) => (
+            &debate.run,
+            Arc::new(DebateSettings {
+                rounds: debate.rounds,
+                prompt_budget: debate.prompt_token_budget,
+            }),
+        ),
+        ProtocolCommand::AgentArk(agentark) => (
+            &agentark.run,
+            Arc::new(AgentArkSettings {
+                rounds: agentark.rounds,
+                augment: agentark.augment,
+            }),
+        ),
+    };
+    distill_with(run, settings)
+}
+
+/// Runs the protocol of `settings` with the run flags `args`.
+fn distill_with(args: &RunArgs, settings: Arc<dyn ProtocolSettings>) -> Result<ExitCode> {
+    let entry = settings.entry();
+    let task = resolve_task(&args.task)?;
+    (entry.check_task)(&task)?;
+    let data_dir = args.data_dir.resolve()?;
     if let Some(budget) = args.budget {
         if !(budget.is_finite() && budget >= 0.0) {
             bail!("--budget must be a number of USD >= 0, got {budget}");
         }
     }
-    let consensus = args
-        .consensus
-        .as_deref()
-        .map(Rule::parse)
-        .transpose()
-        .map_err(anyhow::Error::msg)
-        .context("--consensus")?;
     let agents = match &args.agents {
         Some(path) => read_agents_file(path)?,
-        None => parse_agents(DEFAULT_AGENTS_TOML, "built-in:agents.toml", Path::new("."))?,
+        None => {
+            let (source, text) = entry.default_agents;
+            parse_agents(text, source, Path::new("."))?
+        }
     };
     let in_process = agents
         .agents
@@ -154,15 +244,10 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
         .all(|a| matches!(a.backend, Backend::Local(_)));
     // Samples in flight beyond what the in-process engine decodes together only wait in its
     // queue, and delay every sample's end: offline, finished samples come one after another.
-    let concurrency = args.concurrency.unwrap_or(if in_process {
-        args.max_seqs.max(1)
-    } else {
-        DEFAULT_CONCURRENCY
-    });
-    let rationalize = match (args.rationalize, args.no_rationalize) {
-        (true, _) => true,
-        (_, true) => false,
-        _ => args.agents.is_none(),
+    let concurrency = match args.concurrency {
+        Some(given) => usize::try_from(given).context("--concurrency")?,
+        None if in_process => args.max_seqs.max(1),
+        None => DEFAULT_CONCURRENCY,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -193,7 +278,7 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
         &mut load_local,
     )?;
     let options = DistillOptions {
-        protocol,
+        protocol: settings,
         split: Some(args.split.clone()),
         limit: args.limit,
         sample_seed: args.sample_seed,
@@ -209,21 +294,6 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
         },
         parse_retries: args.parse_retries,
         progress: !args.no_progress,
-        settings: ProtocolSettings {
-            r2l: R2lSettings {
-                consensus,
-                rationalize,
-                rounds,
-            },
-            debate: DebateSettings {
-                rounds,
-                prompt_budget: args.prompt_token_budget,
-            },
-            agentark: AgentArkSettings {
-                rounds,
-                augment: args.augment,
-            },
-        },
         // --seed is the agents' request seed here; the resampling keeps the default seed.
         bootstrap: super::bootstrap_config(
             args.bootstrap,
@@ -264,5 +334,54 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
             );
             Ok(ExitCode::from(EXIT_INTERRUPTED))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(line: &str) -> Result<String> {
+        let args = line.split(' ').map(OsString::from).collect();
+        Ok(protocol_alias(args)?
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" "))
+    }
+
+    #[test]
+    fn the_protocol_flag_becomes_the_subcommand() {
+        let cases = [
+            (
+                "r2l distill --task gsm8k --protocol debate --rounds 1",
+                "r2l distill debate --task gsm8k --rounds 1",
+            ),
+            (
+                "r2l distill --protocol=agentark --augment 2",
+                "r2l distill agentark --augment 2",
+            ),
+            (
+                "r2l distill --task uit-visfd",
+                "r2l distill r2l --task uit-visfd",
+            ),
+            (
+                "r2l distill debate --task gsm8k",
+                "r2l distill debate --task gsm8k",
+            ),
+            ("r2l distill --help", "r2l distill --help"),
+            ("r2l distill", "r2l distill"),
+            ("r2l eval --protocol x", "r2l eval --protocol x"),
+        ];
+        for (given, expected) in cases {
+            assert_eq!(rewritten(given).ok().as_deref(), Some(expected), "{given}");
+        }
+        let error = rewritten("r2l distill --protocol debat --task gsm8k")
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("invalid input: unknown protocol `debat`; valid: r2l, debate, agentark")
+        );
     }
 }

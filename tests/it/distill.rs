@@ -246,9 +246,10 @@ fn distill_rejects_bad_input_with_messages_that_say_what_and_where() {
             &["--protocol", "debate", "--task", "uit-visfd"][..],
             "the debate protocol judges final answers and needs a reasoning task",
         ),
+        // Each protocol takes its own flags only (clap refuses the others), in both forms.
         (
             &["--protocol", "debate", "--task", "gsm8k", "--augment", "2"][..],
-            "--augment applies to the agentark protocol only",
+            "unexpected argument '--augment'",
         ),
         (
             &[
@@ -259,7 +260,17 @@ fn distill_rejects_bad_input_with_messages_that_say_what_and_where() {
                 "--consensus",
                 "meta",
             ][..],
-            "--consensus applies to the r2l protocol only",
+            "unexpected argument '--consensus'",
+        ),
+        (
+            &[
+                "--protocol=r2l",
+                "--task",
+                "uit-visfd",
+                "--prompt-token-budget",
+                "9",
+            ][..],
+            "unexpected argument '--prompt-token-budget'",
         ),
     ] {
         let mut full = vec!["distill", "--out", &out];
@@ -299,6 +310,32 @@ fn distill_rejects_bad_input_with_messages_that_say_what_and_where() {
         message.contains("unknown consensus rule `vote`"),
         "{message}"
     );
+}
+
+#[test]
+fn distill_help_lists_the_protocols_and_each_protocol_its_own_flags() {
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let help = |args: &[&str]| {
+        let output = run(args, home.path());
+        assert!(output.status.success(), "{args:?}");
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    let top = help(&["distill", "--help"]);
+    for expected in ["r2l", "debate", "agentark", "--protocol PROTOCOL"] {
+        assert!(top.contains(expected), "{expected}: {top}");
+    }
+    for (protocol, own, foreign) in [
+        ("r2l", "--consensus", "--augment"),
+        ("debate", "--prompt-token-budget", "--consensus"),
+        ("agentark", "--augment", "--prompt-token-budget"),
+    ] {
+        let text = help(&["distill", protocol, "--help"]);
+        assert!(
+            text.contains(own) && text.contains("--task"),
+            "{protocol}: {text}"
+        );
+        assert!(!text.contains(foreign), "{protocol}: {text}");
+    }
 }
 
 #[test]

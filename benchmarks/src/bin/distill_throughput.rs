@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 use chat::{CacheMode, ChatCache, ChatRequest, Reply, RetryPolicy, ScriptedServer};
 use distill::agents::{build_team, parse_agents, LocalClient, LocalModel};
 use distill::protocols::r2l::R2lSettings;
-use distill::protocols::ProtocolName;
-use distill::protocols::ProtocolSettings;
 use distill::DistillOptions;
 
 const LATENCY: Duration = Duration::from_millis(200);
@@ -88,7 +86,11 @@ async fn main() -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     let options = DistillOptions {
-        protocol: ProtocolName::R2l,
+        protocol: std::sync::Arc::new(R2lSettings {
+            consensus: None,
+            rationalize: true,
+            rounds: 1,
+        }),
         split: Some("train".to_string()),
         limit: Some(samples),
         sample_seed: 0,
@@ -100,14 +102,6 @@ async fn main() -> Result<(), String> {
         retry: RetryPolicy::default(),
         parse_retries: 2,
         progress: false,
-        settings: ProtocolSettings {
-            r2l: R2lSettings {
-                consensus: None,
-                rationalize: true,
-                rounds: 1,
-            },
-            ..Default::default()
-        },
         bootstrap: None,
     };
     let task = harness::task::resolve_task("uit-visfd").map_err(|e| e.to_string())?;

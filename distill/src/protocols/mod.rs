@@ -1,5 +1,6 @@
-//! Distillation protocols, one module each, each with its own transcript type. The registry is
-//! a `match`: an unknown name fails and lists the valid ones.
+//! Distillation protocols, one module each, each with its own settings and transcript type.
+//! A protocol is one [`Protocol`] implementation plus one line in [`PROTOCOLS`], the registry:
+//! an unknown name fails and lists the valid ones.
 //!
 //! - `r2l`: R2L (LREC 2026) on ABSA tasks.
 //! - `debate`: Debate & Reflect with T-DPO pairs (ACL Findings 2025) on reasoning tasks.
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chat::{Message, Role};
+use futures::future::BoxFuture;
 use harness::data::Sample;
 use harness::metrics::BootstrapConfig;
 use harness::task::{messages, Task};
@@ -25,84 +27,79 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::store::Finished;
 
-/// The protocols r2l runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProtocolName {
-    /// R2L (LREC 2026): detection, processing, rationale generation, aggregation (ABSA tasks).
-    R2l,
-    /// Debate & Reflect (ACL Findings 2025): debate with critiques and reflections, T-DPO pairs
-    /// (reasoning tasks).
-    Debate,
-    /// AgentArk (2026): debate, aggregation, labelled solutions (reasoning tasks).
-    AgentArk,
+/// What the registry knows of a protocol before any model is loaded.
+#[derive(Debug)]
+pub struct ProtocolEntry {
+    /// Its name (`r2l distill NAME`, `protocol` in `distill.json` and `stats.json`).
+    pub name: &'static str,
+    /// One line: the paper and the tasks it runs on.
+    pub summary: &'static str,
+    /// Checks that a task is one the protocol runs on (an error says which tasks fit).
+    pub check_task: fn(&Task) -> Result<()>,
+    /// The phases shown as progress bars, in order.
+    pub phases: &'static [&'static str],
+    /// The agents file used when the user gives none: its name in messages and its text.
+    pub default_agents: (&'static str, &'static str),
 }
 
-impl ProtocolName {
-    /// Every protocol's name.
-    pub const NAMES: [&'static str; 3] = ["r2l", "debate", "agentark"];
+/// Every protocol r2l runs (the registry).
+pub static PROTOCOLS: [&ProtocolEntry; 3] = [&r2l::ENTRY, &debate::ENTRY, &agentark::ENTRY];
 
-    /// Parses a protocol name.
-    pub fn parse(name: &str) -> Result<ProtocolName> {
-        match name {
-            "r2l" => Ok(ProtocolName::R2l),
-            "debate" => Ok(ProtocolName::Debate),
-            "agentark" => Ok(ProtocolName::AgentArk),
-            other => Err(Error::InvalidInput(format!(
-                "unknown protocol `{other}`; valid: {}",
-                ProtocolName::NAMES.join(", ")
-            ))),
-        }
-    }
-
-    /// The name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ProtocolName::R2l => "r2l",
-            ProtocolName::Debate => "debate",
-            ProtocolName::AgentArk => "agentark",
-        }
-    }
-
-    /// Rounds after round 0 when `--rounds` is not given.
-    pub fn default_rounds(self) -> usize {
-        match self {
-            ProtocolName::R2l => 1,
-            ProtocolName::Debate => debate::DEFAULT_ROUNDS,
-            ProtocolName::AgentArk => agentark::DEFAULT_ROUNDS,
-        }
-    }
-
-    /// Checks that `task` is one the protocol runs on (before any model is loaded).
-    pub fn check_task(self, task: &Task) -> Result<()> {
-        match self {
-            ProtocolName::R2l => r2l::absa_labels(task).map(|_| ()),
-            ProtocolName::Debate | ProtocolName::AgentArk => {
-                reasoning::reasoning_kind(task, self.name()).map(|_| ())
-            }
-        }
-    }
+/// The registry entry named `name`; an unknown name fails and lists the valid ones.
+pub fn find_protocol(name: &str) -> Result<&'static ProtocolEntry> {
+    PROTOCOLS
+        .iter()
+        .copied()
+        .find(|entry| entry.name == name)
+        .ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "unknown protocol `{name}`; valid: {}",
+                protocol_names().join(", ")
+            ))
+        })
 }
 
-/// The settings of every protocol; a run reads its own protocol's. The default is each
-/// protocol's default.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ProtocolSettings {
-    /// R2L's.
-    pub r2l: r2l::R2lSettings,
-    /// Debate & Reflect's.
-    pub debate: debate::DebateSettings,
-    /// AgentArk's.
-    pub agentark: agentark::AgentArkSettings,
+/// Every protocol's name, in registry order.
+pub fn protocol_names() -> Vec<&'static str> {
+    PROTOCOLS.iter().map(|entry| entry.name).collect()
 }
 
-/// A protocol ready to run.
-pub enum Protocol {
-    /// R2L.
-    R2l(r2l::R2l),
-    /// Debate & Reflect.
-    Debate(debate::Debate),
-    /// AgentArk.
-    AgentArk(agentark::AgentArk),
+/// A protocol's settings as the user chose them: they name their protocol and build it for a
+/// task and a team.
+pub trait ProtocolSettings: std::fmt::Debug + Send + Sync {
+    /// The protocol's registry entry.
+    fn entry(&self) -> &'static ProtocolEntry;
+
+    /// Checks the task and the agents the protocol needs, and builds it.
+    fn build(&self, task: &Task, team: &Team) -> Result<Box<dyn Protocol>>;
+}
+
+/// A protocol set up for one run (task, team and settings checked): `distill::distill` runs it
+/// on every selected sample.
+pub trait Protocol: Send + Sync {
+    /// Its registry entry.
+    fn entry(&self) -> &'static ProtocolEntry;
+
+    /// The settings a resumed run must share with the directory's run (written into
+    /// `distill.json`, each key beside the run's common fields).
+    fn settings(&self) -> Map<String, Value>;
+
+    /// Runs the protocol on one sample and builds its records.
+    fn run_sample<'a>(
+        &'a self,
+        caller: &'a Caller,
+        sample: &'a Sample,
+        progress: &'a Progress,
+    ) -> BoxFuture<'a, std::result::Result<Finished, Halt>>;
+
+    /// The run's figures, recomputed from the transcripts on disk (`path` names the file in
+    /// errors), so a resumed run reports the same as one that ran through.
+    fn figures(
+        &self,
+        transcripts: Vec<Value>,
+        path: &Path,
+        bootstrap: Option<&BootstrapConfig>,
+    ) -> Result<Figures>;
 }
 
 /// A protocol's figures for `stats.json`, and per agent the repair turns asked and the answers
@@ -114,75 +111,8 @@ pub struct Figures {
     pub parse_failures: BTreeMap<String, (u64, u64)>,
 }
 
-impl Protocol {
-    /// Checks the task and the agents the protocol needs.
-    pub fn new(
-        name: ProtocolName,
-        task: &Task,
-        team: &Team,
-        settings: &ProtocolSettings,
-    ) -> Result<Protocol> {
-        Ok(match name {
-            ProtocolName::R2l => Protocol::R2l(r2l::R2l::new(task, team, settings.r2l)?),
-            ProtocolName::Debate => {
-                Protocol::Debate(debate::Debate::new(task, team, settings.debate)?)
-            }
-            ProtocolName::AgentArk => {
-                Protocol::AgentArk(agentark::AgentArk::new(task, team, settings.agentark)?)
-            }
-        })
-    }
-
-    /// The phases shown as progress bars.
-    pub fn phases(&self) -> &'static [&'static str] {
-        match self {
-            Protocol::R2l(_) => &r2l::PHASES,
-            Protocol::Debate(_) => &debate::PHASES,
-            Protocol::AgentArk(_) => &agentark::PHASES,
-        }
-    }
-
-    /// The settings a resumed run must share with the directory's run (`distill.json`).
-    pub fn settings(&self) -> Map<String, Value> {
-        match self {
-            Protocol::R2l(p) => p.settings(),
-            Protocol::Debate(p) => p.settings(),
-            Protocol::AgentArk(p) => p.settings(),
-        }
-    }
-
-    /// Runs the protocol on one sample and builds its records.
-    pub async fn run_sample(
-        &self,
-        caller: &Caller,
-        sample: &Sample,
-        progress: &Progress,
-    ) -> std::result::Result<Finished, Halt> {
-        match self {
-            Protocol::R2l(p) => p.run_sample(caller, sample, progress).await,
-            Protocol::Debate(p) => p.run_sample(caller, sample, progress).await,
-            Protocol::AgentArk(p) => p.run_sample(caller, sample, progress).await,
-        }
-    }
-
-    /// The run's figures, recomputed from the transcripts on disk (`path` names the file in
-    /// errors), so a resumed run reports the same as one that ran through.
-    pub fn figures(
-        &self,
-        transcripts: Vec<Value>,
-        path: &Path,
-        bootstrap: Option<&BootstrapConfig>,
-    ) -> Result<Figures> {
-        match self {
-            Protocol::R2l(p) => p.figures(parse_transcripts(transcripts, path)?, bootstrap),
-            Protocol::Debate(p) => Ok(p.figures(&parse_transcripts(transcripts, path)?)),
-            Protocol::AgentArk(p) => Ok(p.figures(&parse_transcripts(transcripts, path)?)),
-        }
-    }
-}
-
 /// Transcripts read back as the protocol's own type; a line that is not one names file and line.
-fn parse_transcripts<T: serde::de::DeserializeOwned>(
+pub fn parse_transcripts<T: serde::de::DeserializeOwned>(
     values: Vec<Value>,
     path: &Path,
 ) -> Result<Vec<T>> {
@@ -220,4 +150,21 @@ pub fn task_question(task: &Task, sample: &Sample) -> String {
         .find(|m| m.role == Role::User)
         .map(|m| m.content)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_protocol_lists_the_valid_names() {
+        let error = find_protocol("debat").err().map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("invalid input: unknown protocol `debat`; valid: r2l, debate, agentark")
+        );
+        for name in protocol_names() {
+            assert_eq!(find_protocol(name).map(|e| e.name).ok(), Some(name));
+        }
+    }
 }

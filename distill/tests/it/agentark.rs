@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 
-use distill::protocols::ProtocolName;
 use serde_json::Value;
 
 use crate::solvers::*;
@@ -113,7 +112,7 @@ fn r_sft_needs_a_right_aggregate_and_two_agents_that_ended_right() {
     let (out, outcome) = run_gsm8k(
         &toml,
         dir.path(),
-        &reasoning_options(ProtocolName::AgentArk, &dir.path().join("split"), 2),
+        &reasoning_options(agentark(2, 0), &dir.path().join("split")),
     );
     assert_eq!(check_labels_and_filters(&out), QUESTIONS / 2);
     for transcript in transcripts(&out) {
@@ -142,11 +141,7 @@ fn r_sft_needs_a_right_aggregate_and_two_agents_that_ended_right() {
     let (out, outcome) = run_gsm8k(
         &toml,
         dir.path(),
-        &reasoning_options(
-            ProtocolName::AgentArk,
-            &dir.path().join("wrong-aggregate"),
-            1,
-        ),
+        &reasoning_options(agentark(1, 0), &dir.path().join("wrong-aggregate")),
     );
     assert_eq!(check_labels_and_filters(&out), 0);
     for transcript in transcripts(&out) {
@@ -172,12 +167,10 @@ fn augmentation_adds_distinct_right_trajectories_self_corrected_agents_first() {
     );
     let dir = tempdir();
     for augment in [1, 2, 5] {
-        let mut options = reasoning_options(
-            ProtocolName::AgentArk,
+        let options = reasoning_options(
+            agentark(1, augment),
             &dir.path().join(format!("augment-{augment}")),
-            1,
         );
-        options.settings.agentark.augment = augment;
         let (out, outcome) = run_gsm8k(&toml, dir.path(), &options);
         check_labels_and_filters(&out);
         // Right solutions: a and b (the same after whitespace) in both rounds, and c in round
@@ -239,7 +232,7 @@ fn agents_that_fail_or_write_prose_are_labelled_wrong_or_counted_as_abstaining()
     let (out, outcome) = run_gsm8k(
         &toml,
         dir.path(),
-        &reasoning_options(ProtocolName::AgentArk, &dir.path().join("out"), 1),
+        &reasoning_options(agentark(1, 0), &dir.path().join("out")),
     );
     assert_eq!(check_labels_and_filters(&out), QUESTIONS);
     for transcript in transcripts(&out) {
@@ -259,12 +252,11 @@ fn agents_that_fail_or_write_prose_are_labelled_wrong_or_counted_as_abstaining()
 #[test]
 fn agentark_cache_ledger_budget_and_resume_behave_as_in_r2l() {
     check_cache_ledger_budget_resume(
-        ProtocolName::AgentArk,
+        agentark(2, 0),
         &[
             ("a", "teacher", Solver::Flaky),
             ("b", "teacher", Solver::RightOnEven),
             ("c", "teacher", Solver::Learner),
         ],
-        2,
     );
 }

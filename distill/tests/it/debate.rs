@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use distill::protocols::ProtocolName;
 use serde_json::Value;
+
+use distill::protocols::debate::DebateSettings;
 
 use crate::solvers::*;
 use crate::support::{lines, transcripts};
@@ -55,7 +56,7 @@ fn t_dpo_pairs_are_the_right_by_wrong_cross_product_of_every_round() {
     let (out, outcome) = run_gsm8k(
         &toml,
         dir.path(),
-        &reasoning_options(ProtocolName::Debate, &dir.path().join("out"), 2),
+        &reasoning_options(debate(2), &dir.path().join("out")),
     );
     let dpo = lines(&out.join(distill::DPO_FILE));
     let sft = lines(&out.join(distill::SFT_FILE));
@@ -163,7 +164,7 @@ fn a_question_all_agents_get_right_is_not_debated_and_one_with_a_wrong_agent_run
     let (out, outcome) = run_gsm8k(
         &toml,
         dir.path(),
-        &reasoning_options(ProtocolName::Debate, &dir.path().join("out"), 3),
+        &reasoning_options(debate(3), &dir.path().join("out")),
     );
     let dpo = lines(&out.join(distill::DPO_FILE));
     for transcript in transcripts(&out) {
@@ -209,9 +210,14 @@ fn when_the_context_overflows_the_budget_the_pair_repeats_with_the_rest_of_the_c
         "",
     );
     let dir = tempdir();
-    let mut options = reasoning_options(ProtocolName::Debate, &dir.path().join("out"), 1);
     // An entry here is ~15-25 words: with 30 words, each context block holds one entry.
-    options.settings.debate.prompt_budget = 30;
+    let options = reasoning_options(
+        DebateSettings {
+            prompt_budget: 30,
+            ..debate(1)
+        },
+        &dir.path().join("out"),
+    );
     let (out, _) = run_gsm8k(&toml, dir.path(), &options);
     let dpo = lines(&out.join(distill::DPO_FILE));
     for transcript in transcripts(&out) {
@@ -272,7 +278,7 @@ fn abstentions_and_answers_without_a_final_answer_are_counted_not_dropped() {
     let (out, outcome) = run_gsm8k(
         &toml,
         dir.path(),
-        &reasoning_options(ProtocolName::Debate, &dir.path().join("out"), 1),
+        &reasoning_options(debate(1), &dir.path().join("out")),
     );
     for transcript in transcripts(&out) {
         for round in transcript["rounds"].as_array().into_iter().flatten() {
@@ -312,12 +318,11 @@ fn abstentions_and_answers_without_a_final_answer_are_counted_not_dropped() {
 #[test]
 fn debate_cache_ledger_budget_and_resume_behave_as_in_r2l() {
     check_cache_ledger_budget_resume(
-        ProtocolName::Debate,
+        debate(2),
         &[
             ("a", "teacher", Solver::Flaky),
             ("b", "teacher", Solver::Wrong),
             ("s", "student", Solver::Learner),
         ],
-        2,
     );
 }

@@ -2,13 +2,13 @@
 //! debate's prompts from the gold answers of the real GSM8K train split, and a runner.
 
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use chat::{ChatRequest, Reply};
 use distill::protocols::agentark::AgentArkSettings;
 use distill::protocols::debate::DebateSettings;
-use distill::protocols::{ProtocolName, ProtocolSettings};
+use distill::protocols::ProtocolSettings;
 use distill::{DistillOptions, Outcome};
 use harness::data::{load, DatasetName, Target};
 use harness::task::select;
@@ -209,20 +209,25 @@ pub fn start_solvers(agents: &[(&str, &str, Solver)], extra: &str) -> (Vec<Teach
     (servers, toml)
 }
 
-/// Options of a reasoning test run of `protocol` into `out`: [`QUESTIONS`] questions of GSM8K
-/// train, concurrency 4, fast retries, `rounds` rounds.
-pub fn reasoning_options(protocol: ProtocolName, out: &Path, rounds: usize) -> DistillOptions {
-    let mut options = crate::support::options(out, None, false);
-    options.protocol = protocol;
-    options.limit = Some(QUESTIONS);
-    options.settings = ProtocolSettings {
-        debate: DebateSettings {
-            rounds,
-            ..Default::default()
-        },
-        agentark: AgentArkSettings { rounds, augment: 0 },
+/// Debate & Reflect's settings with `rounds` rounds after round 0 (the rest as by default).
+pub fn debate(rounds: usize) -> DebateSettings {
+    DebateSettings {
+        rounds,
         ..Default::default()
-    };
+    }
+}
+
+/// AgentArk's settings with `rounds` update rounds and `augment` augmentation picks.
+pub fn agentark(rounds: usize, augment: usize) -> AgentArkSettings {
+    AgentArkSettings { rounds, augment }
+}
+
+/// Options of a reasoning test run of `protocol` into `out`: [`QUESTIONS`] questions of GSM8K
+/// train, concurrency 4, fast retries.
+pub fn reasoning_options<P: ProtocolSettings + 'static>(protocol: P, out: &Path) -> DistillOptions {
+    let mut options = crate::support::options(out, None, false);
+    options.protocol = Arc::new(protocol);
+    options.limit = Some(QUESTIONS);
     options
 }
 
@@ -247,10 +252,9 @@ pub fn position(transcript: &serde_json::Value) -> usize {
 /// directory makes no HTTP call and writes the same files; the ledger's token sums equal the
 /// usage the agents returned; a budget stops the run before a call would exceed it, and the
 /// same command with a larger budget ends with the files of the uninterrupted run.
-pub fn check_cache_ledger_budget_resume(
-    protocol: ProtocolName,
+pub fn check_cache_ledger_budget_resume<P: ProtocolSettings + Clone + 'static>(
+    protocol: P,
     agents: &[(&str, &str, Solver)],
-    rounds: usize,
 ) {
     use crate::support::{data_files, requests};
     use distill::Status;
@@ -260,7 +264,7 @@ pub fn check_cache_ledger_budget_resume(
     let (full, outcome) = run_gsm8k(
         &toml,
         dir.path(),
-        &reasoning_options(protocol, &dir.path().join("full"), rounds),
+        &reasoning_options(protocol.clone(), &dir.path().join("full")),
     );
     assert_eq!(outcome.status, Status::Complete);
     assert_eq!(outcome.stats.n, QUESTIONS);
@@ -293,7 +297,7 @@ pub fn check_cache_ledger_budget_resume(
     let (again, second) = run_gsm8k(
         &toml,
         dir.path(),
-        &reasoning_options(protocol, &dir.path().join("again"), rounds),
+        &reasoning_options(protocol.clone(), &dir.path().join("again")),
     );
     assert_eq!(
         requests(&servers),
@@ -306,7 +310,7 @@ pub fn check_cache_ledger_budget_resume(
     // A budget of 40 % of the full run's cost, with a cold cache.
     let cold = dir.path().join("cold");
     std::fs::create_dir_all(&cold).unwrap_or_else(|e| panic!("{e}"));
-    let mut options = reasoning_options(protocol, &dir.path().join("budget"), rounds);
+    let mut options = reasoning_options(protocol, &dir.path().join("budget"));
     let budget = outcome.stats.cost_usd * 0.4;
     options.budget = Some(budget);
     let stopped =

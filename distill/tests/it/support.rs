@@ -9,8 +9,6 @@ use std::time::Duration;
 use chat::{CacheMode, ChatCache, ChatRequest, Reply, RetryPolicy, ScriptedServer};
 use distill::agents::{build_team, parse_agents, LocalClient, LocalModel};
 use distill::protocols::r2l::{R2lSettings, Rule};
-use distill::protocols::ProtocolName;
-use distill::protocols::ProtocolSettings;
 use distill::{DistillOptions, Outcome};
 use harness::data::{load, DatasetName};
 use harness::task::{resolve_task, select};
@@ -353,7 +351,11 @@ pub fn run_in(
 /// Options of a test run into `out` (limit [`LIMIT`], concurrency 4, fast retries).
 pub fn options(out: &Path, consensus: Option<Rule>, rationalize: bool) -> DistillOptions {
     DistillOptions {
-        protocol: ProtocolName::R2l,
+        protocol: Arc::new(R2lSettings {
+            consensus,
+            rationalize,
+            rounds: 1,
+        }),
         split: Some("train".to_string()),
         limit: Some(LIMIT),
         sample_seed: 0,
@@ -369,14 +371,6 @@ pub fn options(out: &Path, consensus: Option<Rule>, rationalize: bool) -> Distil
         },
         parse_retries: 2,
         progress: false,
-        settings: ProtocolSettings {
-            r2l: R2lSettings {
-                consensus,
-                rationalize,
-                rounds: 1,
-            },
-            ..Default::default()
-        },
         bootstrap: None,
     }
 }

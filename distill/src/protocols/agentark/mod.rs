@@ -14,11 +14,13 @@ mod records;
 mod stats;
 mod transcript;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use chat::Message;
-use futures::future::try_join_all;
+use futures::future::{try_join_all, BoxFuture, FutureExt};
 use harness::data::{AnswerKind, Sample};
+use harness::metrics::BootstrapConfig;
 use harness::task::Task;
 use serde_json::{Map, Value};
 
@@ -26,18 +28,29 @@ pub use records::{augmentation, r_sft, MIN_AGENTS_RIGHT};
 pub use stats::{agentark_stats, AgentArkStats, AggregateAccuracy};
 pub use transcript::{Round, Trajectory, Transcript};
 
-use crate::agents::{Agent, Team};
+use crate::agents::{Agent, Team, DEFAULT_AGENTS_TOML};
 use crate::call::{CallSite, Caller, Halt};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::protocols::reasoning::{ask_answer, gold_answer, reasoning_kind, Answer};
-use crate::protocols::{task_question, Figures};
+use crate::protocols::{
+    parse_transcripts, task_question, Figures, Protocol, ProtocolEntry, ProtocolSettings,
+};
 use crate::store::Finished;
 
 /// Rounds after round 0 when `--rounds` is not given (AgentArk's debate configuration).
 pub const DEFAULT_ROUNDS: usize = 2;
 /// The phases shown as progress bars.
 pub const PHASES: [&str; 4] = ["round 0", "rounds", "aggregation", "records"];
+
+/// AgentArk's registry entry.
+pub static ENTRY: ProtocolEntry = ProtocolEntry {
+    name: "agentark",
+    summary: "AgentArk (2026): debate, aggregation and labelled solutions (R-SFT, augmentation, stepwise), on reasoning tasks",
+    check_task: |task| reasoning_kind(task, "agentark").map(|_| ()),
+    phases: &PHASES,
+    default_agents: ("built-in:agents.toml", DEFAULT_AGENTS_TOML),
+};
 
 /// AgentArk's settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,6 +59,16 @@ pub struct AgentArkSettings {
     pub rounds: usize,
     /// Trajectory augmentation: extra right solutions per R-SFT question.
     pub augment: usize,
+}
+
+impl ProtocolSettings for AgentArkSettings {
+    fn entry(&self) -> &'static ProtocolEntry {
+        &ENTRY
+    }
+
+    fn build(&self, task: &Task, team: &Team) -> Result<Box<dyn Protocol>> {
+        Ok(Box::new(AgentArk::new(task, team, *self)?))
+    }
 }
 
 impl Default for AgentArkSettings {
@@ -76,9 +99,7 @@ impl AgentArk {
             .meta
             .clone()
             .or_else(|| team.teachers.first().cloned())
-            .ok_or_else(|| {
-                crate::error::Error::InvalidInput(format!("no teacher in {}", team.source))
-            })?;
+            .ok_or_else(|| Error::InvalidInput(format!("no teacher in {}", team.source)))?;
         Ok(AgentArk {
             task: task.clone(),
             kind,
@@ -88,25 +109,8 @@ impl AgentArk {
         })
     }
 
-    /// The settings a resumed run must share.
-    pub fn settings(&self) -> Map<String, Value> {
-        let mut settings = Map::new();
-        settings.insert("rounds".to_string(), self.settings.rounds.into());
-        settings.insert("augment".to_string(), self.settings.augment.into());
-        settings
-    }
-
-    /// The run's figures from its transcripts.
-    pub fn figures(&self, transcripts: &[Transcript]) -> Figures {
-        let figures = agentark_stats(transcripts);
-        Figures {
-            value: serde_json::to_value(&figures).unwrap_or(Value::Null),
-            parse_failures: figures.parse_failures,
-        }
-    }
-
     /// Runs the debate and the aggregation on one question and builds its records.
-    pub async fn run_sample(
+    async fn run(
         &self,
         caller: &Caller,
         sample: &Sample,
@@ -195,5 +199,42 @@ impl AgentArk {
         transcript.records = lines.counts();
         progress.phase_done("records");
         Finished::new(&sample.id, &transcript, lines)
+    }
+}
+
+impl Protocol for AgentArk {
+    fn entry(&self) -> &'static ProtocolEntry {
+        &ENTRY
+    }
+
+    /// Rounds and augmentation.
+    fn settings(&self) -> Map<String, Value> {
+        let mut settings = Map::new();
+        settings.insert("rounds".to_string(), self.settings.rounds.into());
+        settings.insert("augment".to_string(), self.settings.augment.into());
+        settings
+    }
+
+    fn run_sample<'a>(
+        &'a self,
+        caller: &'a Caller,
+        sample: &'a Sample,
+        progress: &'a Progress,
+    ) -> BoxFuture<'a, std::result::Result<Finished, Halt>> {
+        self.run(caller, sample, progress).boxed()
+    }
+
+    /// Accuracy per round, the aggregate's accuracy, R-SFT and stepwise counts.
+    fn figures(
+        &self,
+        transcripts: Vec<Value>,
+        path: &Path,
+        _bootstrap: Option<&BootstrapConfig>,
+    ) -> Result<Figures> {
+        let figures = agentark_stats(&parse_transcripts::<Transcript>(transcripts, path)?);
+        Ok(Figures {
+            value: serde_json::to_value(&figures).map_err(|e| Error::Fatal(e.to_string()))?,
+            parse_failures: figures.parse_failures,
+        })
     }
 }

@@ -16,10 +16,12 @@ mod records;
 mod stats;
 mod transcript;
 
+use std::path::Path;
 use std::sync::Arc;
 
-use futures::future::{try_join, try_join_all};
+use futures::future::{try_join, try_join_all, BoxFuture, FutureExt};
 use harness::data::{AnswerKind, Sample};
+use harness::metrics::BootstrapConfig;
 use harness::task::Task;
 use serde_json::{Map, Value};
 
@@ -27,14 +29,17 @@ pub use context::{entries, entry, join, pack};
 pub use stats::{debate_stats, DebateStats};
 pub use transcript::{Round, Stop, Transcript, Turn};
 
-use crate::agents::{Agent, Team};
+use crate::agents::{Agent, Team, DEFAULT_AGENTS_TOML};
 use crate::call::{CallSite, Caller, Halt};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::protocols::reasoning::{
     ask_answer, ask_feedback, gold_answer, reasoning_kind, seeded_order,
 };
-use crate::protocols::{task_prompt, task_question, Figures};
+use crate::protocols::{
+    parse_transcripts, task_prompt, task_question, Figures, Protocol, ProtocolEntry,
+    ProtocolSettings,
+};
 use crate::store::Finished;
 
 /// Rounds after round 0 when `--rounds` is not given (the paper's three).
@@ -44,6 +49,15 @@ pub const DEFAULT_PROMPT_BUDGET: usize = 1000;
 /// The phases shown as progress bars.
 pub const PHASES: [&str; 3] = ["round 0", "debate", "records"];
 
+/// Debate & Reflect's registry entry.
+pub static ENTRY: ProtocolEntry = ProtocolEntry {
+    name: "debate",
+    summary: "Debate & Reflect (ACL Findings 2025): debate with critiques and reflections, T-DPO pairs, on reasoning tasks",
+    check_task: |task| reasoning_kind(task, "debate").map(|_| ()),
+    phases: &PHASES,
+    default_agents: ("built-in:agents.toml", DEFAULT_AGENTS_TOML),
+};
+
 /// Debate & Reflect's settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DebateSettings {
@@ -51,6 +65,16 @@ pub struct DebateSettings {
     pub rounds: usize,
     /// Most words of earlier-round context in one T-DPO prompt.
     pub prompt_budget: usize,
+}
+
+impl ProtocolSettings for DebateSettings {
+    fn entry(&self) -> &'static ProtocolEntry {
+        &ENTRY
+    }
+
+    fn build(&self, task: &Task, team: &Team) -> Result<Box<dyn Protocol>> {
+        Ok(Box::new(Debate::new(task, team, *self)?))
+    }
 }
 
 impl Default for DebateSettings {
@@ -101,32 +125,12 @@ impl Debate {
         })
     }
 
-    /// The settings a resumed run must share.
-    pub fn settings(&self) -> Map<String, Value> {
-        let mut settings = Map::new();
-        settings.insert("rounds".to_string(), self.settings.rounds.into());
-        settings.insert(
-            "prompt_token_budget".to_string(),
-            self.settings.prompt_budget.into(),
-        );
-        settings
-    }
-
-    /// The run's figures from its transcripts.
-    pub fn figures(&self, transcripts: &[Transcript]) -> Figures {
-        let figures = debate_stats(transcripts);
-        Figures {
-            value: serde_json::to_value(&figures).unwrap_or(Value::Null),
-            parse_failures: figures.parse_failures,
-        }
-    }
-
     fn role(agent: &Agent) -> String {
         agent.spec.role.name().to_string()
     }
 
     /// Debates one question and builds its records.
-    pub async fn run_sample(
+    async fn run(
         &self,
         caller: &Caller,
         sample: &Sample,
@@ -287,5 +291,45 @@ impl Debate {
             round.turns[k].reflection = Some(feedback);
         }
         Ok(())
+    }
+}
+
+impl Protocol for Debate {
+    fn entry(&self) -> &'static ProtocolEntry {
+        &ENTRY
+    }
+
+    /// Rounds and the T-DPO prompt budget.
+    fn settings(&self) -> Map<String, Value> {
+        let mut settings = Map::new();
+        settings.insert("rounds".to_string(), self.settings.rounds.into());
+        settings.insert(
+            "prompt_token_budget".to_string(),
+            self.settings.prompt_budget.into(),
+        );
+        settings
+    }
+
+    fn run_sample<'a>(
+        &'a self,
+        caller: &'a Caller,
+        sample: &'a Sample,
+        progress: &'a Progress,
+    ) -> BoxFuture<'a, std::result::Result<Finished, Halt>> {
+        self.run(caller, sample, progress).boxed()
+    }
+
+    /// Stops, accuracy per round, critiques and reflections.
+    fn figures(
+        &self,
+        transcripts: Vec<Value>,
+        path: &Path,
+        _bootstrap: Option<&BootstrapConfig>,
+    ) -> Result<Figures> {
+        let figures = debate_stats(&parse_transcripts::<Transcript>(transcripts, path)?);
+        Ok(Figures {
+            value: serde_json::to_value(&figures).map_err(|e| Error::Fatal(e.to_string()))?,
+            parse_failures: figures.parse_failures,
+        })
     }
 }

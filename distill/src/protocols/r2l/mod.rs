@@ -20,9 +20,10 @@ mod stats;
 mod transcript;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
 
-use futures::future::try_join_all;
+use futures::future::{try_join_all, BoxFuture, FutureExt};
 use harness::data::Sample;
 use harness::metrics::BootstrapConfig;
 use harness::scoring::Scorer;
@@ -40,11 +41,11 @@ pub use transcript::{
     Transcript, Verdict, Vote,
 };
 
-use crate::agents::{Agent, Team};
+use crate::agents::{Agent, Team, DEFAULT_AGENTS_TOML};
 use crate::call::{CallSite, Caller, Halt};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::protocols::Figures;
+use crate::protocols::{parse_transcripts, Figures, Protocol, ProtocolEntry, ProtocolSettings};
 use crate::store::Finished;
 use prompts::Shown;
 
@@ -59,6 +60,15 @@ pub const R2L_TASKS: [&str; 4] = [
 /// The phases shown as progress bars.
 pub const PHASES: [&str; 4] = ["detection", "rationale", "aggregation", "records"];
 
+/// R2L's registry entry.
+pub static ENTRY: ProtocolEntry = ProtocolEntry {
+    name: "r2l",
+    summary: "R2L (LREC 2026): detection, rationales, revision and aggregation, on ABSA tasks",
+    check_task: |task| absa_labels(task).map(|_| ()),
+    phases: &PHASES,
+    default_agents: ("built-in:agents.toml", DEFAULT_AGENTS_TOML),
+};
+
 /// R2L's settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct R2lSettings {
@@ -68,6 +78,16 @@ pub struct R2lSettings {
     pub rationalize: bool,
     /// Revision rounds on a conflict (rounds after the first, independent labels).
     pub rounds: usize,
+}
+
+impl ProtocolSettings for R2lSettings {
+    fn entry(&self) -> &'static ProtocolEntry {
+        &ENTRY
+    }
+
+    fn build(&self, task: &Task, team: &Team) -> Result<Box<dyn Protocol>> {
+        Ok(Box::new(R2l::new(task, team, *self)?))
+    }
 }
 
 impl Default for R2lSettings {
@@ -126,33 +146,6 @@ impl R2l {
         self.rule
     }
 
-    /// The settings a resumed run must share: rule, rationalization and rounds.
-    pub fn settings(&self) -> serde_json::Map<String, serde_json::Value> {
-        let mut settings = serde_json::Map::new();
-        settings.insert("consensus".to_string(), self.rule.name().into());
-        settings.insert("rationalize".to_string(), self.rationalize.into());
-        settings.insert("rounds".to_string(), self.rounds.into());
-        settings
-    }
-
-    /// The run's figures from its transcripts: acceptance, consensus, agreement, failures.
-    pub fn figures(
-        &self,
-        transcripts: Vec<Transcript>,
-        bootstrap: Option<&BootstrapConfig>,
-    ) -> Result<Figures> {
-        let figures = r2l_stats(
-            &transcripts,
-            &self.teacher_ids(),
-            &self.label_set,
-            bootstrap,
-        );
-        Ok(Figures {
-            value: serde_json::to_value(&figures).map_err(|e| Error::Fatal(e.to_string()))?,
-            parse_failures: figures.parse_failures,
-        })
-    }
-
     /// The teachers' ids, in file order.
     pub fn teacher_ids(&self) -> Vec<String> {
         self.teachers.iter().map(|t| t.id().to_string()).collect()
@@ -173,7 +166,7 @@ impl R2l {
     }
 
     /// Runs the four phases on one sample and builds its records.
-    pub async fn run_sample(
+    async fn run(
         &self,
         caller: &Caller,
         sample: &Sample,
@@ -499,6 +492,50 @@ impl R2l {
             rationale: reply.value.ok(),
             raw: reply.raw,
             parse_retries: reply.parse_retries,
+        })
+    }
+}
+
+impl Protocol for R2l {
+    fn entry(&self) -> &'static ProtocolEntry {
+        &ENTRY
+    }
+
+    /// Rule, rationalization and rounds.
+    fn settings(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut settings = serde_json::Map::new();
+        settings.insert("consensus".to_string(), self.rule.name().into());
+        settings.insert("rationalize".to_string(), self.rationalize.into());
+        settings.insert("rounds".to_string(), self.rounds.into());
+        settings
+    }
+
+    fn run_sample<'a>(
+        &'a self,
+        caller: &'a Caller,
+        sample: &'a Sample,
+        progress: &'a Progress,
+    ) -> BoxFuture<'a, std::result::Result<Finished, Halt>> {
+        self.run(caller, sample, progress).boxed()
+    }
+
+    /// Acceptance, consensus, agreement, failures.
+    fn figures(
+        &self,
+        transcripts: Vec<serde_json::Value>,
+        path: &Path,
+        bootstrap: Option<&BootstrapConfig>,
+    ) -> Result<Figures> {
+        let transcripts: Vec<Transcript> = parse_transcripts(transcripts, path)?;
+        let figures = r2l_stats(
+            &transcripts,
+            &self.teacher_ids(),
+            &self.label_set,
+            bootstrap,
+        );
+        Ok(Figures {
+            value: serde_json::to_value(&figures).map_err(|e| Error::Fatal(e.to_string()))?,
+            parse_failures: figures.parse_failures,
         })
     }
 }
