@@ -1,5 +1,6 @@
 //! Final-answer normalisation for the reasoning datasets: GSM8K numbers, MATH LaTeX, yes/no
-//! and choice letters. Gold and prediction go through the same function before comparison.
+//! and choice letters. Gold and prediction go through the same function before comparison;
+//! MATH answers that are plain numbers are then compared by value (`0.5` = `\frac{1}{2}` = `1/2`).
 
 use std::sync::LazyLock;
 
@@ -161,6 +162,59 @@ fn fix_a_slash_b(text: &str) -> String {
     }
 }
 
+/// The value of a normalised MATH answer (see [`normalize_math`]) that is a plain number: an
+/// integer or decimal (`-0.75`), or a fraction of two (`\frac{3}{4}`, `-\frac{3}{4}`,
+/// `\frac{-3}{4}`, `1.5/2`). None for anything else (expressions, roots, tuples, intervals),
+/// and for a zero denominator.
+pub fn math_number(normalized: &str) -> Option<f64> {
+    let (negative, magnitude) = match normalized.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, normalized),
+    };
+    let value = match magnitude
+        .strip_prefix("\\frac{")
+        .and_then(|rest| rest.strip_suffix('}'))
+        .and_then(|rest| rest.split_once("}{"))
+        .or_else(|| magnitude.split_once('/'))
+    {
+        Some((numerator, denominator)) => {
+            let denominator = plain_number(denominator)?;
+            if denominator == 0.0 {
+                return None;
+            }
+            plain_number(numerator)? / denominator
+        }
+        None => plain_number(magnitude)?,
+    };
+    Some(if negative { -value } else { value })
+}
+
+static PLAIN_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^-?(?:\d+(?:\.\d*)?|\.\d+)$")
+        .unwrap_or_else(|_| unreachable!("valid regex literal"))
+});
+
+/// `12`, `-0.75`, `.5`, `3.` as a number; None for anything else (no exponents, `inf` or `nan`).
+fn plain_number(text: &str) -> Option<f64> {
+    PLAIN_NUMBER
+        .is_match(text)
+        .then(|| text.parse().ok())
+        .flatten()
+}
+
+/// Whether two normalised MATH answers are equal: the same string, or both plain numbers (see
+/// [`math_number`]) with the same value up to a relative 1e-9 (the rounding of a decimal
+/// string, not an approximation: `0.333` is not `\frac{1}{3}`).
+pub fn math_answers_equal(predicted: &str, gold: &str) -> bool {
+    if predicted == gold {
+        return true;
+    }
+    match (math_number(predicted), math_number(gold)) {
+        (Some(p), Some(g)) => (p - g).abs() <= 1e-9 * p.abs().max(g.abs()),
+        _ => false,
+    }
+}
+
 /// `yes` or `no` from an answer such as `Yes.`, `no`, `True`, `FALSE`; None otherwise.
 pub fn yes_no(text: &str) -> Option<&'static str> {
     let word: String = text
@@ -230,6 +284,68 @@ mod tests {
             normalize_math("The answer is $\\boxed{\\frac{1}{4}}$."),
             "\\frac{1}{4}"
         );
+    }
+
+    fn equal(predicted: &str, gold: &str) -> bool {
+        math_answers_equal(&normalize_math(predicted), &normalize_math(gold))
+    }
+
+    #[test]
+    fn math_answers_are_equal_when_their_numbers_are() {
+        for (predicted, gold) in [
+            ("0.5", "\\frac{1}{2}"),
+            ("1/2", "\\frac{1}{2}"),
+            ("\\dfrac12", "0.5"),
+            ("0.50", "\\frac12"),
+            ("-\\frac{3}{4}", "-0.75"),
+            ("\\frac{-3}{4}", "-0.75"),
+            ("-3/4", "-\\tfrac{3}{4}"),
+            ("\\frac{2}{4}", "\\frac{1}{2}"),
+            ("5.0", "5"),
+            ("\\boxed{.25}", "\\frac{1}{4}"),
+            ("x = 1.5", "\\frac{3}{2}"),
+            ("10\\%", "10"),
+        ] {
+            assert!(equal(predicted, gold), "{predicted} should equal {gold}");
+        }
+    }
+
+    #[test]
+    fn math_answers_differ_when_their_numbers_do_or_they_are_not_numbers() {
+        for (predicted, gold) in [
+            ("0.333", "\\frac{1}{3}"),
+            ("\\frac{1}{2}", "\\frac{1}{3}"),
+            ("-0.75", "0.75"),
+            ("1.4142135623730951", "\\sqrt{2}"),
+            ("\\frac{\\sqrt{2}}{2}", "0.7071067811865476"),
+            ("1+x", "x+1"),
+            ("(3,4)", "(4,3)"),
+            ("\\frac{1}{0}", "\\frac{2}{0}"),
+            ("1e3", "1000"),
+        ] {
+            assert!(
+                !equal(predicted, gold),
+                "{predicted} should differ from {gold}"
+            );
+        }
+        // Non-numeric answers still match as normalised strings.
+        assert!(equal("\\sqrt2", "\\sqrt{2}"));
+        assert!(equal(
+            "\\left( 3, \\frac{\\pi}{2} \\right)",
+            "(3,\\frac{\\pi}{2})"
+        ));
+    }
+
+    #[test]
+    fn math_numbers_read_integers_decimals_and_fractions_only() {
+        assert_eq!(math_number("-0.75"), Some(-0.75));
+        assert_eq!(math_number("\\frac{3}{4}"), Some(0.75));
+        assert_eq!(math_number("-\\frac{-1}{8}"), Some(0.125));
+        assert_eq!(math_number("1.5/3"), Some(0.5));
+        assert_eq!(math_number("\\frac{\\pi}{2}"), None);
+        assert_eq!(math_number("\\frac{1}{2}+1"), None);
+        assert_eq!(math_number("inf"), None);
+        assert_eq!(math_number(""), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Per-sample judging: one prediction (structured or raw model text) read with the task's
 //! parser and compared with the sample's gold target.
 
-use super::answer::{choice_letter, gsm8k_number, normalize_math, yes_no};
+use super::answer::{choice_letter, gsm8k_number, math_answers_equal, normalize_math, yes_no};
 use super::parse::{
     canonical_aspect, canonical_polarity, parse_absa, parse_final_answer, parse_rating,
 };
@@ -246,6 +246,7 @@ fn answers_match(predicted: &str, gold: &str, kind: AnswerKind) -> bool {
             (Ok(p), Ok(g)) => (p - g).abs() < 1e-9,
             _ => predicted == gold,
         },
+        AnswerKind::Latex => math_answers_equal(predicted, gold),
         _ => predicted == gold,
     }
 }

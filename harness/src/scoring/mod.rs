@@ -10,7 +10,10 @@ mod sample;
 mod scorer;
 
 pub use aggregate::{aggregate, score, CorpusMetrics, ScoreReport};
-pub use answer::{choice_letter, gsm8k_number, last_boxed, normalize_math, yes_no};
+pub use answer::{
+    choice_letter, gsm8k_number, last_boxed, math_answers_equal, math_number, normalize_math,
+    yes_no,
+};
 pub use judge::{judge, normalize_answer, Judgement};
 pub use parse::{
     canonical_aspect, canonical_polarity, first_json, parse_absa, parse_final_answer, parse_rating,
