@@ -13,8 +13,7 @@ use super::{BootstrapArgs, DataDirArg};
 /// Arguments of `r2l score`.
 #[derive(clap::Args, Debug)]
 pub struct ScoreArgs {
-    /// Task name (uit-visfd, vlsp2018-hotel, vlsp2018-restaurant, uit-visd4sa, absabank-imm,
-    /// gsm8k, math500, strategyqa, commonsenseqa, arc-challenge, medmcqa) or a task .toml file
+    /// Task: a built-in task name (an unknown name lists them) or a task .toml file
     #[arg(long)]
     task: String,
     /// Split to score [default: the task's evaluation split, test (dev for commonsenseqa)]

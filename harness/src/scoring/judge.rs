@@ -3,13 +3,14 @@
 
 use super::answer::{choice_letter, gsm8k_number, math_answers_equal, normalize_math, yes_no};
 use super::parse::{
-    canonical_aspect, canonical_polarity, parse_absa, parse_final_answer, parse_rating,
+    canonical_aspect, canonical_polarity, parse_absa, parse_boxed_answer, parse_final_answer,
+    parse_rating,
 };
 use super::predictions::{Prediction, Structured};
 use super::sample::{
     pair_set, AspectPair, Diagnostics, Judged, SampleFigure, SampleScore, SampleStatus,
 };
-use super::scorer::Scorer;
+use super::scorer::{AnswerSource, Scorer};
 use crate::data::{AnswerKind, Polarity, Sample, Target};
 use crate::error::{Error, Result};
 
@@ -85,7 +86,7 @@ pub fn judge(
     match scorer {
         Scorer::AbsaF1 { labels } => Ok(judge_absa(labels, sample, prediction)),
         Scorer::Rating => judge_rating(sample, prediction),
-        Scorer::Accuracy { answer } => judge_answer(*answer, sample, prediction),
+        Scorer::Accuracy { answer, source } => judge_answer(*answer, *source, sample, prediction),
     }
 }
 
@@ -178,6 +179,7 @@ fn judge_rating(sample: &Sample, prediction: Option<&Prediction>) -> Result<Judg
 
 fn judge_answer(
     kind: AnswerKind,
+    source: AnswerSource,
     sample: &Sample,
     prediction: Option<&Prediction>,
 ) -> Result<Judgement> {
@@ -193,7 +195,10 @@ fn judge_answer(
             Structured::Answer(answer) => Some(normalize_answer(answer, kind)),
             _ => None,
         },
-        |output| parse_final_answer(output, kind),
+        |output| match source {
+            AnswerSource::Standard => parse_final_answer(output, kind),
+            AnswerSource::LastBoxed => parse_boxed_answer(output, kind),
+        },
     );
     let mut diagnostics = read.diagnostics();
     let answer = match &read {

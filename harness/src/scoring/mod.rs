@@ -16,11 +16,11 @@ pub use answer::{
 };
 pub use judge::{judge, normalize_answer, Judgement};
 pub use parse::{
-    canonical_aspect, canonical_polarity, first_json, parse_absa, parse_final_answer, parse_rating,
-    strip_thinking, Parsed,
+    canonical_aspect, canonical_polarity, first_json, parse_absa, parse_boxed_answer,
+    parse_final_answer, parse_rating, strip_thinking, Parsed,
 };
 pub use predictions::{parse_prediction, read_predictions, Prediction, Structured};
 pub use sample::{
     pair_set, AspectPair, Diagnostics, Judged, SampleFigure, SampleScore, SampleStatus,
 };
-pub use scorer::Scorer;
+pub use scorer::{AnswerSource, Scorer};

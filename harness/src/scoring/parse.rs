@@ -8,6 +8,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::answer::{choice_letter, gsm8k_number, last_boxed, normalize_math, yes_no};
+use super::judge::normalize_answer;
 use crate::data::AnswerKind;
 
 /// The result of reading a model's text: the value, or why there is none.
@@ -310,6 +311,18 @@ pub fn parse_final_answer(output: &str, kind: AnswerKind) -> Parsed<String> {
     }
 }
 
+/// The final answer of `kind` in the last `\boxed{…}` of `output` (AgentArk's reading: its
+/// content, normalised as a bare answer of `kind`); an output without a `\boxed{}` falls back
+/// to [`parse_final_answer`], as AgentArk falls back to the last number.
+pub fn parse_boxed_answer(output: &str, kind: AnswerKind) -> Parsed<String> {
+    let text = strip_thinking(output)?;
+    match last_boxed(&text) {
+        Some(boxed) => normalize_answer(boxed, kind)
+            .map_err(|reason| format!("the last \\boxed{{}}: {reason}")),
+        None => parse_final_answer(&text, kind),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,5 +417,38 @@ mod tests {
         let letter = parse_final_answer("Answer: B", AnswerKind::ChoiceLetter);
         assert_eq!(letter, Ok("B".to_string()));
         assert!(parse_final_answer("I don't know", AnswerKind::Integer).is_err());
+    }
+
+    #[test]
+    fn boxed_answers_come_from_the_last_box_before_any_later_number() {
+        // A Qwen2.5-Math style answer: steps separated by blank lines, then the box; a number
+        // after the box does not replace it (the standard reading would take 3).
+        let output = "Janet's ducks lay 16 eggs.\n\nShe sells 16 - 3 - 4 = 9 eggs for $2 each: 9 * 2 = 18.\n\nSo she makes \\boxed{\\$18} every day, about 3 weeks' rent.";
+        assert_eq!(
+            parse_boxed_answer(output, AnswerKind::Integer),
+            Ok("18".to_string())
+        );
+        assert_eq!(
+            parse_final_answer(output, AnswerKind::Integer),
+            Ok("3".to_string())
+        );
+        assert_eq!(
+            parse_boxed_answer("\\boxed{5} then \\boxed{1,600}", AnswerKind::Integer),
+            Ok("1600".to_string())
+        );
+        // Without a box, AgentArk's fallback: the standard reading (here, the last number).
+        assert_eq!(
+            parse_boxed_answer("9 * 2 = 18", AnswerKind::Integer),
+            Ok("18".to_string())
+        );
+        let empty = parse_boxed_answer("so \\boxed{n}", AnswerKind::Integer);
+        assert!(
+            empty.as_ref().is_err_and(|e| e.contains("\\boxed{}")),
+            "{empty:?}"
+        );
+        assert_eq!(
+            parse_boxed_answer("<think>\\boxed{1}</think>\\boxed{2}", AnswerKind::Integer),
+            Ok("2".to_string())
+        );
     }
 }

@@ -19,7 +19,31 @@ pub enum Scorer {
     Accuracy {
         /// How answers are compared.
         answer: AnswerKind,
+        /// Where the answer is read from in the model's text.
+        #[serde(default, skip_serializing_if = "AnswerSource::is_standard")]
+        source: AnswerSource,
     },
+}
+
+/// Where an accuracy scorer reads the final answer in a model's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerSource {
+    /// The answer kind's own reading: an `Answer:` line or the last number (integers), the last
+    /// `\boxed{}` or an `Answer:` line (LaTeX), an `Answer:` line or the text (yes/no, letters).
+    #[default]
+    Standard,
+    /// The content of the last `\boxed{}`, as AgentArk's Qwen2.5-Math evaluation reads it; a
+    /// text without one falls back to the standard reading (as AgentArk falls back to the last
+    /// number).
+    LastBoxed,
+}
+
+impl AnswerSource {
+    /// Whether this is [`AnswerSource::Standard`] (left out of serialized run logs).
+    pub fn is_standard(&self) -> bool {
+        *self == AnswerSource::Standard
+    }
 }
 
 impl Scorer {
@@ -30,7 +54,10 @@ impl Scorer {
                 labels: name.aspect_labels().iter().map(|s| s.to_string()).collect(),
             },
             TaskFamily::Rating => Scorer::Rating,
-            TaskFamily::Reasoning(kind) => Scorer::Accuracy { answer: kind },
+            TaskFamily::Reasoning(kind) => Scorer::Accuracy {
+                answer: kind,
+                source: AnswerSource::Standard,
+            },
         }
     }
 }

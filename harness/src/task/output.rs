@@ -141,6 +141,7 @@ pub fn output_format(
 mod tests {
     use super::*;
     use crate::data::AnswerKind;
+    use crate::scoring::AnswerSource;
 
     #[test]
     fn absa_schema_lists_the_labels_and_polarities() {
@@ -165,6 +166,7 @@ mod tests {
     fn bad_output_tables_name_the_field() {
         let accuracy = Scorer::Accuracy {
             answer: AnswerKind::Integer,
+            source: AnswerSource::Standard,
         };
         assert_eq!(
             output_format(Some("json_schema"), None, &accuracy)

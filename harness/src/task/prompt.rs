@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::spec::Task;
 use crate::data::{AnswerKind, Sample, Target};
-use crate::scoring::Scorer;
+use crate::scoring::{AnswerSource, Scorer};
 
 /// Renders a template's `{{placeholders}}` for `sample` (placeholders were checked at load).
 pub fn render(template: &str, task: &Task, sample: &Sample) -> String {
@@ -84,24 +84,44 @@ pub fn gold_answer(task: &Task, sample: &Sample) -> String {
         (
             Target::Answer { value },
             Scorer::Accuracy {
-                answer: AnswerKind::Integer,
+                source: AnswerSource::LastBoxed,
+                ..
             },
         ) => {
-            let rationale = sample
-                .meta
-                .get("rationale")
-                .and_then(|r| r.as_str())
-                .unwrap_or_default();
-            format!("{}\nAnswer: {value}", rationale.trim())
+            // Steps separated by blank lines, then the boxed answer (the boxed prompts' form).
+            let rationale = rationale(sample).replace('\n', "\n\n");
+            if rationale.is_empty() {
+                format!("\\boxed{{{value}}}")
+            } else {
+                format!("{rationale}\n\n\\boxed{{{value}}}")
+            }
         }
         (
             Target::Answer { value },
             Scorer::Accuracy {
+                answer: AnswerKind::Integer,
+                ..
+            },
+        ) => format!("{}\nAnswer: {value}", rationale(sample)),
+        (
+            Target::Answer { value },
+            Scorer::Accuracy {
                 answer: AnswerKind::Latex,
+                ..
             },
         ) => format!("\\boxed{{{value}}}"),
         (Target::Answer { value }, _) => format!("Answer: {value}"),
     }
+}
+
+/// The worked solution a reasoning sample carries (GSM8K's), trimmed; empty when it has none.
+fn rationale(sample: &Sample) -> &str {
+    sample
+        .meta
+        .get("rationale")
+        .and_then(|r| r.as_str())
+        .unwrap_or_default()
+        .trim()
 }
 
 /// The chat messages for `sample`: system, then one user/assistant pair per few-shot example,
@@ -187,6 +207,34 @@ mod tests {
         assert_eq!(messages[1].content, "Which is red?\nA. sky\nB. blood");
         assert_eq!(messages[2].content, "Answer: B");
         assert_eq!(DatasetName::ArcChallenge, task().dataset);
+    }
+
+    #[test]
+    fn gsm8k_gold_answers_are_written_as_each_prompt_asks() {
+        let solved = Sample {
+            id: "0".to_string(),
+            input: "Janet has 3 apples and buys 2. How many?".to_string(),
+            choices: Vec::new(),
+            target: Target::Answer { value: "5".into() },
+            meta: [(
+                "rationale".to_string(),
+                json!("She has 3 apples.\nShe buys 2, so 3 + 2 = 5.\n"),
+            )]
+            .into_iter()
+            .collect(),
+        };
+        let answer_of = |name: &str| {
+            let task = super::super::resolve_task(name).unwrap_or_else(|e| panic!("{e}"));
+            gold_answer(&task, &solved)
+        };
+        assert_eq!(
+            answer_of("gsm8k"),
+            "She has 3 apples.\nShe buys 2, so 3 + 2 = 5.\nAnswer: 5"
+        );
+        assert_eq!(
+            answer_of("gsm8k-boxed"),
+            "She has 3 apples.\n\nShe buys 2, so 3 + 2 = 5.\n\n\\boxed{5}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::data::{load, Sample};
 use crate::error::{Error, Result};
 
 /// The built-in task files: (name, TOML text).
-const BUILT_IN: [(&str, &str); 16] = [
+const BUILT_IN: [(&str, &str); 17] = [
     ("uit-visfd", include_str!("../../tasks/uit-visfd.toml")),
     (
         "vlsp2018-hotel",
@@ -24,6 +24,7 @@ const BUILT_IN: [(&str, &str); 16] = [
         include_str!("../../tasks/absabank-imm.toml"),
     ),
     ("gsm8k", include_str!("../../tasks/gsm8k.toml")),
+    ("gsm8k-boxed", include_str!("../../tasks/gsm8k-boxed.toml")),
     ("math500", include_str!("../../tasks/math500.toml")),
     ("strategyqa", include_str!("../../tasks/strategyqa.toml")),
     (
@@ -120,11 +121,36 @@ mod tests {
                     assert_eq!(task.scorer, free.scorer, "{name}");
                 }
                 None => {
-                    assert_eq!(task.dataset.name(), name);
+                    // A paper's evaluation variant (`gsm8k-boxed`) names its dataset first.
+                    assert!(
+                        name == task.dataset.name()
+                            || name.starts_with(&format!("{}-", task.dataset.name())),
+                        "{name} reads {}",
+                        task.dataset
+                    );
                     assert!(!task.output.is_constrained(), "{name}");
                 }
             }
         }
+    }
+
+    #[test]
+    fn gsm8k_boxed_asks_agentarks_prompt_and_scores_the_last_box() {
+        let task = resolve_task("gsm8k-boxed").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(task.prompt.system, None);
+        assert_eq!(
+            task.prompt.user,
+            "{{input}}\n\nPlease reason step by step with steps separated by \"\n\n\", and put your final answer within \\boxed{}."
+        );
+        assert_eq!(task.generation.max_tokens, 3000);
+        assert_eq!(task.metrics, vec!["accuracy"]);
+        assert_eq!(
+            task.scorer,
+            crate::scoring::Scorer::Accuracy {
+                answer: crate::data::AnswerKind::Integer,
+                source: crate::scoring::AnswerSource::LastBoxed,
+            }
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::output::{output_format, OutputFormat};
 use crate::data::{AnswerKind, DatasetName, TaskFamily};
 use crate::error::{Error, Result};
 use crate::metrics::AbsaMetric;
-use crate::scoring::Scorer;
+use crate::scoring::{AnswerSource, Scorer};
 
 /// The TOML file as written (every field checked later by [`Task::validate`]).
 #[derive(Debug, Clone, Deserialize)]
@@ -119,8 +119,9 @@ fn serialize_dataset<S: serde::Serializer>(
     serializer.serialize_str(dataset.name())
 }
 
-/// The scorer names a task file may use.
-const SCORERS: [&str; 3] = ["absa_f1", "rating", "accuracy"];
+/// The scorer names a task file may use (`boxed_accuracy`: accuracy on the answer in the last
+/// `\boxed{}`, see [`AnswerSource::LastBoxed`]).
+const SCORERS: [&str; 4] = ["absa_f1", "rating", "accuracy", "boxed_accuracy"];
 
 impl Task {
     /// Parses and validates a task file's text; `source` names it in errors.
@@ -231,7 +232,14 @@ fn scorer_for(name: &str, dataset: DatasetName) -> std::result::Result<Scorer, S
     let scorer = match (name, dataset.family()) {
         ("absa_f1", TaskFamily::Absa) => Scorer::for_dataset(dataset),
         ("rating", TaskFamily::Rating) => Scorer::Rating,
-        ("accuracy", TaskFamily::Reasoning(kind)) => Scorer::Accuracy { answer: kind },
+        ("accuracy", TaskFamily::Reasoning(kind)) => Scorer::Accuracy {
+            answer: kind,
+            source: AnswerSource::Standard,
+        },
+        ("boxed_accuracy", TaskFamily::Reasoning(kind)) => Scorer::Accuracy {
+            answer: kind,
+            source: AnswerSource::LastBoxed,
+        },
         (name, _) if !SCORERS.contains(&name) => {
             return Err(format!(
                 "unknown scorer `{name}`; valid: {}",
@@ -242,7 +250,7 @@ fn scorer_for(name: &str, dataset: DatasetName) -> std::result::Result<Scorer, S
             let fits = match family {
                 TaskFamily::Absa => "absa_f1",
                 TaskFamily::Rating => "rating",
-                TaskFamily::Reasoning(_) => "accuracy",
+                TaskFamily::Reasoning(_) => "accuracy` or `boxed_accuracy",
             };
             return Err(format!(
                 "scorer `{name}` does not fit dataset {dataset}; use `{fits}`"
@@ -315,7 +323,7 @@ fn line_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 /// The kind of answer a reasoning task expects, if it is one.
 pub fn answer_kind(task: &Task) -> Option<AnswerKind> {
     match task.scorer {
-        Scorer::Accuracy { answer } => Some(answer),
+        Scorer::Accuracy { answer, .. } => Some(answer),
         _ => None,
     }
 }
