@@ -33,6 +33,10 @@ pub struct Reference {
     /// Why the figure is only loosely comparable with r2l's task (e.g. another test set), if it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loosely_comparable: Option<String>,
+    /// What a reader needs to know about the paper's setup to read the comparison (its prompt,
+    /// token limit or model), if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Where it comes from (filled from the file's `citation`).
     #[serde(default)]
     pub citation: String,
@@ -192,5 +196,27 @@ mod tests {
             .iter()
             .filter(|r| r.task == "math500")
             .all(|r| r.loosely_comparable.is_some()));
+        // AgentArk evaluates HF MedMCQA, r2l the MedAgentsBench subset; its GSM8K setup and
+        // D&R's student are noted on every row.
+        let medmcqa: Vec<_> = references.iter().filter(|r| r.task == "medmcqa").collect();
+        assert_eq!(medmcqa.len(), 4);
+        assert!(medmcqa.iter().all(|r| r
+            .loosely_comparable
+            .as_deref()
+            .is_some_and(|why| why.contains("MedAgentsBench"))));
+        let noted = |citation: &str, task: &str, needles: &[&str]| {
+            let rows: Vec<_> = distillation
+                .iter()
+                .filter(|r| r.citation.contains(citation) && r.task == task)
+                .collect();
+            !rows.is_empty()
+                && rows.iter().all(|r| {
+                    r.note
+                        .as_deref()
+                        .is_some_and(|note| needles.iter().all(|n| note.contains(n)))
+                })
+        };
+        assert!(noted("AgentArk", "gsm8k", &["\\boxed{}", "3,000"]));
+        assert!(noted("Debate", "math500", &["Mistral-7B-Instruct-v0.2"]));
     }
 }

@@ -124,7 +124,10 @@ fn section(run: &RunLog, references: &[Reference]) -> RunSection {
                         format!("{:.4} ± {}", cell.reference.value, cell.reference.tolerance),
                         format!("{:.4} {}", cell.run_value, ci_text(cell.run_ci95)),
                         cell.verdict.clone(),
-                        cell.reference.citation.clone(),
+                        match &cell.reference.note {
+                            Some(note) => format!("{} ({note})", cell.reference.citation),
+                            None => cell.reference.citation.clone(),
+                        },
                     ]
                 })
                 .collect(),
