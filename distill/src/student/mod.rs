@@ -26,6 +26,7 @@ mod model;
 mod norm;
 mod optimizer;
 mod options;
+mod prompt_cut;
 mod random;
 mod resume;
 mod rope;

@@ -7,16 +7,18 @@
 //! completion (the rest of the rendered conversation) are tokenized separately.
 //!
 //! Length rules. SFT: a sequence over `max_length` tokens is an error. DPO: a prompt over
-//! `max_prompt_length` loses tokens from the *start of its last user turn's text*: the system
-//! turn (the instruction), the template's markers and the end of the user turn (where the
-//! question is) are kept. (TRL's `keep_end`, which D&R used, cuts from the very start of the
-//! prompt, so the instruction goes first.) A plain-string prompt keeps its end. Then a
-//! completion longer than `max_length` minus the prompt keeps its start.
+//! `max_prompt_length` loses earlier context — earlier turns, then the context inside the last
+//! user turn between its first paragraph (the question) and its last — and never the system
+//! turn, the template's markers or the question; a prompt that cannot fit that way is an error
+//! (see [`super::prompt_cut`]). (TRL's `keep_end`, which D&R used, cuts from the very start of
+//! the prompt, so the instruction goes first.) Then a completion longer than `max_length` minus
+//! the prompt keeps its start (as TRL), counted in the data summary's `completions_cut`.
 
 use chat::{Message, Role};
 use checkpoint::{ChatTemplate, Tokenizer, Turn};
 
 use super::data::{DpoRecord, SftRecord};
+use super::prompt_cut::{cut_prompt, Cuttable};
 
 /// A tokenized sequence: `learn[i]` says whether token `i` is a training target (predicted
 /// from the tokens before it).
@@ -208,13 +210,8 @@ impl Encoder<'_> {
                 let chosen = completion(chosen, "chosen")?;
                 let rejected = completion(rejected, "rejected")?;
                 let encoded = self.encode(&prompt_text)?;
-                let user = prompt.iter().rev().find(|m| m.role == Role::User);
-                let region = user.filter(|m| !m.content.is_empty()).and_then(|m| {
-                    prompt_text
-                        .rfind(&m.content)
-                        .map(|at| at..at + m.content.len())
-                });
-                let (ids, cut) = cut_prompt(encoded, region, limits.max_prompt_length)?;
+                let cuttable = Cuttable::of_conversation(&prompt_text, prompt);
+                let (ids, cut) = cut_prompt(encoded, &cuttable, limits.max_prompt_length)?;
                 (ids, chosen, rejected, cut)
             }
             DpoRecord::Text {
@@ -223,8 +220,8 @@ impl Encoder<'_> {
                 rejected,
             } => {
                 let encoded = self.encode(prompt)?;
-                let region = Some(0..prompt.len());
-                let (ids, cut) = cut_prompt(encoded, region, limits.max_prompt_length)?;
+                let cuttable = Cuttable::of_text(prompt);
+                let (ids, cut) = cut_prompt(encoded, &cuttable, limits.max_prompt_length)?;
                 let eos = self.eos()?;
                 let mut chosen = self.encode(chosen)?.ids;
                 chosen.push(eos);
@@ -265,72 +262,9 @@ impl Encoder<'_> {
     }
 }
 
-/// Cuts a prompt to `max` tokens by dropping the first tokens that start inside `region` (byte
-/// range of the text that may be cut). Returns the ids and how many were cut.
-fn cut_prompt(
-    encoded: checkpoint::Encoded,
-    region: Option<std::ops::Range<usize>>,
-    max: usize,
-) -> Msg<(Vec<u32>, usize)> {
-    let excess = encoded.ids.len().saturating_sub(max);
-    if excess == 0 {
-        return Ok((encoded.ids, 0));
-    }
-    let cuttable: Vec<usize> = match &region {
-        Some(region) => encoded
-            .offsets
-            .iter()
-            .enumerate()
-            .filter(|(_, (start, _))| region.contains(start))
-            .map(|(i, _)| i)
-            .collect(),
-        None => Vec::new(),
-    };
-    if cuttable.len() < excess {
-        return Err(format!(
-            "the prompt has {} tokens and only {} of them are user text that may be cut: \
-             it cannot fit --max-prompt-length {max}",
-            encoded.ids.len(),
-            cuttable.len()
-        ));
-    }
-    let dropped: std::collections::HashSet<usize> = cuttable[..excess].iter().copied().collect();
-    let ids = encoded
-        .ids
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !dropped.contains(i))
-        .map(|(_, id)| id)
-        .collect();
-    Ok((ids, excess))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn encoded(n: usize) -> checkpoint::Encoded {
-        checkpoint::Encoded {
-            ids: (0..n as u32).collect(),
-            offsets: (0..n).map(|i| (i * 2, i * 2 + 2)).collect(),
-        }
-    }
-
-    #[test]
-    fn prompt_cuts_drop_the_start_of_the_region() {
-        // Tokens 0..10 at bytes 0,2,..; the region covers tokens 3..8.
-        let (ids, cut) = cut_prompt(encoded(10), Some(6..16), 7).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(cut, 3);
-        assert_eq!(ids, vec![0, 1, 2, 6, 7, 8, 9]);
-        let err = cut_prompt(encoded(10), Some(6..10), 7)
-            .err()
-            .unwrap_or_default();
-        assert!(err.contains("only 2 of them"), "{err}");
-        assert_eq!(
-            cut_prompt(encoded(4), None, 7).ok(),
-            Some(((0..4).collect(), 0))
-        );
-    }
 
     #[test]
     fn pairs_learn_only_the_completion() {
