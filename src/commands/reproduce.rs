@@ -14,6 +14,9 @@ use super::{r2l_home, DataDirArg};
 /// Arguments of `r2l reproduce`.
 #[derive(clap::Args, Debug)]
 pub struct ReproduceArgs {
+    /// The paper whose table to reproduce
+    #[arg(default_value = "r2l", value_parser = clap::builder::PossibleValuesParser::new(crate::reproduce::PAPERS))]
+    paper: String,
     /// The quick preset: small slices that finish within 30 minutes on a 2-core CPU [default: the full preset]
     #[arg(long)]
     quick: bool,
@@ -35,7 +38,8 @@ pub fn run(args: &ReproduceArgs) -> Result<ExitCode> {
     let data_dir = args.data_dir.resolve()?;
     let mode = if args.quick { "quick" } else { "full" };
     eprintln!(
-        "r2l reproduce ({mode}): eval {} samples per task on {}; distill {} samples of {} {}; SFT {} steps; output in {}",
+        "r2l reproduce {} ({mode}): eval {} samples per task on {}; distill {} samples of {} {}; SFT {} steps; output in {}",
+        args.paper,
         config.eval.limit.map_or("all".to_string(), |n| n.to_string()),
         config.eval.tasks.join(", "),
         config.distill.limit.map_or("all".to_string(), |n| n.to_string()),

@@ -53,6 +53,9 @@ pub struct DistillConfig {
     /// Samples distilled; absent = the whole split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// Seed of the sample selection (the gold fine-tuning data uses the same samples).
+    #[serde(default)]
+    pub sample_seed: u64,
     /// Debate rounds on conflicting aspects.
     pub rounds: usize,
     /// Ask for rationales reaching the gold labels of rejected samples (STaR), so they train
@@ -111,6 +114,7 @@ impl ReproduceConfig {
                 task: "uit-visfd".to_string(),
                 split: "train".to_string(),
                 limit: Some(QUICK_DISTILL_LIMIT),
+                sample_seed: 0,
                 rounds: 1,
                 rationalize: true,
                 agents: None,
@@ -207,6 +211,12 @@ impl ReproduceConfig {
         if self.eval.concurrency == 0 {
             bail!("{source}: field `eval.concurrency`: must be at least 1");
         }
+        if let Some(agents) = &self.distill.agents {
+            // Read now (it must name a teacher), so a bad agents file fails before any model
+            // loads.
+            distill::agents::read_agents_file(agents)
+                .with_context(|| format!("{source}: field `distill.agents`"))?;
+        }
         for (name, train) in [("sft", Some(&self.sft)), ("dpo", self.dpo.as_ref())] {
             if let Some(train) = train {
                 if train.batch == 0 || train.grad_accum == 0 || train.epochs == 0 {
@@ -253,6 +263,11 @@ mod tests {
     #[test]
     fn a_file_overrides_single_fields_of_the_preset() {
         let (dir, path) = write("[eval]\nlimit = 4\n[distill]\nagents = \"agents.toml\"\n");
+        std::fs::write(
+            dir.path().join("agents.toml"),
+            "[[agents]]\nid = \"a\"\nrole = \"teacher\"\nlocal = \"default\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let config = ReproduceConfig::load(true, Some(&path)).unwrap_or_else(|e| panic!("{e:#}"));
         assert_eq!(config.eval.limit, Some(4));
         assert_eq!(config.eval.tasks, ReproduceConfig::quick().eval.tasks);
@@ -289,6 +304,26 @@ mod tests {
                 .unwrap_or_else(|| panic!("accepted"))
         );
         assert!(error.contains("line 1"), "{error}");
+    }
+
+    #[test]
+    fn an_agents_file_without_teachers_is_refused_naming_the_field() {
+        let (dir, path) = write("[distill]\nagents = \"agents.toml\"\n");
+        std::fs::write(
+            dir.path().join("agents.toml"),
+            "[[agents]]\nid = \"judge\"\nrole = \"meta\"\nlocal = \"default\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let error = format!(
+            "{:#}",
+            ReproduceConfig::load(true, Some(&path))
+                .err()
+                .unwrap_or_else(|| panic!("accepted"))
+        );
+        assert!(
+            error.contains("distill.agents") && error.contains("teacher"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! configuration and the hashes of what it reads) are unchanged since it finished is skipped.
 
 mod config;
+mod plan;
 mod server;
 mod state;
 mod steps;
 mod summary;
+mod table;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,9 +19,11 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 pub use config::ReproduceConfig;
+pub use plan::PAPERS;
 pub use state::{ReproduceState, StepRecord};
-pub use summary::{Summary, SUMMARY_FILE};
+pub use summary::{RowResult, Summary, SUMMARY_FILE};
 
+use plan::{Action, Step};
 use state::inputs_sha256;
 use steps::{ModelToServe, StepContext};
 
@@ -51,78 +55,132 @@ pub fn reproduce(options: &ReproduceOptions) -> Result<Summary> {
         data_dir: options.data_dir.clone(),
         interrupted: Arc::clone(&options.interrupted),
     };
+    let plan = plan::r2l_plan(config, &options.default_model_dir);
+    if let Some(Step {
+        action: Action::ServeEval { model, .. },
+        ..
+    }) = plan.steps.first()
+    {
+        let dir = model.dir(out, &ReproduceState::default())?;
+        checkpoint::weights_sha256(&dir).with_context(|| {
+            format!(
+                "the base model {} (run `bash scripts/setup.sh` for the default)",
+                dir.display()
+            )
+        })?;
+    }
     let mut runner = StepRunner {
         out: out.clone(),
         state: ReproduceState::load(out)?,
         position: 0,
-        // baselines, distill, train (+ dpo), student, compare, report
-        total: 6 + usize::from(config.dpo.is_some()),
+        // the plan's steps, then compare and report
+        total: plan.steps.len() + 2,
     };
-    let base_dir = if config.base == "default" {
-        options.default_model_dir.clone()
-    } else {
-        PathBuf::from(&config.base)
-    };
-    let base = ModelToServe::new("base", &base_dir).with_context(|| {
-        format!(
-            "the base model {} (run `bash scripts/setup.sh` for the default)",
-            base_dir.display()
-        )
-    })?;
-    let versions = task_versions(&config.eval.tasks)?;
-
-    let baselines = runner.step(
-        "baselines",
-        json!({"base": base.weights_sha256, "isq": config.isq, "eval": config.eval, "tasks": versions}),
-        |fresh| steps::serve_and_evaluate(&context, &base, &config.isq, &config.eval, "base", fresh),
-    )?;
-    let distilled = runner.step(
-        "distill",
-        json!({"distill": config.distill, "agents": file_hash(config.distill.agents.as_deref())?,
-               "task": task_versions(std::slice::from_ref(&config.distill.task))?}),
-        |fresh| steps::distill(&context, &config.distill, fresh),
-    )?;
-    let sft_data = out.join("distill").join(distill::SFT_FILE);
-    let base_arg = if config.base == "default" {
-        "default".to_string()
-    } else {
-        base_dir.display().to_string()
-    };
-    let mut trained = runner.step(
-        "train",
-        json!({"mode": "sft", "base": base.weights_sha256, "data": distilled["sft_sha256"], "sft": config.sft}),
-        |fresh| steps::train(&context, "sft", &sft_data, &base_arg, &config.sft, fresh),
-    )?;
-    if let Some(dpo) = &config.dpo {
-        if distilled["dpo_records"].as_u64().unwrap_or(0) == 0 {
-            eprintln!("  dpo: skipped (the distillation wrote no DPO pair)");
-        } else {
-            let sft_dir = out.join("train").join("sft").display().to_string();
-            let dpo_data = out.join("distill").join(distill::DPO_FILE);
-            trained = runner.step(
-                "train-dpo",
-                json!({"mode": "dpo", "base": trained["weights_sha256"], "data": distilled["dpo_sha256"], "dpo": dpo}),
-                |fresh| steps::train(&context, "dpo", &dpo_data, &sft_dir, dpo, fresh),
-            )?;
-        }
+    for step in &plan.steps {
+        runner.step(step, |state, fresh| {
+            run_action(&context, &step.action, state, fresh)
+        })?;
     }
-    let student_dir = out.join(
-        trained["dir"]
-            .as_str()
-            .context("the trained student's directory")?,
-    );
-    let student = ModelToServe::new("student", &student_dir)?;
-    let evaluated = runner.step(
-        "student",
-        json!({"student": student.weights_sha256, "isq": config.isq, "eval": config.eval, "tasks": versions}),
-        |fresh| steps::serve_and_evaluate(&context, &student, &config.isq, &config.eval, "student", fresh),
-    )?;
-    let comparisons = runner.always("compare", || {
-        summary::compare_all(out, &baselines, &evaluated)
+    // Every row's eval runs, then each row against the base.
+    let mut runs = Vec::new();
+    for row in &plan.rows {
+        let record = runner
+            .state
+            .steps
+            .get(&row.eval_step)
+            .with_context(|| format!("step {} has not finished", row.eval_step))?;
+        runs.push((row.name.clone(), record.outputs.clone()));
+    }
+    let base_runs = runs
+        .iter()
+        .find(|(name, _)| *name == plan.base_row)
+        .map(|(_, runs)| runs.clone())
+        .context("the plan has no base row")?;
+    let rows = runner.always("compare", || {
+        runs.iter()
+            .filter(|(name, _)| *name != plan.base_row)
+            .map(|(name, row_runs)| {
+                Ok(RowResult {
+                    row: name.clone(),
+                    tasks: summary::compare_all(out, name, &base_runs, row_runs)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()
     })?;
-    let summary = Summary::build(out, &options.mode, config, &runner.state, &comparisons)?;
+    let student = plan
+        .trained_step(&plan.student_row)
+        .and_then(|step| runner.state.steps.get(step))
+        .map_or(Value::Null, |record| record.outputs.clone());
+    let mut order: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
+    order.extend(["compare", "report"]);
+    let summary = Summary::build(
+        out,
+        &options.mode,
+        config,
+        &runner.state,
+        &order,
+        student,
+        &plan.student_row,
+        rows,
+    )?;
     runner.always("report", || summary.write(out))?;
     Ok(summary)
+}
+
+/// Runs one step's action (upstream steps have finished: their records are in `state`).
+fn run_action(
+    context: &StepContext,
+    action: &Action,
+    state: &ReproduceState,
+    fresh: bool,
+) -> Result<Value> {
+    let out = &context.out;
+    match action {
+        Action::ServeEval {
+            model,
+            label,
+            run_id,
+            isq,
+            eval,
+        } => {
+            let model = ModelToServe::new(label, &model.dir(out, state)?)?;
+            steps::serve_and_evaluate(context, &model, isq, eval, run_id, fresh)
+        }
+        Action::Distill { dir, config } => steps::distill(context, dir, config, fresh),
+        Action::GoldSft { file, config } => steps::gold_sft(context, file, config),
+        Action::Train {
+            mode,
+            data,
+            base,
+            dir,
+            config,
+        } => {
+            let data = out.join(data);
+            if steps::record_count(&data)? == 0 {
+                // Nothing to train on (e.g. no DPO pair): the base is handed on unchanged.
+                eprintln!(
+                    "  {mode}: nothing to train on in {}; the model is handed on unchanged",
+                    data.display()
+                );
+                let base_dir = base.dir(out, state)?;
+                return Ok(json!({
+                    "dir": state::relative(out, &base_dir),
+                    "weights_sha256": checkpoint::weights_sha256(&base_dir)?,
+                    "skipped": format!("{} has no records", data.display()),
+                }));
+            }
+            let base_arg = base.train_arg(out, state)?;
+            steps::train(
+                context,
+                mode,
+                &data,
+                &base_arg,
+                &out.join(dir),
+                config,
+                fresh,
+            )
+        }
+    }
 }
 
 /// Runs steps in order, skipping those finished with the same inputs.
@@ -139,16 +197,20 @@ impl StepRunner {
         format!("[{}/{}] {name}", self.position, self.total)
     }
 
-    /// Runs `work` unless `name` finished with these inputs; records its outputs and wall time.
-    /// `work` gets whether the step starts over (its earlier attempt had other inputs: clear its
-    /// files) rather than resuming an interrupted attempt.
+    /// Runs `step` (through `work`) unless it finished with the inputs it has now; records its
+    /// outputs and wall time. `work` gets the state so far and whether the step starts over (its
+    /// earlier attempt had other inputs: clear its files) rather than resuming an interrupted
+    /// attempt.
     fn step(
         &mut self,
-        name: &str,
-        inputs: Value,
-        work: impl FnOnce(bool) -> Result<Value>,
+        step: &Step,
+        work: impl FnOnce(&ReproduceState, bool) -> Result<Value>,
     ) -> Result<Value> {
+        let name = step.name.as_str();
         let header = self.header(name);
+        let inputs = step
+            .inputs(&self.out, &self.state)
+            .with_context(|| format!("step {name}: hashing its inputs"))?;
         let hash = inputs_sha256(&inputs);
         if let Some(record) = self.state.finished(name, &hash) {
             eprintln!(
@@ -169,7 +231,7 @@ impl StepRunner {
         self.state.started.insert(name.to_string(), hash.clone());
         self.state.save(&self.out)?;
         let started = Instant::now();
-        let outputs = work(fresh).with_context(|| format!("step {name}"))?;
+        let outputs = work(&self.state, fresh).with_context(|| format!("step {name}"))?;
         let wall_seconds = started.elapsed().as_secs_f64();
         eprintln!("{header}: finished in {wall_seconds:.0} s");
         self.state.steps.insert(
@@ -202,23 +264,4 @@ impl StepRunner {
         self.state.save(&self.out)?;
         Ok(value)
     }
-}
-
-/// {task: version} of `tasks` (a new task version invalidates the steps that use it).
-fn task_versions(tasks: &[String]) -> Result<Value> {
-    let mut versions = serde_json::Map::new();
-    for name in tasks {
-        let task = harness::task::resolve_task(name)?;
-        versions.insert(name.clone(), json!(task.version));
-    }
-    Ok(Value::Object(versions))
-}
-
-/// sha256 of an optional input file (null when absent).
-fn file_hash(path: Option<&Path>) -> Result<Value> {
-    path.map_or(Ok(Value::Null), |path| {
-        checkpoint::file_sha256(path)
-            .map(Value::String)
-            .with_context(|| format!("hashing {}", path.display()))
-    })
 }

@@ -57,7 +57,7 @@ impl StepContext {
 pub struct ModelToServe {
     /// The checkpoint directory.
     pub dir: PathBuf,
-    /// sha256 of its `model.safetensors`.
+    /// The weights' identity (`checkpoint::weights_sha256`).
     pub weights_sha256: String,
     /// The served id: a name plus the first 12 hex digits of the weights' sha256, so answers
     /// cached for one set of weights are never returned for another.
@@ -67,9 +67,8 @@ pub struct ModelToServe {
 impl ModelToServe {
     /// Names the checkpoint in `dir` after `label` and its weights.
     pub fn new(label: &str, dir: &Path) -> Result<ModelToServe> {
-        let weights = dir.join("model.safetensors");
-        let weights_sha256 = checkpoint::file_sha256(&weights)
-            .with_context(|| format!("hashing {}", weights.display()))?;
+        let weights_sha256 = checkpoint::weights_sha256(dir)
+            .with_context(|| format!("hashing the weights of {}", dir.display()))?;
         Ok(ModelToServe {
             dir: dir.to_path_buf(),
             id: format!("{label}-{}", &weights_sha256[..12]),
@@ -153,10 +152,15 @@ pub fn serve_and_evaluate(
     Ok(json!({ "model": model.id, "weights_sha256": model.weights_sha256, "runs": runs }))
 }
 
-/// Runs the R2L distillation into `out/distill` (resumed unless `fresh`). Returns the record
+/// Runs the R2L distillation into `out/<dir>` (resumed unless `fresh`). Returns the record
 /// counts and hashes.
-pub fn distill(context: &StepContext, config: &DistillConfig, fresh: bool) -> Result<Value> {
-    let dir = context.out.join("distill");
+pub fn distill(
+    context: &StepContext,
+    dir_name: &str,
+    config: &DistillConfig,
+    fresh: bool,
+) -> Result<Value> {
+    let dir = context.out.join(dir_name);
     if fresh {
         remove_dir(&dir)?;
     }
@@ -170,6 +174,7 @@ pub fn distill(context: &StepContext, config: &DistillConfig, fresh: bool) -> Re
             "--split",
             &config.split,
         ])
+        .args(["--sample-seed", &config.sample_seed.to_string()])
         .args(["--rounds", &config.rounds.to_string()])
         .arg(if config.rationalize {
             "--rationalize"
@@ -192,11 +197,7 @@ pub fn distill(context: &StepContext, config: &DistillConfig, fresh: bool) -> Re
     let records = |name: &str| -> Result<(usize, String)> {
         let path = dir.join(name);
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let lines = bytes
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .count();
-        Ok((lines, harness::data::sha256_hex(&bytes)))
+        Ok((lines_in(&bytes), harness::data::sha256_hex(&bytes)))
     };
     let (sft, sft_sha256) = records(distill::SFT_FILE)?;
     let (dpo, dpo_sha256) = records(distill::DPO_FILE)?;
@@ -207,25 +208,48 @@ pub fn distill(context: &StepContext, config: &DistillConfig, fresh: bool) -> Re
         );
     }
     Ok(json!({
-        "dir": "distill",
+        "dir": dir_name,
         "sft_records": sft, "sft_sha256": sft_sha256,
         "dpo_records": dpo, "dpo_sha256": dpo_sha256,
     }))
 }
 
-/// `r2l train MODE` of `base` on `data` into `out/train/MODE`, resuming an interrupted run
-/// unless `fresh`. Returns the checkpoint's directory, weights hash and final loss.
+/// `r2l data sft`: the gold answers of the samples `config` distils, into `out/<file>`.
+/// Returns the record count and hash.
+pub fn gold_sft(context: &StepContext, file: &str, config: &DistillConfig) -> Result<Value> {
+    let path = context.out.join(file);
+    let mut command = context.command("data");
+    command
+        .args(["sft", "--task", &config.task, "--split", &config.split])
+        .args(["--sample-seed", &config.sample_seed.to_string()])
+        .arg("--out")
+        .arg(&path);
+    if let Some(limit) = config.limit {
+        command.args(["--limit", &limit.to_string()]);
+    }
+    context.data_dir_args(&mut command);
+    context.run(command, "r2l data sft")?;
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(json!({
+        "file": file,
+        "sft_records": lines_in(&bytes),
+        "sft_sha256": harness::data::sha256_hex(&bytes),
+    }))
+}
+
+/// `r2l train MODE` of `base` on `data` into `dir`, resuming an interrupted run unless `fresh`.
+/// Returns the checkpoint's directory, weights hash and final loss.
 pub fn train(
     context: &StepContext,
     mode: &str,
     data: &Path,
     base: &str,
+    dir: &Path,
     config: &TrainConfig,
     fresh: bool,
 ) -> Result<Value> {
-    let dir = context.out.join("train").join(mode);
     if fresh {
-        remove_dir(&dir)?;
+        remove_dir(dir)?;
     }
     let mut command = context.command("train");
     command
@@ -234,7 +258,7 @@ pub fn train(
         .arg(data)
         .args(["--base", base])
         .arg("--out")
-        .arg(&dir)
+        .arg(dir)
         .args(["--epochs", &config.epochs.to_string()])
         .args(["--batch", &config.batch.to_string()])
         .args(["--grad-accum", &config.grad_accum.to_string()])
@@ -250,24 +274,38 @@ pub fn train(
     if let Some(lr) = config.lr {
         command.args(["--lr", &lr.to_string()]);
     }
-    if distill::student::resume_point_exists(&dir) {
+    if distill::student::resume_point_exists(dir) {
         eprintln!("  resuming the interrupted training in {}", dir.display());
         command.arg("--resume");
     } else {
         // A checkpoint finished with other inputs is replaced.
-        remove_dir(&dir)?;
+        remove_dir(dir)?;
     }
     context.run(command, &format!("r2l train {mode}"))?;
     let training: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("training.json"))
             .with_context(|| format!("reading {}/training.json", dir.display()))?,
     )?;
-    let student = ModelToServe::new("student", &dir)?;
+    let weights_sha256 = checkpoint::weights_sha256(dir)
+        .with_context(|| format!("hashing the weights of {}", dir.display()))?;
     Ok(json!({
-        "dir": super::state::relative(&context.out, &dir),
-        "weights_sha256": student.weights_sha256,
+        "dir": super::state::relative(&context.out, dir),
+        "weights_sha256": weights_sha256,
         "final_loss": training.get("final_loss").cloned().unwrap_or(Value::Null),
     }))
+}
+
+/// Records (non-empty lines) in a JSONL file.
+pub fn record_count(path: &Path) -> Result<usize> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(lines_in(&bytes))
+}
+
+fn lines_in(bytes: &[u8]) -> usize {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count()
 }
 
 /// Removes a directory left by an earlier attempt, if there is one.

@@ -23,17 +23,6 @@ use super::state::ReproduceState;
 /// The summary file in the output directory (Markdown; `summary.json` beside it).
 pub const SUMMARY_FILE: &str = "summary.md";
 
-/// The steps in the order they run (for the wall-time line).
-const STEP_ORDER: [&str; 7] = [
-    "baselines",
-    "distill",
-    "train",
-    "train-dpo",
-    "student",
-    "compare",
-    "report",
-];
-
 /// Significance level of the base-vs-student tests.
 const ALPHA: f64 = 0.05;
 
@@ -61,10 +50,25 @@ pub struct TaskResult {
     pub published: Vec<PublishedCell>,
 }
 
-/// Compares base and student on every evaluated task and writes `compare/<task>.json`.
-pub fn compare_all(out: &Path, baselines: &Value, students: &Value) -> Result<Vec<TaskResult>> {
+/// One row of the table against the base, per task.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowResult {
+    /// The row's name.
+    pub row: String,
+    /// Per evaluated task: base → this row.
+    pub tasks: Vec<TaskResult>,
+}
+
+/// Compares the base and `row` on every evaluated task and writes
+/// `compare/<row>/<task>.json`.
+pub fn compare_all(
+    out: &Path,
+    row: &str,
+    baselines: &Value,
+    students: &Value,
+) -> Result<Vec<TaskResult>> {
     let references = built_in_references()?;
-    let dir = out.join("compare");
+    let dir = out.join("compare").join(harness::runner::path_safe(row));
     std::fs::create_dir_all(&dir)?;
     let runs = baselines["runs"]
         .as_object()
@@ -74,7 +78,7 @@ pub fn compare_all(out: &Path, baselines: &Value, students: &Value) -> Result<Ve
         let base_run = base_run.as_str().context("a base run path")?;
         let student_run = students["runs"][task]
             .as_str()
-            .with_context(|| format!("no student run of {task}"))?;
+            .with_context(|| format!("no {row} run of {task}"))?;
         let base = RunLog::load(&out.join(base_run))?;
         let student = RunLog::load(&out.join(student_run))?;
         let options = CompareOptions {
@@ -161,33 +165,37 @@ pub struct Summary {
     pub distill_stats: Value,
     /// The trained student's directory, weights hash and final loss.
     pub student: Value,
-    /// Per task: base → student.
+    /// The paper's student row.
+    pub student_row: String,
+    /// Per task: base → the paper's student.
     pub tasks: Vec<TaskResult>,
+    /// Every row but the base against the base (the student's row included).
+    pub rows: Vec<RowResult>,
 }
 
 impl Summary {
-    /// Gathers the summary from the steps' records.
+    /// Gathers the summary from the steps' records: `step_order` names the steps in the order
+    /// they ran (for the wall-time line), `student` is the outputs of the step that trained the
+    /// student.
     pub fn build(
         out: &Path,
         mode: &str,
         config: &ReproduceConfig,
         state: &ReproduceState,
-        tasks: &[TaskResult],
+        step_order: &[&str],
+        student: Value,
+        student_row: &str,
+        rows: Vec<RowResult>,
     ) -> Result<Summary> {
         let stats_path = out.join("distill").join(distill::STATS_FILE);
         let distill_stats = std::fs::read_to_string(&stats_path)
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or(Value::Null);
-        let student = state
-            .steps
-            .get("train-dpo")
-            .or_else(|| state.steps.get("train"))
-            .map_or(Value::Null, |record| record.outputs.clone());
         Ok(Summary {
             mode: mode.to_string(),
             config: config.clone(),
-            wall_seconds: STEP_ORDER
+            wall_seconds: step_order
                 .iter()
                 .filter_map(|name| {
                     let record = state.steps.get(*name)?;
@@ -196,7 +204,13 @@ impl Summary {
                 .collect(),
             distill_stats,
             student,
-            tasks: tasks.to_vec(),
+            student_row: student_row.to_string(),
+            tasks: rows
+                .iter()
+                .find(|r| r.row == student_row)
+                .map(|r| r.tasks.clone())
+                .unwrap_or_default(),
+            rows,
         })
     }
 
@@ -227,6 +241,7 @@ impl Summary {
                 .max_steps
                 .map_or("all".to_string(), |n| n.to_string()),
         );
+        out.push_str(&super::table::text(&self.rows, super::plan::BASE_ROW));
         for task in &self.tasks {
             out.push_str(&format!("{}: {}\n", task.task, task.verdict));
             out.push_str(&format!(
@@ -267,13 +282,22 @@ impl Summary {
     }
 
     fn report(&self, out: &Path) -> Result<Report> {
-        let mut sections = vec![self.overview(), self.teachers(), self.training(out)];
+        let mut sections = vec![
+            super::table::section(&self.rows, super::plan::BASE_ROW),
+            self.overview(),
+            self.teachers(),
+            self.training(out),
+        ];
         sections.extend(self.per_aspect(out)?);
         sections.extend(self.ratings());
         let mut runs = Vec::new();
         for task in &self.tasks {
             runs.push(RunLog::load(&out.join(&task.base_run))?);
-            runs.push(RunLog::load(&out.join(&task.student_run))?);
+        }
+        for row in &self.rows {
+            for task in &row.tasks {
+                runs.push(RunLog::load(&out.join(&task.student_run))?);
+            }
         }
         sections.extend(build_report(&runs, &built_in_references()?).sections);
         Ok(Report {

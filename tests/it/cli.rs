@@ -249,3 +249,91 @@ fn data_stats_reports_every_dataset() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("valid: uit-visfd"));
 }
+
+#[test]
+fn data_sft_writes_the_gold_answers_of_the_samples_distill_selects() {
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = home.path().join("gold").join("sft.jsonl");
+    let data = data_dir();
+    let args = |limit: &str| {
+        vec![
+            "data".to_string(),
+            "sft".to_string(),
+            "--task".to_string(),
+            "uit-visfd".to_string(),
+            "--limit".to_string(),
+            limit.to_string(),
+            "--out".to_string(),
+            out.display().to_string(),
+            "--data-dir".to_string(),
+            data.display().to_string(),
+        ]
+    };
+    let strings = args("5");
+    let output = run(
+        &strings.iter().map(String::as_str).collect::<Vec<_>>(),
+        home.path(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(json_of(&output)["records"], 5);
+    let task = harness::task::resolve_task("uit-visfd").unwrap_or_else(|e| panic!("{e}"));
+    let dataset =
+        harness::data::load(task.dataset, "train", &data).unwrap_or_else(|e| panic!("{e}"));
+    let selected = harness::task::select(&dataset.samples, Some(5), 0);
+    let text = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{e}"));
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert_eq!(records.len(), 5);
+    for (record, sample) in records.iter().zip(&selected) {
+        assert_eq!(record["id"], sample.id.as_str());
+        let turns = record["messages"].as_array().cloned().unwrap_or_default();
+        let last = turns.last().cloned().unwrap_or_default();
+        assert_eq!(last["role"], "assistant");
+        // The answer is the gold label list, as the task's parser reads it back.
+        let answer = last["content"].as_str().unwrap_or_default();
+        assert_eq!(answer, harness::task::gold_answer(&task, sample));
+        assert_eq!(
+            turns[turns.len() - 2]["content"],
+            harness::task::messages(&task, sample, &[])
+                .last()
+                .map(|m| m.content.clone())
+                .unwrap_or_default()
+                .as_str()
+        );
+    }
+
+    let strings = args("0");
+    let output = run(
+        &strings.iter().map(String::as_str).collect::<Vec<_>>(),
+        home.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--limit"));
+    let output = run(
+        &[
+            "data",
+            "sft",
+            "--task",
+            "uit-visfd",
+            "--split",
+            "validation",
+            "--out",
+            "x.jsonl",
+            "--data-dir",
+            &data.display().to_string(),
+        ],
+        home.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("validation"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

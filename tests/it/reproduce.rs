@@ -66,7 +66,7 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
         let mut command = r2l();
         command
             .current_dir(work.path())
-            .args(["reproduce", "--quick", "--config"])
+            .args(["reproduce", "r2l", "--quick", "--config"])
             .arg(&config)
             .args(["--out", "out"])
             .arg("--data-dir")
@@ -121,11 +121,19 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
         "{stderr}"
     );
     let state = json_file(&out.join("reproduce.json"));
-    assert!(state["steps"]["baselines"].is_object() && state["steps"]["distill"].is_object());
-    assert!(state["steps"]["train"].is_null(), "{state}");
+    for finished in [
+        "eval-base",
+        "gold",
+        "train-fine-tune",
+        "eval-fine-tune",
+        "distill",
+    ] {
+        assert!(state["steps"][finished].is_object(), "{finished}: {state}");
+    }
+    assert!(state["steps"]["train-sft"].is_null(), "{state}");
     let base_run_json = out
         .join(
-            state["steps"]["baselines"]["outputs"]["runs"]["uit-visfd"]
+            state["steps"]["eval-base"]["outputs"]["runs"]["uit-visfd"]
                 .as_str()
                 .unwrap_or_default(),
         )
@@ -140,14 +148,18 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("baselines: unchanged since it finished"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("distill: unchanged since it finished"),
-        "{stderr}"
-    );
+    for skipped in [
+        "eval-base",
+        "gold",
+        "train-fine-tune",
+        "eval-fine-tune",
+        "distill",
+    ] {
+        assert!(
+            stderr.contains(&format!("{skipped}: unchanged since it finished")),
+            "{skipped}: {stderr}"
+        );
+    }
     assert!(
         stderr.contains("resuming the interrupted training"),
         "{stderr}"
@@ -166,10 +178,13 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
     let state = json_file(&out.join("reproduce.json"));
     let steps = &state["steps"];
     for step in [
-        "baselines",
+        "eval-base",
+        "gold",
+        "train-fine-tune",
+        "eval-fine-tune",
         "distill",
-        "train",
-        "student",
+        "train-sft",
+        "eval-r2l",
         "compare",
         "report",
     ] {
@@ -181,7 +196,7 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
     let student_dir = out.join("train/sft");
     let weights = sha256_of(&student_dir.join("model.safetensors"));
     assert_eq!(
-        steps["train"]["outputs"]["weights_sha256"],
+        steps["train-sft"]["outputs"]["weights_sha256"],
         weights.as_str()
     );
     let training = json_file(&student_dir.join("training.json"));
@@ -201,42 +216,52 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
         base_weights.as_str(),
         "{training}"
     );
+    let gold_sha256 = sha256_of(&out.join("gold/sft.jsonl"));
+    assert_eq!(steps["gold"]["outputs"]["sft_sha256"], gold_sha256.as_str());
+    assert_eq!(steps["gold"]["outputs"]["sft_records"], 3);
+    let fine_tune = json_file(&out.join("train/fine-tune/training.json"));
+    assert_eq!(fine_tune["data"]["sha256"], gold_sha256.as_str());
+    let fine_tune_weights = sha256_of(&out.join("train/fine-tune/model.safetensors"));
+    let run_of = |step: &str, task: &str| {
+        json_file(
+            &out.join(
+                steps[step]["outputs"]["runs"][task]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+            .join("run.json"),
+        )
+    };
     for task in ["uit-visfd", "absabank-imm-constrained"] {
-        let base = json_file(
-            &out.join(
-                steps["baselines"]["outputs"]["runs"][task]
-                    .as_str()
-                    .unwrap_or_default(),
-            )
-            .join("run.json"),
-        );
-        let student = json_file(
-            &out.join(
-                steps["student"]["outputs"]["runs"][task]
-                    .as_str()
-                    .unwrap_or_default(),
-            )
-            .join("run.json"),
-        );
+        let base = run_of("eval-base", task);
+        let student = run_of("eval-r2l", task);
+        let fine_tuned = run_of("eval-fine-tune", task);
         assert_eq!(base["run_id"], "base");
-        assert_eq!(student["run_id"], "student");
+        assert_eq!(student["run_id"], "r2l");
+        assert_eq!(fine_tuned["run_id"], "fine-tune");
         assert_eq!(
             base["model"]["id"],
             format!("base-{}", &base_weights[..12]).as_str()
         );
         assert_eq!(
             student["model"]["id"],
-            format!("student-{}", &weights[..12]).as_str(),
+            format!("r2l-{}", &weights[..12]).as_str(),
             "the served student is the trained checkpoint"
+        );
+        assert_eq!(
+            fine_tuned["model"]["id"],
+            format!("fine-tune-{}", &fine_tune_weights[..12]).as_str()
         );
         assert_eq!(base["n"], 2);
         assert_eq!(base["dataset"]["sha256"], student["dataset"]["sha256"]);
         assert_eq!(base["task"]["version"], student["task"]["version"]);
-        let comparison = json_file(&out.join("compare").join(format!("{task}.json")));
-        assert_eq!(comparison["comparison"]["aligned"], 2, "{comparison}");
-        assert!(comparison["verdict"]
-            .as_str()
-            .is_some_and(|v| !v.is_empty()));
+        for row in ["r2l", "fine-tune"] {
+            let comparison = json_file(&out.join("compare").join(row).join(format!("{task}.json")));
+            assert_eq!(comparison["comparison"]["aligned"], 2, "{comparison}");
+            assert!(comparison["verdict"]
+                .as_str()
+                .is_some_and(|v| !v.is_empty()));
+        }
     }
     let html = ok(std::fs::read_to_string(out.join("report/report.html")));
     assert!(
@@ -247,6 +272,28 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
     assert!(summary.contains("base → student"), "{summary}");
     let summary_json = json_file(&out.join("summary.json"));
     assert_eq!(summary_json["tasks"].as_array().map(Vec::len), Some(2));
+    let rows: Vec<&str> = summary_json["rows"]
+        .as_array()
+        .map(|rows| rows.iter().filter_map(|r| r["row"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(rows, ["fine-tune", "r2l"]);
+    assert!(
+        summary.contains("The table") && summary.contains("fine-tune"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn reproduce_rejects_an_unknown_paper_listing_the_papers() {
+    let work = ok(tempfile::tempdir());
+    let output = ok(r2l()
+        .args(["reproduce", "bert", "--quick", "--out"])
+        .arg(work.path().join("out"))
+        .output());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bert") && stderr.contains("r2l"), "{stderr}");
+    assert!(!work.path().join("out").exists(), "nothing ran");
 }
 
 #[test]
