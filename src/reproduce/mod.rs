@@ -107,22 +107,7 @@ pub fn reproduce(options: &ReproduceOptions) -> Result<Summary> {
             })
             .collect::<Result<Vec<_>>>()
     })?;
-    let student = plan
-        .trained_step(&plan.student_row)
-        .and_then(|step| runner.state.steps.get(step))
-        .map_or(Value::Null, |record| record.outputs.clone());
-    let mut order: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
-    order.extend(["compare", "report"]);
-    let summary = Summary::build(
-        out,
-        &options.mode,
-        config,
-        &runner.state,
-        &order,
-        student,
-        &plan.student_row,
-        rows,
-    )?;
+    let summary = Summary::build(out, &options.mode, config, &runner.state, &plan, rows)?;
     runner.always("report", || summary.write(out))?;
     Ok(summary)
 }

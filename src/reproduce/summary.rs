@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::config::ReproduceConfig;
+use super::plan::Plan;
 use super::state::ReproduceState;
 
 /// The summary file in the output directory (Markdown; `summary.json` beside it).
@@ -174,19 +175,22 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Gathers the summary from the steps' records: `step_order` names the steps in the order
-    /// they ran (for the wall-time line), `student` is the outputs of the step that trained the
-    /// student.
+    /// Gathers the summary from the steps' records of `plan` and its rows' comparisons.
     pub fn build(
         out: &Path,
         mode: &str,
         config: &ReproduceConfig,
         state: &ReproduceState,
-        step_order: &[&str],
-        student: Value,
-        student_row: &str,
+        plan: &Plan,
         rows: Vec<RowResult>,
     ) -> Result<Summary> {
+        let student_row = plan.student_row.as_str();
+        let student = plan
+            .trained_step(student_row)
+            .and_then(|step| state.steps.get(step))
+            .map_or(Value::Null, |record| record.outputs.clone());
+        let mut step_order: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
+        step_order.extend(["compare", "report"]);
         let stats_path = out.join("distill").join(distill::STATS_FILE);
         let distill_stats = std::fs::read_to_string(&stats_path)
             .ok()

@@ -1,6 +1,7 @@
 //! The paper's table: every row on every evaluated task's primary metric with its 95 % CI, and
 //! each row's paired comparison with the base (delta with its paired-bootstrap CI, p-value).
 
+use harness::compare::MetricDelta;
 use harness::metrics::Estimate;
 use harness::report::{grouped_values, Plot, RunSection, Table};
 
@@ -12,17 +13,12 @@ struct Primary<'a> {
     metric: &'a str,
     base: &'a Estimate,
     row: &'a Estimate,
-    delta: Option<(f64, Option<(f64, f64)>, f64)>,
+    delta: Option<&'a MetricDelta>,
 }
 
 fn primary(task: &TaskResult) -> Option<Primary<'_>> {
     let (metric, base, row) = task.estimates.first()?;
-    let delta = task
-        .comparison
-        .metrics
-        .iter()
-        .find(|m| &m.metric == metric)
-        .map(|m| (m.delta, m.ci95, m.p_value));
+    let delta = task.comparison.metrics.iter().find(|m| &m.metric == metric);
     Some(Primary {
         metric,
         base,
@@ -39,14 +35,16 @@ fn estimate_cell(estimate: &Estimate) -> String {
     }
 }
 
-fn delta_cell(delta: Option<(f64, Option<(f64, f64)>, f64)>) -> (String, String) {
+fn delta_cell(delta: Option<&MetricDelta>) -> (String, String) {
     match delta {
-        Some((value, ci, p)) => (
+        Some(d) => (
             format!(
-                "{value:+.3}{}",
-                ci.map_or(String::new(), |(l, h)| format!(" [{l:+.3}, {h:+.3}]"))
+                "{:+.3}{}",
+                d.delta,
+                d.ci95
+                    .map_or(String::new(), |(l, h)| format!(" [{l:+.3}, {h:+.3}]"))
             ),
-            format!("{p:.3}"),
+            format!("{:.3}", d.p_value),
         ),
         None => ("–".to_string(), "–".to_string()),
     }
