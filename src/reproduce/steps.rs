@@ -152,7 +152,7 @@ pub fn serve_and_evaluate(
     Ok(json!({ "model": model.id, "weights_sha256": model.weights_sha256, "runs": runs }))
 }
 
-/// Runs the R2L distillation into `out/<dir>` (resumed unless `fresh`). Returns the record
+/// Runs the R2L distillation (`r2l distill r2l`) into `out/<dir>` (resumed unless `fresh`). Returns the record
 /// counts and hashes.
 pub fn distill(
     context: &StepContext,
@@ -166,14 +166,7 @@ pub fn distill(
     }
     let mut command = context.command("distill");
     command
-        .args([
-            "--protocol",
-            "r2l",
-            "--task",
-            &config.task,
-            "--split",
-            &config.split,
-        ])
+        .args(["r2l", "--task", &config.task, "--split", &config.split])
         .args(["--sample-seed", &config.sample_seed.to_string()])
         .args(["--rounds", &config.rounds.to_string()])
         .arg(if config.rationalize {
