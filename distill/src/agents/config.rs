@@ -10,8 +10,13 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 /// The default offline agents (three teachers, a meta-agent and a student, all the embedded default model
-/// in-process), used when `--agents` is not given.
+/// in-process), used by r2l and debate when `--agents` is not given.
 pub const DEFAULT_AGENTS_TOML: &str = include_str!("../../agents.toml");
+
+/// AgentArk's default offline team (five agents and an aggregator, all the embedded default
+/// model in-process at temperature 0.5, as AgentArk's debate runs one model five times), used
+/// by agentark when `--agents` is not given.
+pub const AGENTARK_AGENTS_TOML: &str = include_str!("../../agents-agentark.toml");
 
 /// What an agent does in a protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -457,6 +462,27 @@ local = "students/m.gguf"
             .agents
             .iter()
             .all(|a| a.backend == Backend::Local(LocalModel::Default)));
+    }
+
+    #[test]
+    fn agentarks_default_team_is_five_agents_of_one_model_at_temperature_0_5() {
+        let file = parse_agents(AGENTARK_AGENTS_TOML, "built-in", Path::new("."))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(file.with_role(Role::Teacher).count(), 5);
+        assert_eq!(file.with_role(Role::Meta).count(), 1);
+        assert_eq!(file.with_role(Role::Student).count(), 0);
+        assert!(file
+            .agents
+            .iter()
+            .all(|a| { a.backend == Backend::Local(LocalModel::Default) && a.temperature == 0.5 }));
+        // Every request carries the run's seed: the prompts differ, or five agents would give
+        // one answer.
+        let prompts: std::collections::BTreeSet<_> = file
+            .agents
+            .iter()
+            .map(|a| a.system_prompt.clone())
+            .collect();
+        assert_eq!(prompts.len(), 6);
     }
 
     #[test]

@@ -8,6 +8,6 @@ mod team;
 pub use agent::{persona, Agent};
 pub use config::{
     parse_agents, read_agents_file, AgentSpec, AgentsFile, Backend, LocalModel, Role,
-    DEFAULT_AGENTS_TOML,
+    AGENTARK_AGENTS_TOML, DEFAULT_AGENTS_TOML,
 };
 pub use team::{build_team, LocalClient, Team};

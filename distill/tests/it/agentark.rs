@@ -65,20 +65,36 @@ fn check_labels_and_filters(out: &std::path::Path) -> usize {
         } else {
             assert!(records.is_empty());
         }
-        let labels: Vec<bool> = solutions(&transcript)
-            .iter()
-            .map(|s| s["correct"] == true)
+        // Stepwise rows as AgentArk's prm/finetune2.py reads them: the final round's solutions
+        // then the aggregate's, duplicates kept, when both labels are among them.
+        let finals: Vec<Value> = transcript["rounds"]
+            .as_array()
+            .and_then(|r| r.last())
+            .and_then(|r| r["answers"].as_array())
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(std::iter::once(transcript["aggregate"].clone()))
+            .filter(|s| s["text"].is_string())
             .collect();
+        let labels: Vec<bool> = finals.iter().map(|s| s["correct"] == true).collect();
         let rows: Vec<&Value> = stepwise.iter().filter(|r| &r["id"] == id).collect();
         if labels.contains(&true) && labels.contains(&false) {
             assert_eq!(rows.len(), 1, "{transcript}");
             let row = rows[0];
             let completions = row["completions"].as_array().cloned().unwrap_or_default();
-            let distinct: HashSet<String> = completions
-                .iter()
-                .map(|c| normalized(c.as_str().unwrap_or_default()))
-                .collect();
-            assert_eq!(distinct.len(), completions.len(), "distinct solutions");
+            let texts: Vec<&Value> = finals.iter().map(|s| &s["text"]).collect();
+            assert_eq!(
+                completions.iter().collect::<Vec<_>>(),
+                texts,
+                "{transcript}"
+            );
+            assert_eq!(
+                row["labels"]
+                    .as_array()
+                    .map(|l| l.iter().map(|b| b == true).collect()),
+                Some(labels),
+            );
             for (completion, label) in completions
                 .iter()
                 .zip(row["labels"].as_array().into_iter().flatten())
@@ -128,6 +144,17 @@ fn r_sft_needs_a_right_aggregate_and_two_agents_that_ended_right() {
         outcome.stats.records.stepwise, QUESTIONS,
         "c is wrong everywhere"
     );
+    for row in lines(&out.join(distill::STEPWISE_FILE)) {
+        let completions = row["completions"].as_array().cloned().unwrap_or_default();
+        // The three agents' round-2 solutions and the aggregate's; on even questions a and b
+        // write the same solution, and both are kept.
+        assert_eq!(completions.len(), 4, "{row}");
+        let even = SELECTED
+            .iter()
+            .position(|q| row["id"] == q.id.as_str())
+            .is_some_and(|k| k % 2 == 0);
+        assert_eq!(completions[0] == completions[1], even, "{row}");
+    }
 
     // Two agents right but a wrong aggregate: no R-SFT record; no meta agent is needed.
     let (_servers, toml) = start_solvers(
@@ -214,6 +241,8 @@ fn augmentation_adds_distinct_right_trajectories_self_corrected_agents_first() {
             outcome.stats.protocol_figures["self_corrections"],
             QUESTIONS
         );
+        // c was wrong in round 0 only: every final solution is right, so no stepwise row.
+        assert_eq!(outcome.stats.records.stepwise, 0);
     }
 }
 

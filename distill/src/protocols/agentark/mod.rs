@@ -7,6 +7,9 @@
 //! - Every solution (every agent, every round, and the aggregator's) is labelled right or wrong
 //!   against gold with the harness task's parser and judge.
 //!
+//! The default team (no `--agents`) is AgentArk's: five agents of one model sampling at
+//! temperature 0.5 and an aggregator of the same model ([`AGENTARK_AGENTS_TOML`]).
+//!
 //! Records: R-SFT, trajectory augmentation and stepwise labels (see [`records`]).
 
 mod prompts;
@@ -28,7 +31,7 @@ pub use records::{augmentation, r_sft, MIN_AGENTS_RIGHT};
 pub use stats::{agentark_stats, AgentArkStats, AggregateAccuracy};
 pub use transcript::{Round, Trajectory, Transcript};
 
-use crate::agents::{Agent, Team, DEFAULT_AGENTS_TOML};
+use crate::agents::{Agent, Team, AGENTARK_AGENTS_TOML};
 use crate::call::{CallSite, Caller, Halt};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -38,8 +41,9 @@ use crate::protocols::{
 };
 use crate::store::Finished;
 
-/// Rounds after round 0 when `--rounds` is not given (AgentArk's debate configuration).
-pub const DEFAULT_ROUNDS: usize = 2;
+/// Rounds after round 0 when `--rounds` is not given: AgentArk's `rounds_num: 2` counts
+/// round 0, so one update round.
+pub const DEFAULT_ROUNDS: usize = 1;
 /// The phases shown as progress bars.
 pub const PHASES: [&str; 4] = ["round 0", "rounds", "aggregation", "records"];
 
@@ -49,7 +53,7 @@ pub static ENTRY: ProtocolEntry = ProtocolEntry {
     summary: "AgentArk (2026): debate, aggregation and labelled solutions (R-SFT, augmentation, stepwise), on reasoning tasks",
     check_task: |task| reasoning_kind(task, "agentark").map(|_| ()),
     phases: &PHASES,
-    default_agents: ("built-in:agents.toml", DEFAULT_AGENTS_TOML),
+    default_agents: ("built-in:agents-agentark.toml", AGENTARK_AGENTS_TOML),
 };
 
 /// AgentArk's settings.

@@ -6,9 +6,13 @@
 //!   the agents, distinct after whitespace normalisation (from each other and from the
 //!   aggregate), preferring answers of agents that were wrong in an earlier round and corrected
 //!   themselves, then earlier rounds, then file order.
-//! - Stepwise supervision (`stepwise.jsonl`): the question, its distinct solutions (every
-//!   agent, every round, then the aggregator's) and whether each is right — when both right and
-//!   wrong solutions exist (the process reward model's data).
+//! - Stepwise supervision (`stepwise.jsonl`), as AgentArk's `prm/finetune2.py` reads its
+//!   labelled debates: the question, the final round's solutions then the aggregator's
+//!   (duplicates kept) and whether each is right — only when both right and wrong solutions
+//!   are among them (the process reward model's data).
+//!
+//! AgentArk's repository has no script for the R-SFT and augmentation selection; those rules
+//! are r2l's.
 
 use std::collections::HashSet;
 
@@ -84,6 +88,18 @@ fn sft_line(task: &Task, sample: &Sample, text: &str) -> serde_json::Value {
     })
 }
 
+/// The solutions of a stepwise row: the final round's (agents in file order) then the
+/// aggregator's, each that came (an abstention has no text to label), duplicates kept.
+pub fn stepwise_solutions(transcript: &Transcript) -> impl Iterator<Item = &Answer> {
+    transcript
+        .rounds
+        .last()
+        .into_iter()
+        .flat_map(|round| &round.answers)
+        .chain(std::iter::once(&transcript.aggregate))
+        .filter(|answer| answer.answered())
+}
+
 /// Builds the question's records (the transcript's `r_sft` and `augmented` already decided).
 pub fn build(task: &Task, sample: &Sample, transcript: &Transcript) -> RecordLines {
     let mut lines = RecordLines::default();
@@ -102,22 +118,9 @@ pub fn build(task: &Task, sample: &Sample, transcript: &Transcript) -> RecordLin
             }
         }
     }
-    let mut seen = HashSet::new();
-    let mut completions = Vec::new();
-    let mut labels = Vec::new();
-    let solutions = transcript
-        .rounds
-        .iter()
-        .flat_map(|r| &r.answers)
-        .chain(std::iter::once(&transcript.aggregate));
-    for answer in solutions {
-        if let Some(text) = answer.text.as_deref() {
-            if seen.insert(normalize_whitespace(text)) {
-                completions.push(text.to_string());
-                labels.push(answer.correct);
-            }
-        }
-    }
+    let (completions, labels): (Vec<String>, Vec<bool>) = stepwise_solutions(transcript)
+        .map(|answer| (answer.text.clone().unwrap_or_default(), answer.correct))
+        .unzip();
     if labels.contains(&true) && labels.contains(&false) {
         lines.stepwise.push(to_line(&StepwiseRecord {
             prompt: task_question(task, sample),

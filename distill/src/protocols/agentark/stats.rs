@@ -33,7 +33,8 @@ pub struct AgentArkStats {
     pub augmented: usize,
     /// Right solutions of agents that were wrong in an earlier round.
     pub self_corrections: usize,
-    /// Questions with both right and wrong solutions (stepwise rows).
+    /// Questions whose final-round and aggregate solutions are both right and wrong (stepwise
+    /// rows).
     pub stepwise: usize,
     /// Per agent: repair turns and abstentions (reported under `failures`).
     #[serde(skip)]
