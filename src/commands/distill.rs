@@ -12,17 +12,18 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use chat::{ChatClient, RetryPolicy};
 use distill::agents::{
-    build_team, parse_agents, read_agents_file, Backend, LocalClient, LocalModel,
+    build_team, parse_agents, read_agents_file, AgentsFile, Backend, LocalClient, LocalModel, Role,
 };
 use distill::protocols::agentark::{self, AgentArkSettings};
-use distill::protocols::debate::{self, DebateSettings};
+use distill::protocols::debate::{self, ContextTokenizer, DebateSettings};
 use distill::protocols::r2l::{R2lSettings, Rule};
-use distill::protocols::{find_protocol, ProtocolSettings};
+use distill::protocols::{find_protocol, ProtocolEntry, ProtocolSettings};
 use distill::{DistillOptions, Status};
 use harness::task::resolve_task;
 use serde_json::json;
 
-use super::{CacheArgs, DataDirArg};
+use super::serve::DEFAULT_MODEL_DIR;
+use super::{r2l_home, CacheArgs, DataDirArg};
 
 /// Arguments of `r2l distill`: the protocol, as a subcommand.
 #[derive(clap::Args, Debug)]
@@ -75,10 +76,15 @@ struct DebateArgs {
     /// Debate rounds after round 0 (the independent first answers)
     #[arg(long, default_value_t = debate::DEFAULT_ROUNDS)]
     rounds: usize,
-    /// Most words of earlier-round context in one T-DPO prompt (words, not tokens; longer
-    /// contexts give further records with the same pair)
-    #[arg(long, value_name = "WORDS", default_value_t = debate::DEFAULT_PROMPT_BUDGET)]
+    /// Most tokens of earlier-round context in one T-DPO prompt, counted by the student's
+    /// tokenizer (an entry over 95 % of it keeps the first 47 % of its answer and of its notes;
+    /// longer contexts give further records with the same pair)
+    #[arg(long, value_name = "TOKENS", default_value_t = debate::DEFAULT_PROMPT_BUDGET)]
     prompt_token_budget: usize,
+    /// Checkpoint directory whose tokenizer.json counts --prompt-token-budget [default: the
+    /// student agent's when it is a local checkpoint directory, else the default model's]
+    #[arg(long, value_name = "DIR")]
+    tokenizer: Option<PathBuf>,
 }
 
 /// The flags of `r2l distill agentark`.
@@ -187,42 +193,90 @@ pub fn protocol_alias(mut args: Vec<OsString>) -> Result<Vec<OsString>> {
     Ok(args)
 }
 
+/// A protocol's settings from its flags, once the agents file is read (before any model loads).
+type SettingsFrom<'a> = Box<dyn FnOnce(&AgentsFile) -> Result<Arc<dyn ProtocolSettings>> + 'a>;
+
 /// Runs `r2l distill PROTOCOL`.
 pub fn run(args: &DistillArgs) -> Result<ExitCode> {
-    let (run, settings): (&RunArgs, Arc<dyn ProtocolSettings>) = match &args.protocol {
+    let (run, entry, settings): (&RunArgs, &ProtocolEntry, SettingsFrom) = match &args.protocol {
         ProtocolCommand::R2l(r2l) => (
             &r2l.run,
-            Arc::new(R2lSettings {
-                consensus: r2l.consensus,
-                rationalize: match (r2l.rationalize, r2l.no_rationalize) {
-                    (true, _) => true,
-                    (_, true) => false,
-                    _ => r2l.run.agents.is_none(),
-                },
-                rounds: r2l.rounds,
+            &distill::protocols::r2l::ENTRY,
+            Box::new(|_| {
+                Ok(Arc::new(R2lSettings {
+                    consensus: r2l.consensus,
+                    rationalize: match (r2l.rationalize, r2l.no_rationalize) {
+                        (true, _) => true,
+                        (_, true) => false,
+                        _ => r2l.run.agents.is_none(),
+                    },
+                    rounds: r2l.rounds,
+                }))
             }),
         ),
         ProtocolCommand::Debate(debate) => (
             &debate.run,
-            Arc::new(DebateSettings {
-                rounds: debate.rounds,
-                prompt_budget: debate.prompt_token_budget,
+            &debate::ENTRY,
+            Box::new(|agents| {
+                let dir = context_tokenizer_dir(debate.tokenizer.as_deref(), agents)?;
+                let tokenizer = ContextTokenizer::load(&dir).with_context(|| {
+                    format!(
+                        "the tokenizer that counts --prompt-token-budget ({})",
+                        dir.display()
+                    )
+                })?;
+                Ok(Arc::new(DebateSettings {
+                    rounds: debate.rounds,
+                    prompt_budget: debate.prompt_token_budget,
+                    tokenizer,
+                }))
             }),
         ),
         ProtocolCommand::AgentArk(agentark) => (
             &agentark.run,
-            Arc::new(AgentArkSettings {
-                rounds: agentark.rounds,
-                augment: agentark.augment,
+            &agentark::ENTRY,
+            Box::new(|_| {
+                Ok(Arc::new(AgentArkSettings {
+                    rounds: agentark.rounds,
+                    augment: agentark.augment,
+                }))
             }),
         ),
     };
-    distill_with(run, settings)
+    distill_with(run, entry, settings)
 }
 
-/// Runs the protocol of `settings` with the run flags `args`.
-fn distill_with(args: &RunArgs, settings: Arc<dyn ProtocolSettings>) -> Result<ExitCode> {
-    let entry = settings.entry();
+/// The checkpoint directory whose `tokenizer.json` counts the debate's T-DPO context: `given`,
+/// else the first student agent's local checkpoint directory, else the default model's (what
+/// `r2l train --base default` trains; an endpoint student's tokenizer is not at hand, so pass
+/// `--tokenizer` to count with it).
+fn context_tokenizer_dir(given: Option<&Path>, agents: &AgentsFile) -> Result<PathBuf> {
+    if let Some(dir) = given {
+        return Ok(dir.to_path_buf());
+    }
+    let student_checkpoint = agents
+        .with_role(Role::Student)
+        .find_map(|a| match &a.backend {
+            Backend::Local(LocalModel::Path(path)) if path.join("tokenizer.json").is_file() => {
+                Some(path.clone())
+            }
+            _ => None,
+        });
+    if let Some(dir) = student_checkpoint {
+        return Ok(dir);
+    }
+    let dir = r2l_home().join("models").join(DEFAULT_MODEL_DIR);
+    if !dir.join("tokenizer.json").is_file() {
+        bail!(
+            "the default model's tokenizer, which counts --prompt-token-budget, is not set up at {}; run `r2l setup`, or pass --tokenizer DIR (a checkpoint directory with tokenizer.json)",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// Runs the protocol of `entry` with the run flags `args` and the settings `settings` builds.
+fn distill_with(args: &RunArgs, entry: &ProtocolEntry, settings: SettingsFrom) -> Result<ExitCode> {
     let task = resolve_task(&args.task)?;
     (entry.check_task)(&task)?;
     let data_dir = args.data_dir.resolve()?;
@@ -238,6 +292,7 @@ fn distill_with(args: &RunArgs, settings: Arc<dyn ProtocolSettings>) -> Result<E
             parse_agents(text, source, Path::new("."))?
         }
     };
+    let settings = settings(&agents)?;
     let in_process = agents
         .agents
         .iter()

@@ -1,4 +1,4 @@
-//! `r2l distill --protocol debate|agentark` as a process against scripted agents on 127.0.0.1:
+//! `r2l distill debate|agentark` as a process against scripted agents on 127.0.0.1:
 //! the runs complete, report their figures, and their files (stepwise included) load unchanged
 //! with Hugging Face `datasets` and TRL's column names.
 
@@ -120,7 +120,16 @@ fn debate_and_agentark_runs_write_files_that_load_with_datasets_and_trl_columns(
             ("s", "student", &student),
         ],
     );
-    for (protocol, extra) in [("debate", "--rounds=1"), ("agentark", "--augment=1")] {
+    // The debate counts its context in the student's tokens: the scripted student is an
+    // endpoint, so the default model's tokenizer is named (the test's R2L_HOME is empty).
+    let tokenizer = format!(
+        "--tokenizer={}",
+        r2l_home().join("models/SmolLM2-135M-Instruct").display()
+    );
+    for (protocol, extras) in [
+        ("debate", vec!["--rounds=1", tokenizer.as_str()]),
+        ("agentark", vec!["--augment=1"]),
+    ] {
         let out = home.path().join(protocol);
         let (agents, out_arg, data) = (
             agents.display().to_string(),
@@ -128,26 +137,23 @@ fn debate_and_agentark_runs_write_files_that_load_with_datasets_and_trl_columns(
             data_dir().display().to_string(),
         );
         let limit = LIMIT.to_string();
-        let output = run(
-            &[
-                "distill",
-                "--protocol",
-                protocol,
-                "--task",
-                "gsm8k",
-                "--limit",
-                &limit,
-                "--agents",
-                &agents,
-                "--out",
-                &out_arg,
-                "--data-dir",
-                &data,
-                "--no-progress",
-                extra,
-            ],
-            home.path(),
-        );
+        let mut args = vec![
+            "distill",
+            protocol,
+            "--task",
+            "gsm8k",
+            "--limit",
+            &limit,
+            "--agents",
+            &agents,
+            "--out",
+            &out_arg,
+            "--data-dir",
+            &data,
+            "--no-progress",
+        ];
+        args.extend(extras);
+        let output = run(&args, home.path());
         assert!(
             output.status.success(),
             "{protocol}: {}",
@@ -176,6 +182,12 @@ fn debate_and_agentark_runs_write_files_that_load_with_datasets_and_trl_columns(
                 assert_eq!(counts["sft"], LIMIT);
             }
             _ => {
+                // By default round 0 and one update round (AgentArk's rounds_num 2).
+                assert_eq!(
+                    stats["accuracy_per_round"].as_array().map(Vec::len),
+                    Some(2),
+                    "{stats}"
+                );
                 // One right and one wrong solution per question: stepwise rows, no R-SFT.
                 assert_eq!(counts["stepwise"], LIMIT, "{stats}");
                 assert_eq!(counts["sft"], 0);

@@ -210,10 +210,10 @@ fn when_the_context_overflows_the_budget_the_pair_repeats_with_the_rest_of_the_c
         "",
     );
     let dir = tempdir();
-    // An entry here is ~15-25 words: with 30 words, each context block holds one entry.
+    // An entry here is 20-40 tokens: with 40 tokens, no block holds two entries.
     let options = reasoning_options(
         DebateSettings {
-            prompt_budget: 30,
+            prompt_budget: 40,
             ..debate(1)
         },
         &dir.path().join("out"),
@@ -262,6 +262,84 @@ fn when_the_context_overflows_the_budget_the_pair_repeats_with_the_rest_of_the_c
             assert_eq!(entries, answers.len(), "{contexts:?}");
         }
     }
+}
+
+/// The entries of a T-DPO record's context, in order (each labelled "Answer k:").
+fn context_entries(context: &str) -> Vec<String> {
+    let mut entries = Vec::new();
+    let mut rest = context
+        .strip_prefix("Answer 1:\n")
+        .unwrap_or_else(|| panic!("{context}"));
+    for next in 2.. {
+        let label = format!("\n\nAnswer {next}:\n");
+        match rest.find(&label) {
+            Some(at) => {
+                entries.push(rest[..at].to_string());
+                rest = &rest[at + label.len()..];
+            }
+            None => {
+                entries.push(rest.to_string());
+                break;
+            }
+        }
+    }
+    entries
+}
+
+#[test]
+fn t_dpo_contexts_hold_the_parsed_answers_shortest_first_in_student_tokens() {
+    let (_servers, toml) = start_solvers(
+        &[
+            ("a", "teacher", Solver::Right),
+            ("b", "teacher", Solver::Wrong),
+            ("p", "teacher", Solver::Prose),
+            ("s", "student", Solver::Learner),
+        ],
+        "",
+    );
+    let dir = tempdir();
+    let (out, _) = run_gsm8k(
+        &toml,
+        dir.path(),
+        &reasoning_options(debate(1), &dir.path().join("out")),
+    );
+    let tokenizer = default_tokenizer();
+    let dpo = lines(&out.join(distill::DPO_FILE));
+    for transcript in transcripts(&out) {
+        let id = transcript["id"].as_str().unwrap_or_default();
+        // The live round 1 showed every answer of round 0, p's prose too.
+        let shown = transcript["rounds"][1]["context_order"].clone();
+        assert!(shown.as_array().is_some_and(|a| a.len() == 4), "{shown}");
+        let later: Vec<&Value> = dpo
+            .iter()
+            .filter(|r| r["id"] == id && content_of_user(r).contains("You are debating"))
+            .collect();
+        assert!(!later.is_empty(), "{id}");
+        for record in later {
+            let entries = context_entries(&context_of(record));
+            // a, b and s: p's answer has no final answer and is skipped.
+            assert_eq!(entries.len(), 3, "{entries:?}");
+            assert!(
+                entries.iter().all(|e| !e.contains("not sure")),
+                "{entries:?}"
+            );
+            let lengths: Vec<usize> = entries
+                .iter()
+                .map(|e| tokenizer.count(e).unwrap_or_else(|error| panic!("{error}")))
+                .collect();
+            assert!(
+                lengths.windows(2).all(|w| w[0] <= w[1]),
+                "shortest first: {lengths:?} {entries:?}"
+            );
+        }
+    }
+    // The run records the tokenizer that counted the budget.
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join(distill::MANIFEST_FILE)).unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    assert_eq!(manifest["prompt_token_budget"], 1000);
+    assert_eq!(manifest["context_tokenizer_sha256"], tokenizer.sha256());
 }
 
 #[test]

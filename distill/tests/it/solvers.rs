@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chat::{ChatRequest, Reply};
 use distill::protocols::agentark::AgentArkSettings;
-use distill::protocols::debate::DebateSettings;
+use distill::protocols::debate::{ContextTokenizer, DebateSettings};
 use distill::protocols::ProtocolSettings;
 use distill::{DistillOptions, Outcome};
 use harness::data::{load, DatasetName, Target};
@@ -209,11 +209,32 @@ pub fn start_solvers(agents: &[(&str, &str, Solver)], extra: &str) -> (Vec<Teach
     (servers, toml)
 }
 
-/// Debate & Reflect's settings with `rounds` rounds after round 0 (the rest as by default).
+/// The student's tokenizer of the debate tests: the default model's (set up by
+/// scripts/setup.sh), which counts the T-DPO context budget.
+pub fn default_tokenizer() -> ContextTokenizer {
+    static TOKENIZER: LazyLock<ContextTokenizer> = LazyLock::new(|| {
+        let home = std::env::var_os("R2L_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/r2l")
+            });
+        let dir = home.join("models/SmolLM2-135M-Instruct");
+        assert!(
+            dir.join("tokenizer.json").is_file(),
+            "the default model is not set up at {}: run scripts/setup.sh",
+            dir.display()
+        );
+        ContextTokenizer::load(&dir).unwrap_or_else(|e| panic!("{e}"))
+    });
+    TOKENIZER.clone()
+}
+
+/// Debate & Reflect's settings with `rounds` rounds after round 0, the paper's budget, counted
+/// by the default model's tokenizer.
 pub fn debate(rounds: usize) -> DebateSettings {
     DebateSettings {
         rounds,
-        ..Default::default()
+        ..DebateSettings::new(default_tokenizer())
     }
 }
 

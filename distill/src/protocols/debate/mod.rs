@@ -25,7 +25,7 @@ use harness::metrics::BootstrapConfig;
 use harness::task::Task;
 use serde_json::{Map, Value};
 
-pub use context::{entries, entry, join, pack};
+pub use context::{entries, entry, join, pack, record_entries, ContextTokenizer};
 pub use stats::{debate_stats, DebateStats};
 pub use transcript::{Round, Stop, Transcript, Turn};
 
@@ -44,8 +44,11 @@ use crate::store::Finished;
 
 /// Rounds after round 0 when `--rounds` is not given (the paper's three).
 pub const DEFAULT_ROUNDS: usize = 3;
-/// The T-DPO prompt budget (words) when `--prompt-token-budget` is not given.
+/// The T-DPO prompt budget (tokens of the student's tokenizer) when `--prompt-token-budget` is
+/// not given: D&R's 1,000.
 pub const DEFAULT_PROMPT_BUDGET: usize = 1000;
+/// The smallest prompt budget (tokens): an entry's answer and notes keep 47 % of it each.
+pub const MIN_PROMPT_BUDGET: usize = 20;
 /// The phases shown as progress bars.
 pub const PHASES: [&str; 3] = ["round 0", "debate", "records"];
 
@@ -59,12 +62,27 @@ pub static ENTRY: ProtocolEntry = ProtocolEntry {
 };
 
 /// Debate & Reflect's settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct DebateSettings {
     /// Rounds after round 0.
     pub rounds: usize,
-    /// Most words of earlier-round context in one T-DPO prompt.
+    /// Most tokens of earlier-round context in one T-DPO prompt, counted by `tokenizer` (the
+    /// cut and packing rules are D&R's, see the `context` module).
     pub prompt_budget: usize,
+    /// The student's tokenizer, which counts the budget.
+    pub tokenizer: ContextTokenizer,
+}
+
+impl DebateSettings {
+    /// The paper's settings ([`DEFAULT_ROUNDS`] rounds, a budget of [`DEFAULT_PROMPT_BUDGET`]
+    /// tokens) counted with `tokenizer`.
+    pub fn new(tokenizer: ContextTokenizer) -> DebateSettings {
+        DebateSettings {
+            rounds: DEFAULT_ROUNDS,
+            prompt_budget: DEFAULT_PROMPT_BUDGET,
+            tokenizer,
+        }
+    }
 }
 
 impl ProtocolSettings for DebateSettings {
@@ -73,16 +91,7 @@ impl ProtocolSettings for DebateSettings {
     }
 
     fn build(&self, task: &Task, team: &Team) -> Result<Box<dyn Protocol>> {
-        Ok(Box::new(Debate::new(task, team, *self)?))
-    }
-}
-
-impl Default for DebateSettings {
-    fn default() -> DebateSettings {
-        DebateSettings {
-            rounds: DEFAULT_ROUNDS,
-            prompt_budget: DEFAULT_PROMPT_BUDGET,
-        }
+        Ok(Box::new(Debate::new(task, team, self.clone())?))
     }
 }
 
@@ -111,9 +120,9 @@ impl Debate {
                 agents.len()
             )));
         }
-        if settings.prompt_budget < 20 {
+        if settings.prompt_budget < MIN_PROMPT_BUDGET {
             return Err(Error::InvalidInput(format!(
-                "--prompt-token-budget must be at least 20 words, got {}",
+                "--prompt-token-budget must be at least {MIN_PROMPT_BUDGET} tokens, got {}",
                 settings.prompt_budget
             )));
         }
@@ -136,7 +145,8 @@ impl Debate {
         sample: &Sample,
         progress: &Progress,
     ) -> std::result::Result<Finished, Halt> {
-        let budget = self.settings.prompt_budget;
+        let (budget, tokenizer) = (self.settings.prompt_budget, &self.settings.tokenizer);
+        let fatal = |e: Error| Halt::Fatal(e.to_string());
         let mut rounds: Vec<Round> = Vec::new();
         let mut stop = Stop::LastRound;
         for number in 0..=self.settings.rounds {
@@ -154,7 +164,7 @@ impl Debate {
                             .into_iter()
                             .map(|k| answered[k].clone())
                             .collect();
-                    let shown = join(&entries(previous, &order, budget));
+                    let shown = join(&entries(previous, &order, budget, tokenizer).map_err(fatal)?);
                     (order, Some(shown))
                 }
             };
@@ -221,7 +231,8 @@ impl Debate {
             stop,
             records: Default::default(),
         };
-        let lines = records::build(&self.task, sample, &transcript, budget);
+        let lines =
+            records::build(&self.task, sample, &transcript, budget, tokenizer).map_err(fatal)?;
         transcript.records = lines.counts();
         progress.phase_done("records");
         Finished::new(&sample.id, &transcript, lines)
@@ -299,13 +310,17 @@ impl Protocol for Debate {
         &ENTRY
     }
 
-    /// Rounds and the T-DPO prompt budget.
+    /// Rounds, the T-DPO prompt budget and the tokenizer that counts it.
     fn settings(&self) -> Map<String, Value> {
         let mut settings = Map::new();
         settings.insert("rounds".to_string(), self.settings.rounds.into());
         settings.insert(
             "prompt_token_budget".to_string(),
             self.settings.prompt_budget.into(),
+        );
+        settings.insert(
+            "context_tokenizer_sha256".to_string(),
+            self.settings.tokenizer.sha256().into(),
         );
         settings
     }

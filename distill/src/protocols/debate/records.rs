@@ -2,9 +2,9 @@
 //!
 //! - T-DPO (`dpo.jsonl`): for every round, every right answer × every wrong answer of that
 //!   round (any agent). The prompt is the task's own prompt for round 0; for a later round it
-//!   adds the previous round's answers, reflections and feedback as that round showed them,
-//!   packed to the prompt budget — when they overflow, the same pair is written again with the
-//!   rest of the context (the paper's tree packing).
+//!   adds the previous round's parsed answers with their reflections and feedback, shortest
+//!   first, packed to the prompt budget in tokens — when they overflow, the same pair is
+//!   written again with the rest of the context (the paper's tree packing, see [`super::context`]).
 //! - SFT (`sft.jsonl`): every right teacher answer of any round, with the task's own prompt;
 //!   answers that differ only in whitespace are written once.
 
@@ -14,15 +14,22 @@ use chat::Message;
 use harness::data::Sample;
 use harness::task::Task;
 
-use super::context::{entries, pack};
+use super::context::{pack, record_entries, ContextTokenizer};
 use super::prompts::record_prompt;
 use super::transcript::Transcript;
 use crate::agents::Role;
+use crate::error::Result;
 use crate::protocols::reasoning::normalize_whitespace;
 use crate::records::{to_line, DpoRecord, RecordLines, SftRecord};
 
-/// Builds the question's records; `budget` is the prompt budget in words.
-pub fn build(task: &Task, sample: &Sample, transcript: &Transcript, budget: usize) -> RecordLines {
+/// Builds the question's records; `budget` is the prompt budget in tokens of `tokenizer`.
+pub fn build(
+    task: &Task,
+    sample: &Sample,
+    transcript: &Transcript,
+    budget: usize,
+    tokenizer: &ContextTokenizer,
+) -> Result<RecordLines> {
     let mut lines = RecordLines::default();
     for (index, round) in transcript.rounds.iter().enumerate() {
         let texts = |right: bool| -> Vec<&str> {
@@ -39,13 +46,23 @@ pub fn build(task: &Task, sample: &Sample, transcript: &Transcript, budget: usiz
         }
         let prompts: Vec<Vec<Message>> = match index.checked_sub(1) {
             None => vec![record_prompt(task, sample, None)],
-            Some(previous) => pack(
-                &entries(&transcript.rounds[previous], &round.context_order, budget),
-                budget,
-            )
-            .iter()
-            .map(|block| record_prompt(task, sample, Some(block)))
-            .collect(),
+            Some(previous) => {
+                let shown = record_entries(
+                    &transcript.rounds[previous],
+                    &round.context_order,
+                    budget,
+                    tokenizer,
+                )?;
+                let mut blocks = pack(&shown, budget, tokenizer)?;
+                if blocks.is_empty() {
+                    // No answer of the previous round parsed: D&R's context reads "None".
+                    blocks.push("None".to_string());
+                }
+                blocks
+                    .iter()
+                    .map(|block| record_prompt(task, sample, Some(block)))
+                    .collect()
+            }
         };
         for prompt in &prompts {
             for good in &chosen {
@@ -77,5 +94,5 @@ pub fn build(task: &Task, sample: &Sample, transcript: &Transcript, budget: usiz
             }));
         }
     }
-    lines
+    Ok(lines)
 }
