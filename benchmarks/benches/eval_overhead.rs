@@ -35,6 +35,7 @@ fn eval_overhead(c: &mut Criterion) {
     let out = std::env::temp_dir().join("r2l-eval-overhead");
     let options = EvalOptions {
         model: "scripted".to_string(),
+        agent: None,
         model_sha256: None,
         endpoints: vec![server.base_url()],
         split: None,

@@ -310,13 +310,8 @@ fn distill_with(args: &RunArgs, entry: &ProtocolEntry, settings: SettingsFrom) -
         .context("starting the async runtime")?;
     let max_seqs = args.max_seqs;
     let mut load_local = |which: &LocalModel| -> distill::Result<LocalClient> {
-        let spec = match which {
-            LocalModel::Default => super::serve::model_spec("default", None, max_seqs),
-            LocalModel::Path(path) => {
-                super::serve::model_spec(&path.display().to_string(), None, max_seqs)
-            }
-        }
-        .map_err(|e| distill::Error::Fatal(format!("{e:#}")))?;
+        let spec = local_model_spec(which, max_seqs)
+            .map_err(|e| distill::Error::Fatal(format!("{e:#}")))?;
         eprintln!("loading {} in-process...", spec.path.display());
         let engine = runtime
             .block_on(serve::engine::Engine::load(&spec))
@@ -388,6 +383,18 @@ fn distill_with(args: &RunArgs, entry: &ProtocolEntry, settings: SettingsFrom) -
                 outcome.dir.display()
             );
             Ok(ExitCode::from(EXIT_INTERRUPTED))
+        }
+    }
+}
+
+/// How an agent's in-process model is loaded (by `r2l distill` and `r2l eval --agent`): the
+/// default model, or the agent's .gguf file / checkpoint directory, with `max_seqs` sequences
+/// decoded together.
+pub fn local_model_spec(which: &LocalModel, max_seqs: usize) -> Result<serve::engine::ModelSpec> {
+    match which {
+        LocalModel::Default => super::serve::model_spec("default", None, max_seqs),
+        LocalModel::Path(path) => {
+            super::serve::model_spec(&path.display().to_string(), None, max_seqs)
         }
     }
 }

@@ -8,6 +8,7 @@ mod compare;
 mod distill;
 mod distill_reasoning;
 mod eval;
+mod eval_agent;
 mod reproduce;
 mod results;
 mod serve;

@@ -39,6 +39,12 @@ pub fn persona(spec: &AgentSpec) -> String {
     }
 }
 
+/// The system prompt an agent answers with: its file's `system_prompt`, else the [`persona`]
+/// built from its role and expertise.
+pub fn system_prompt(spec: &AgentSpec) -> String {
+    spec.system_prompt.clone().unwrap_or_else(|| persona(spec))
+}
+
 impl Agent {
     /// Its id.
     pub fn id(&self) -> &str {

@@ -5,7 +5,7 @@ mod agent;
 mod config;
 mod team;
 
-pub use agent::{persona, Agent};
+pub use agent::{persona, system_prompt, Agent};
 pub use config::{
     parse_agents, read_agents_file, AgentSpec, AgentsFile, Backend, LocalModel, Role,
     AGENTARK_AGENTS_TOML, DEFAULT_AGENTS_TOML,

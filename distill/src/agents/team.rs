@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chat::{CacheMode, CachedClient, ChatCache, ChatClient, HttpClient, HttpConfig, RetryPolicy};
 
-use super::agent::{persona, Agent};
+use super::agent::{system_prompt, Agent};
 use super::config::{AgentsFile, Backend, LocalModel, Role};
 use crate::error::{Error, Result};
 
@@ -125,7 +125,7 @@ pub fn build_team(
             }
         };
         let agent = Arc::new(Agent {
-            system_prompt: spec.system_prompt.clone().unwrap_or_else(|| persona(spec)),
+            system_prompt: system_prompt(spec),
             spec: spec.clone(),
             model,
             client: Arc::new(CachedClient::new(client, cache.clone(), mode)),

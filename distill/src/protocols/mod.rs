@@ -18,7 +18,7 @@ use chat::{Message, Role};
 use futures::future::BoxFuture;
 use harness::data::Sample;
 use harness::metrics::BootstrapConfig;
-use harness::task::{messages, Task};
+use harness::task::{messages, with_system_prefix, Task};
 use serde_json::{Map, Value};
 
 use crate::agents::{Agent, Team};
@@ -130,16 +130,11 @@ pub fn parse_transcripts<T: serde::de::DeserializeOwned>(
 }
 
 /// The task's own prompt for `sample` with the agent's persona put before the task's system
-/// message: what an agent answers first in every protocol.
+/// message (`harness::task::with_system_prefix`): what an agent answers first in every
+/// protocol, and what `r2l eval --agent` sends, so an agent evaluated as a model reads the
+/// prompt it answers in distillation.
 pub fn task_prompt(task: &Task, sample: &Sample, agent: &Agent) -> Vec<Message> {
-    let mut conversation = messages(task, sample, &[]);
-    match conversation.first_mut() {
-        Some(first) if first.role == Role::System => {
-            first.content = format!("{}\n\n{}", agent.system_prompt, first.content);
-        }
-        _ => conversation.insert(0, Message::system(agent.system_prompt.clone())),
-    }
-    conversation
+    with_system_prefix(messages(task, sample, &[]), &agent.system_prompt)
 }
 
 /// The task's own user turn for `sample` (the question as the student sees it).

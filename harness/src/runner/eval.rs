@@ -14,20 +14,24 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::run_log::{
-    git_revision, path_safe, DatasetRef, ModelRef, RunDiagnostics, RunLog, RunManifest, SampleLine,
-    TaskRef, SAMPLES_FILE,
+    git_revision, path_safe, AgentRef, DatasetRef, ModelRef, RunDiagnostics, RunLog, RunManifest,
+    SampleLine, TaskRef, SAMPLES_FILE,
 };
 use crate::data::{load, Sample};
 use crate::error::{Error, Result};
 use crate::metrics::BootstrapConfig;
 use crate::scoring::{aggregate, judge, Judgement, Prediction};
-use crate::task::{few_shot_examples, request, select, Task};
+use crate::task::{few_shot_examples, request_as, select, Task};
 
 /// How to run an evaluation.
 #[derive(Debug, Clone)]
 pub struct EvalOptions {
-    /// The model id sent with every request.
+    /// The model id sent with every request (also the run's model id and directory name,
+    /// unless an agent is evaluated).
     pub model: String,
+    /// The agent of an agents file evaluated as the model: its persona shapes every request,
+    /// its id names the run, and the manifest records it (None: the bare model).
+    pub agent: Option<AgentRef>,
     /// sha256 of the model weights, when known.
     pub model_sha256: Option<String>,
     /// Where the model is reached (endpoint URLs or `local:<path>`), for the manifest.
@@ -95,7 +99,12 @@ pub async fn evaluate(
         .run_id
         .clone()
         .unwrap_or_else(|| started.format("%Y%m%dT%H%M%S%.3fZ").to_string());
-    let dir = run_dir(&options.out_dir, &task.name, &options.model, &run_id);
+    // An agent's runs are named after the agent: several agents share one model.
+    let model_id = options
+        .agent
+        .as_ref()
+        .map_or(&options.model, |agent| &agent.id);
+    let dir = run_dir(&options.out_dir, &task.name, model_id, &run_id);
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
         path: dir.clone(),
         source,
@@ -115,7 +124,8 @@ pub async fn evaluate(
     let client = CachedClient::new(client, options.cache.clone(), options.cache_mode);
     let client = &client;
     let requests = samples.iter().map(|sample| {
-        let request = request(task, &options.model, sample, &few_shot);
+        let persona = options.agent.as_ref().map(|agent| &agent.persona);
+        let request = request_as(task, &options.model, sample, &few_shot, persona);
         let position = positions
             .get(sample.id.as_str())
             .copied()
@@ -203,11 +213,15 @@ pub async fn evaluate(
         few_shot: options.few_shot,
         seed: options.seed,
         model: ModelRef {
-            id: options.model.clone(),
+            id: model_id.clone(),
             sha256: options.model_sha256.clone(),
             endpoints: options.endpoints.clone(),
         },
-        generation: task.generation.clone(),
+        agent: options.agent.clone(),
+        generation: match &options.agent {
+            Some(agent) => agent.persona.generation(&task.generation),
+            None => task.generation.clone(),
+        },
         r2l_version: env!("CARGO_PKG_VERSION").to_string(),
         git_rev: git_revision(),
         started: started.to_rfc3339(),

@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 
 pub use eval::{default_runs_dir, evaluate, run_dir, EvalOptions};
 pub use run_log::{
-    git_revision, path_safe, DatasetRef, ModelRef, RunDiagnostics, RunLog, RunManifest, SampleLine,
-    TaskRef, MANIFEST_FILE, SAMPLES_FILE,
+    git_revision, path_safe, AgentRef, DatasetRef, ModelRef, RunDiagnostics, RunLog, RunManifest,
+    SampleLine, TaskRef, MANIFEST_FILE, SAMPLES_FILE,
 };
 
 /// Writes a file atomically (`chat::write_atomically`), naming it in the error.

@@ -11,7 +11,7 @@ use super::write_atomically;
 use crate::error::{Error, Result};
 use crate::metrics::{estimate, BootstrapConfig, CategoryScores, Estimate};
 use crate::scoring::{CorpusMetrics, SampleScore, Scorer};
-use crate::task::GenerationSettings;
+use crate::task::{GenerationSettings, Persona};
 
 /// The manifest file's name inside a run directory.
 pub const MANIFEST_FILE: &str = "run.json";
@@ -57,6 +57,26 @@ pub struct ModelRef {
     pub endpoints: Vec<String>,
 }
 
+/// The agent of an agents file evaluated as a model (`r2l eval --agent`): who it is, what its
+/// requests carried and how it answered, so two agents' runs on one model stay apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRef {
+    /// The agent's id (also the run's model id and directory name).
+    pub id: String,
+    /// Its role in the agents file (`teacher`, `meta`, `student`).
+    pub role: String,
+    /// The model id its requests carried.
+    pub model: String,
+    /// Its persona: system prompt and sampling settings.
+    pub persona: Persona,
+    /// sha256 of the persona's system prompt (UTF-8), hex.
+    pub persona_sha256: String,
+    /// The agents file: its path, or `built-in:NAME`.
+    pub agents_file: String,
+    /// sha256 of the agents file's text, hex.
+    pub agents_sha256: String,
+}
+
 /// Everything that went wrong or was cut short.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunDiagnostics {
@@ -91,6 +111,9 @@ pub struct RunManifest {
     pub seed: u64,
     /// The model.
     pub model: ModelRef,
+    /// The agent evaluated as the model, when the run was `r2l eval --agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentRef>,
     /// Sampling settings.
     pub generation: GenerationSettings,
     /// r2l version.

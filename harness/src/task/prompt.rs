@@ -7,6 +7,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
+use super::persona::{with_system_prefix, Persona};
 use super::spec::Task;
 use crate::data::{AnswerKind, Sample, Target};
 use crate::scoring::{AnswerSource, Scorer};
@@ -141,10 +142,29 @@ pub fn messages(task: &Task, sample: &Sample, few_shot: &[Sample]) -> Vec<Messag
 
 /// The full request for `sample` to `model`, with the task's generation settings.
 pub fn request(task: &Task, model: &str, sample: &Sample, few_shot: &[Sample]) -> ChatRequest {
-    let settings = &task.generation;
+    request_as(task, model, sample, few_shot, None)
+}
+
+/// The full request for `sample` to `model` answering as `persona`: its system prompt before
+/// the task's system message and its sampling settings in place of the task's (None: the
+/// task's own prompt and settings, as [`request`]).
+pub fn request_as(
+    task: &Task,
+    model: &str,
+    sample: &Sample,
+    few_shot: &[Sample],
+    persona: Option<&Persona>,
+) -> ChatRequest {
+    let (messages, settings) = match persona {
+        Some(persona) => (
+            with_system_prefix(messages(task, sample, few_shot), &persona.system_prompt),
+            persona.generation(&task.generation),
+        ),
+        None => (messages(task, sample, few_shot), task.generation.clone()),
+    };
     ChatRequest {
         model: model.to_string(),
-        messages: messages(task, sample, few_shot),
+        messages,
         max_tokens: Some(settings.max_tokens),
         temperature: Some(settings.temperature),
         top_p: Some(settings.top_p),
