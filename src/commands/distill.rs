@@ -16,7 +16,7 @@ use distill::agents::{
 };
 use distill::protocols::agentark::{self, AgentArkSettings};
 use distill::protocols::debate::{self, ContextTokenizer, DebateSettings};
-use distill::protocols::r2l::{R2lSettings, Rule};
+use distill::protocols::r2l::{Participants, R2lSettings, Rule};
 use distill::protocols::{find_protocol, ProtocolEntry, ProtocolSettings};
 use distill::{DistillOptions, Status};
 use harness::task::resolve_task;
@@ -66,6 +66,12 @@ struct R2lArgs {
     /// Revision rounds on a conflict, after the independent first labels
     #[arg(long, default_value_t = R2lSettings::default().rounds)]
     rounds: usize,
+    /// Only these teachers of the agents file take part (comma-separated ids) [default: all]
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    teachers: Option<Vec<String>>,
+    /// Leave the meta-agent out: aggregation by the teachers' votes (one teacher: its labels)
+    #[arg(long)]
+    no_meta: bool,
 }
 
 /// The flags of `r2l distill debate`.
@@ -202,7 +208,12 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
         ProtocolCommand::R2l(r2l) => (
             &r2l.run,
             &distill::protocols::r2l::ENTRY,
-            Box::new(|_| {
+            Box::new(|agents| {
+                let participants = Participants {
+                    teachers: r2l.teachers.clone(),
+                    without_meta: r2l.no_meta,
+                };
+                participants.check(agents)?;
                 Ok(Arc::new(R2lSettings {
                     consensus: r2l.consensus,
                     rationalize: match (r2l.rationalize, r2l.no_rationalize) {
@@ -211,6 +222,7 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
                         _ => r2l.run.agents.is_none(),
                     },
                     rounds: r2l.rounds,
+                    participants,
                 }))
             }),
         ),

@@ -404,3 +404,73 @@ fn distill_with_the_default_offline_agents_runs_the_real_default_model() {
         read(Path::new(&second), "transcripts.jsonl")
     );
 }
+
+#[test]
+fn distill_with_one_teacher_and_no_meta_asks_only_that_teacher_and_remembers_the_choice() {
+    let servers: Vec<ScriptedServer> = ["BATTERY", "CAMERA", "SCREEN", "BATTERY"]
+        .into_iter()
+        .map(|aspect| {
+            RUNTIME
+                .block_on(ScriptedServer::start(teacher(aspect)))
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let agents = agents_file(
+        home.path(),
+        &[
+            ("a", "teacher", &servers[0]),
+            ("b", "teacher", &servers[1]),
+            ("c", "teacher", &servers[2]),
+            ("judge", "meta", &servers[3]),
+        ],
+    );
+    let out = home.path().join("single");
+    let cache = home.path().join("cache");
+    let with = |extra: &[&str]| -> Vec<String> {
+        let mut args = distill_args(&agents, &out, &cache, "4");
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    run_ok(&with(&["--teachers", "a", "--no-meta"]), home.path());
+    let asked: Vec<u64> = servers.iter().map(ScriptedServer::requests).collect();
+    assert!(asked[0] > 0, "teacher a was asked: {asked:?}");
+    assert_eq!(&asked[1..], &[0, 0, 0], "only teacher a was asked");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&read(&out, "distill.json")).unwrap_or_default();
+    assert_eq!(manifest["teachers"], serde_json::json!(["a"]), "{manifest}");
+    assert_eq!(manifest["meta"], false, "{manifest}");
+    assert_eq!(manifest["consensus"], "majority", "{manifest}");
+    // One teacher under majority: the final labels are its labels.
+    let first = read(&out, "transcripts.jsonl");
+    assert!(first.lines().count() == 4 && first.contains("BATTERY"));
+
+    // Resuming into the directory with another selection is refused, like other settings.
+    for other in [
+        &["--teachers", "b", "--no-meta"][..],
+        &["--teachers", "a"][..],
+    ] {
+        let refs: Vec<String> = with(other);
+        let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+        let output = run(&refs, home.path());
+        assert_eq!(output.status.code(), Some(2), "{other:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("teachers") || stderr.contains("meta"),
+            "{stderr}"
+        );
+    }
+
+    // An unknown id fails before any call and lists the teachers.
+    let refs = with(&["--teachers", "a,z"]);
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let output = run(&refs, home.path());
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--teachers: `z` is not a teacher; the teachers of ")
+            && stderr.contains("agents.toml: a, b, c"),
+        "{stderr}"
+    );
+    assert_eq!(servers[0].requests(), asked[0], "no call after a bad id");
+}

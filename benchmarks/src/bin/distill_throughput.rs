@@ -90,6 +90,7 @@ async fn main() -> Result<(), String> {
             consensus: None,
             rationalize: true,
             rounds: 1,
+            ..R2lSettings::default()
         }),
         split: Some("train".to_string()),
         limit: Some(samples),

@@ -355,6 +355,7 @@ pub fn options(out: &Path, consensus: Option<Rule>, rationalize: bool) -> Distil
             consensus,
             rationalize,
             rounds: 1,
+            ..R2lSettings::default()
         }),
         split: Some("train".to_string()),
         limit: Some(LIMIT),

@@ -14,6 +14,7 @@
 mod agreement;
 mod consensus;
 mod labels;
+mod participants;
 mod prompts;
 mod records;
 mod stats;
@@ -35,6 +36,7 @@ pub use labels::{
     answer_json, clean_rationale, pair_set, read_labels, render_answer, Label, Pair, ReadLabels,
     RATIONALE_WORDS,
 };
+pub use participants::Participants;
 pub use stats::{r2l_stats, R2lStats};
 pub use transcript::{
     Decision, Detection, Explanation, MetaStep, Position, Rationale, RecordCounts, Revision,
@@ -70,7 +72,7 @@ pub static ENTRY: ProtocolEntry = ProtocolEntry {
 };
 
 /// R2L's settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct R2lSettings {
     /// The aggregation rule (None: `meta` when a meta agent exists, else `majority`).
     pub consensus: Option<Rule>,
@@ -78,6 +80,8 @@ pub struct R2lSettings {
     pub rationalize: bool,
     /// Revision rounds on a conflict (rounds after the first, independent labels).
     pub rounds: usize,
+    /// The teachers and meta-agent of the agents file that take part (default: all).
+    pub participants: Participants,
 }
 
 impl ProtocolSettings for R2lSettings {
@@ -86,7 +90,7 @@ impl ProtocolSettings for R2lSettings {
     }
 
     fn build(&self, task: &Task, team: &Team) -> Result<Box<dyn Protocol>> {
-        Ok(Box::new(R2l::new(task, team, *self)?))
+        Ok(Box::new(R2l::new(task, team, self.clone())?))
     }
 }
 
@@ -98,6 +102,7 @@ impl Default for R2lSettings {
             consensus: None,
             rationalize: false,
             rounds: 1,
+            participants: Participants::default(),
         }
     }
 }
@@ -112,20 +117,22 @@ pub struct R2l {
     rule: Rule,
     rationalize: bool,
     rounds: usize,
+    participants: Participants,
 }
 
 impl R2l {
     /// Checks that `task` is an ABSA task and the rule has the agents it needs.
     pub fn new(task: &Task, team: &Team, settings: R2lSettings) -> Result<R2l> {
         let labels = absa_labels(task)?;
-        let rule = settings.consensus.unwrap_or(if team.meta.is_some() {
+        let (teachers, meta) = settings.participants.pick(team)?;
+        let rule = settings.consensus.unwrap_or(if meta.is_some() {
             Rule::Meta
         } else {
             Rule::Majority
         });
-        if rule == Rule::Meta && team.meta.is_none() {
+        if rule == Rule::Meta && meta.is_none() {
             return Err(Error::InvalidInput(format!(
-                "--consensus meta needs an agent with role = \"meta\" in {}",
+                "--consensus meta needs an agent with role = \"meta\" in {} (and no --no-meta)",
                 team.source
             )));
         }
@@ -133,11 +140,12 @@ impl R2l {
             task: task.clone(),
             aspects: labels.join(", "),
             label_set: labels.clone(),
-            teachers: team.teachers.clone(),
-            meta: team.meta.clone(),
+            teachers,
+            meta,
             rule,
             rationalize: settings.rationalize,
             rounds: settings.rounds,
+            participants: settings.participants,
         })
     }
 
@@ -501,12 +509,14 @@ impl Protocol for R2l {
         &ENTRY
     }
 
-    /// Rule, rationalization and rounds.
+    /// Rule, rationalization, rounds, and the teachers and meta-agent taking part when they
+    /// are not the whole team.
     fn settings(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut settings = serde_json::Map::new();
         settings.insert("consensus".to_string(), self.rule.name().into());
         settings.insert("rationalize".to_string(), self.rationalize.into());
         settings.insert("rounds".to_string(), self.rounds.into());
+        self.participants.record(&self.teachers, &mut settings);
         settings
     }
 
