@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chat::{ChatError, ChatResponse, Message, RetryPolicy};
+use chat::{ChatError, ChatResponse, Message, RetryPolicy, Usage};
 use tokio::sync::Semaphore;
 
 use crate::agents::Agent;
@@ -35,6 +35,9 @@ pub struct Asked {
     pub text: String,
     /// `stop`, `length`, ...
     pub finish_reason: Option<String>,
+    /// The tokens the endpoint reported (for a cache hit: when the answer was paid for); None
+    /// when it reported none.
+    pub usage: Option<Usage>,
 }
 
 /// A parsed answer, or why there is none.
@@ -46,6 +49,9 @@ pub struct Reply<T> {
     pub raw: Option<String>,
     /// Repair turns asked after answers that did not parse.
     pub parse_retries: u32,
+    /// Tokens of every attempt (the first answer and the repair turns), as the endpoint
+    /// reported them; a failed call or an answer without `usage` adds none.
+    pub usage: Usage,
 }
 
 /// Makes the calls of one run.
@@ -162,6 +168,7 @@ impl Caller {
     ) -> Result<Reply<T>, Halt> {
         let mut conversation = messages;
         let mut parse_retries = 0;
+        let mut usage = Usage::default();
         loop {
             let phase = if parse_retries == 0 {
                 site.phase.to_string()
@@ -179,15 +186,20 @@ impl Caller {
                         value: Err(error),
                         raw: None,
                         parse_retries,
+                        usage,
                     })
                 }
             };
+            if let Some(spent) = &answer.usage {
+                usage.add(spent);
+            }
             match parse(&answer.text) {
                 Ok(value) => {
                     return Ok(Reply {
                         value: Ok(value),
                         raw: Some(answer.text),
                         parse_retries,
+                        usage,
                     })
                 }
                 Err(reason) if parse_retries >= self.parse_retries => {
@@ -195,6 +207,7 @@ impl Caller {
                         value: Err(reason),
                         raw: Some(answer.text),
                         parse_retries,
+                        usage,
                     })
                 }
                 Err(reason) => {
@@ -213,5 +226,6 @@ fn asked(response: ChatResponse) -> Asked {
     Asked {
         text: response.text().to_string(),
         finish_reason: response.finish_reason().map(str::to_string),
+        usage: response.usage,
     }
 }

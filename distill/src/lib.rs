@@ -24,6 +24,6 @@ pub use records::{DpoRecord, SftRecord, StepwiseRecord};
 pub use run::{distill, DistillOptions, Outcome, Status};
 pub use stats::{AgentFailures, RecordTotals, Stats};
 pub use store::{
-    Finished, OutputFiles, DPO_FILE, LEDGER_FILE, MANIFEST_FILE, SFT_FILE, STATS_FILE,
-    STEPWISE_FILE, TRANSCRIPTS_FILE,
+    Finished, OutputFiles, DPO_FILE, LEDGER_FILE, MANIFEST_FILE, PREDICTIONS_FILE, SFT_FILE,
+    STATIC_FILE, STATS_FILE, STEPWISE_FILE, TRANSCRIPTS_FILE,
 };

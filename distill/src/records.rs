@@ -60,6 +60,19 @@ pub struct RecordCounts {
     pub dpo: usize,
     /// Stepwise rows.
     pub stepwise: usize,
+    /// Static-distillation SFT records (Debate & Reflect's baseline; none elsewhere, then not
+    /// written).
+    #[serde(
+        rename = "static",
+        default,
+        skip_serializing_if = "crate::records::is_zero"
+    )]
+    pub static_sft: usize,
+}
+
+/// Whether a count is zero (a count only some protocols have is left out of their transcripts).
+pub(crate) fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 /// A sample's record lines, as the output files take them.
@@ -71,6 +84,8 @@ pub struct RecordLines {
     pub dpo: Vec<serde_json::Value>,
     /// `stepwise.jsonl` lines.
     pub stepwise: Vec<serde_json::Value>,
+    /// `static.jsonl` lines.
+    pub static_sft: Vec<serde_json::Value>,
 }
 
 impl RecordLines {
@@ -80,6 +95,7 @@ impl RecordLines {
             sft: self.sft.len(),
             dpo: self.dpo.len(),
             stepwise: self.stepwise.len(),
+            static_sft: self.static_sft.len(),
         }
     }
 }

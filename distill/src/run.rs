@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::progress::Progress;
 use crate::protocols::ProtocolSettings;
-use crate::stats::{AgentFailures, RecordTotals, Stats};
+use crate::stats::{AgentFailures, Stats};
 use crate::store::{check_manifest, OutputFiles, LEDGER_FILE, STATS_FILE};
 
 /// How to run a distillation.
@@ -211,11 +211,15 @@ pub async fn distill(task: &Task, team: &Team, options: &DistillOptions) -> Resu
         )));
     }
 
-    let figures = protocol.figures(
-        files.transcripts()?,
-        &options.out.join(crate::store::TRANSCRIPTS_FILE),
-        options.bootstrap.as_ref(),
-    )?;
+    // Figures and predictions come from the transcripts on disk, so a resumed run writes the
+    // same as one that ran through.
+    let transcripts = files.transcripts()?;
+    let transcripts_path = options.out.join(crate::store::TRANSCRIPTS_FILE);
+    let order: Vec<String> = selected.iter().map(|s| s.id.clone()).collect();
+    if let Some(lines) = protocol.predictions(&transcripts, &transcripts_path)? {
+        files.write_predictions(lines, &order)?;
+    }
+    let figures = protocol.figures(transcripts, &transcripts_path, options.bootstrap.as_ref())?;
     let ledger_totals = ledger.per_agent();
     let failures = team
         .all()
@@ -232,7 +236,7 @@ pub async fn distill(task: &Task, team: &Team, options: &DistillOptions) -> Resu
             (id, failures)
         })
         .collect();
-    let (sft, dpo, stepwise) = files.record_counts()?;
+    let records = files.record_counts()?;
     let stats = Stats {
         protocol: entry.name.to_string(),
         task: task.name.clone(),
@@ -243,13 +247,12 @@ pub async fn distill(task: &Task, team: &Team, options: &DistillOptions) -> Resu
         protocol_figures: figures.value,
         ledger: ledger_totals,
         failures,
-        records: RecordTotals { sft, dpo, stepwise },
+        records,
         cost_usd: ledger.spent(),
         budget_usd: options.budget,
         wall_s: clock.elapsed().as_secs_f64(),
     };
     if status == Status::Complete {
-        let order: Vec<String> = selected.iter().map(|s| s.id.clone()).collect();
         files.finalize(&order)?;
     }
     let stats_path = options.out.join(STATS_FILE);

@@ -27,6 +27,9 @@ pub struct RecordTotals {
     pub dpo: usize,
     /// `stepwise.jsonl`.
     pub stepwise: usize,
+    /// `static.jsonl` (Debate & Reflect's static-distillation baseline; 0 elsewhere).
+    #[serde(rename = "static")]
+    pub static_sft: usize,
 }
 
 /// The run summary.

@@ -1,5 +1,6 @@
-//! The output directory: `transcripts.jsonl`, `sft.jsonl`, `dpo.jsonl`, `stepwise.jsonl`
-//! streamed one sample at a time, `stats.json`, `ledger.jsonl` and the run's `distill.json`.
+//! The output directory: `transcripts.jsonl`, `sft.jsonl`, `dpo.jsonl`, `stepwise.jsonl`,
+//! `static.jsonl` streamed one sample at a time; `stats.json` and `predictions.jsonl` rebuilt
+//! from the transcripts at the end of every run; `ledger.jsonl` and the run's `distill.json`.
 //!
 //! A sample's records are appended first and its transcript last, so the transcript is the
 //! commit mark: reopening the directory cuts off a torn last line (a killed process), drops
@@ -17,6 +18,7 @@ use serde_json::Value;
 use crate::call::Halt;
 use crate::error::{io_error, Error, Result};
 use crate::records::RecordLines;
+use crate::stats::RecordTotals;
 
 /// Per-sample transcripts (one line per sample: the commit mark).
 pub const TRANSCRIPTS_FILE: &str = "transcripts.jsonl";
@@ -26,6 +28,12 @@ pub const SFT_FILE: &str = "sft.jsonl";
 pub const DPO_FILE: &str = "dpo.jsonl";
 /// Stepwise-supervision records: `{"prompt", "completions", "labels"}`.
 pub const STEPWISE_FILE: &str = "stepwise.jsonl";
+/// Static-distillation SFT records (TRL `messages`): Debate & Reflect's baseline, SFT on the
+/// teachers' right round-0 answers without the debate.
+pub const STATIC_FILE: &str = "static.jsonl";
+/// The team's final answer per finished question, `{"id", "output"}`: what
+/// `r2l score --predictions` reads (reasoning protocols only).
+pub const PREDICTIONS_FILE: &str = "predictions.jsonl";
 /// Run summary.
 pub const STATS_FILE: &str = "stats.json";
 /// Every agent call.
@@ -34,7 +42,7 @@ pub const LEDGER_FILE: &str = "ledger.jsonl";
 pub const MANIFEST_FILE: &str = "distill.json";
 
 /// The record files, in the order a sample's lines are written (transcript last).
-const RECORD_FILES: [&str; 3] = [SFT_FILE, DPO_FILE, STEPWISE_FILE];
+const RECORD_FILES: [&str; 4] = [SFT_FILE, DPO_FILE, STEPWISE_FILE, STATIC_FILE];
 
 /// One finished sample: its transcript and its training records (each with the sample's `id`).
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +57,8 @@ pub struct Finished {
     pub dpo: Vec<Value>,
     /// `stepwise.jsonl` lines.
     pub stepwise: Vec<Value>,
+    /// `static.jsonl` lines.
+    pub static_sft: Vec<Value>,
 }
 
 impl Finished {
@@ -65,6 +75,7 @@ impl Finished {
             sft: records.sft,
             dpo: records.dpo,
             stepwise: records.stepwise,
+            static_sft: records.static_sft,
         })
     }
 }
@@ -204,10 +215,11 @@ impl OutputFiles {
             return Ok(());
         }
         let transcript = [finished.transcript.clone()];
-        let groups: [&[Value]; 4] = [
+        let groups: [&[Value]; 5] = [
             &finished.sft,
             &finished.dpo,
             &finished.stepwise,
+            &finished.static_sft,
             &transcript,
         ];
         for ((path, writer), lines) in self.writers.iter_mut().zip(groups) {
@@ -231,10 +243,33 @@ impl OutputFiles {
             .collect())
     }
 
-    /// How many lines each record file holds: (sft, dpo, stepwise).
-    pub fn record_counts(&self) -> Result<(usize, usize, usize)> {
+    /// How many lines each record file holds.
+    pub fn record_counts(&self) -> Result<RecordTotals> {
         let count = |name: &str| read_lines(&self.dir.join(name)).map(|lines| lines.len());
-        Ok((count(SFT_FILE)?, count(DPO_FILE)?, count(STEPWISE_FILE)?))
+        Ok(RecordTotals {
+            sft: count(SFT_FILE)?,
+            dpo: count(DPO_FILE)?,
+            stepwise: count(STEPWISE_FILE)?,
+            static_sft: count(STATIC_FILE)?,
+        })
+    }
+
+    /// Writes `predictions.jsonl` (atomically) with `lines` ordered as `order` orders sample
+    /// ids (ids not in `order` after, as given): the same bytes whether the run was resumed
+    /// or not.
+    pub fn write_predictions(&self, mut lines: Vec<Value>, order: &[String]) -> Result<()> {
+        let rank: HashMap<&str, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(index, id)| (id.as_str(), index))
+            .collect();
+        lines.sort_by_key(|line| {
+            line.get("id")
+                .and_then(Value::as_str)
+                .and_then(|id| rank.get(id).copied())
+                .unwrap_or(usize::MAX)
+        });
+        write_lines(&self.dir.join(PREDICTIONS_FILE), &lines)
     }
 
     /// Rewrites every file with its lines in `order` of sample id (ids not in `order` after,
@@ -308,6 +343,7 @@ mod tests {
             sft: vec![json!({"messages": [], "id": id})],
             dpo: (0..dpo).map(|k| json!({"id": id, "k": k})).collect(),
             stepwise: Vec::new(),
+            static_sft: Vec::new(),
         }
     }
 
@@ -334,14 +370,18 @@ mod tests {
         append(TRANSCRIPTS_FILE, "{\"id\": \"b\"");
         let mut files = OutputFiles::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         assert!(files.is_done("a") && !files.is_done("b"));
-        assert_eq!(files.record_counts().unwrap_or_default(), (1, 2, 0));
+        let counts = |files: &OutputFiles| {
+            let totals = files.record_counts().unwrap_or_default();
+            (totals.sft, totals.dpo, totals.stepwise)
+        };
+        assert_eq!(counts(&files), (1, 2, 0));
         files
             .write(&finished("b", 1))
             .unwrap_or_else(|e| panic!("{e}"));
         files
             .write(&finished("b", 1))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(files.record_counts().unwrap_or_default(), (2, 3, 0));
+        assert_eq!(counts(&files), (2, 3, 0));
         files
             .finalize(&["b".to_string(), "a".to_string()])
             .unwrap_or_else(|e| panic!("{e}"));

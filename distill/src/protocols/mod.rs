@@ -10,6 +10,7 @@ pub mod agentark;
 pub mod debate;
 pub mod r2l;
 pub mod reasoning;
+pub mod team_answer;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -100,6 +101,15 @@ pub trait Protocol: Send + Sync {
         path: &Path,
         bootstrap: Option<&BootstrapConfig>,
     ) -> Result<Figures>;
+
+    /// The team's final answer to every finished question, as `predictions.jsonl` lines
+    /// (`{"id", "output"}`, what `r2l score --predictions` reads), rebuilt from the transcripts
+    /// on disk (`path` names the file in errors); None for a protocol whose team gives no
+    /// final answer (no file is written).
+    fn predictions(&self, transcripts: &[Value], path: &Path) -> Result<Option<Vec<Value>>> {
+        let _ = (transcripts, path);
+        Ok(None)
+    }
 }
 
 /// A protocol's figures for `stats.json`, and per agent the repair turns asked and the answers

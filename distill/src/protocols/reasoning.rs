@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chat::Message;
+use chat::{Message, Usage};
 use harness::data::{AnswerKind, Sample, Target};
 use harness::scoring::{judge, parse_final_answer, Prediction};
 use harness::task::{answer_kind, Task};
@@ -62,6 +62,10 @@ pub struct Answer {
     pub error: Option<String>,
     /// Repair turns asked after answers without a final answer.
     pub parse_retries: u32,
+    /// Tokens of its calls (the answer and its repair turns); None in transcripts written
+    /// before tokens were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 impl Answer {
@@ -92,6 +96,7 @@ pub fn judge_text(task: &Task, sample: &Sample, agent: &str, text: String) -> An
             error: judgement.record.reason,
             text: Some(text),
             parse_retries: 0,
+            usage: None,
         },
         Err(error) => Answer {
             agent: agent.to_string(),
@@ -100,6 +105,7 @@ pub fn judge_text(task: &Task, sample: &Sample, agent: &str, text: String) -> An
             error: Some(error.to_string()),
             text: Some(text),
             parse_retries: 0,
+            usage: None,
         },
     }
 }
@@ -184,6 +190,7 @@ pub async fn ask_answer(
         Some(text) => {
             let mut answer = judge_text(task, sample, agent.id(), text);
             answer.parse_retries = reply.parse_retries;
+            answer.usage = Some(reply.usage);
             answer
         }
         None => Answer {
@@ -193,6 +200,7 @@ pub async fn ask_answer(
             correct: false,
             error: reply.value.err(),
             parse_retries: reply.parse_retries,
+            usage: Some(reply.usage),
         },
     })
 }
@@ -211,6 +219,10 @@ pub struct Feedback {
     pub error: Option<String>,
     /// Repair turns asked after empty answers.
     pub parse_retries: u32,
+    /// Tokens of its calls (the feedback and its repair turns); None in transcripts written
+    /// before tokens were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 /// Asks `agent` for feedback (critique or reflection): any non-empty text, with a leading
@@ -238,6 +250,7 @@ pub async fn ask_feedback(
         error: reply.value.as_ref().err().cloned(),
         text: reply.value.ok(),
         parse_retries: reply.parse_retries,
+        usage: Some(reply.usage),
     })
 }
 

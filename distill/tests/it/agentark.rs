@@ -289,3 +289,52 @@ fn agentark_cache_ledger_budget_and_resume_behave_as_in_r2l() {
         ],
     );
 }
+
+#[test]
+fn predictions_are_the_aggregators_answers_and_the_team_cost_is_reported_per_question() {
+    let dir = tempdir();
+    let (_servers, toml) = start_solvers(
+        &[
+            ("a", "teacher", Solver::Right),
+            ("b", "teacher", Solver::Wrong),
+            ("judge", "meta", Solver::RightOnEven),
+        ],
+        "",
+    );
+    let (out, outcome) = run_gsm8k(
+        &toml,
+        dir.path(),
+        &reasoning_options(agentark(1, 0), &dir.path().join("out")),
+    );
+    let transcripts = transcripts(&out);
+    let predictions = lines(&out.join(distill::PREDICTIONS_FILE));
+    assert_eq!(predictions.len(), QUESTIONS);
+    let mut tokens = 0;
+    for (transcript, prediction) in transcripts.iter().zip(&predictions) {
+        let parsed = harness::scoring::parse_prediction(prediction, 1)
+            .unwrap_or_else(|e| panic!("{prediction}: {e:?}"));
+        assert_eq!(parsed.id, transcript["id"].as_str().unwrap_or_default());
+        assert_eq!(
+            parsed.output.as_deref(),
+            transcript["aggregate"]["text"].as_str(),
+            "the aggregator's answer, right or wrong"
+        );
+        for answer in solutions(transcript) {
+            tokens += answer["usage"]["prompt_tokens"]
+                .as_u64()
+                .unwrap_or_default()
+                + answer["usage"]["completion_tokens"]
+                    .as_u64()
+                    .unwrap_or_default();
+        }
+    }
+    let figures = &outcome.stats.protocol_figures;
+    // Two agents in round 0 and round 1, then the aggregator: five calls, no repair turns.
+    assert_eq!(figures["calls_per_question"], 5.0, "{figures}");
+    assert_eq!(
+        figures["tokens_per_question"],
+        tokens as f64 / QUESTIONS as f64,
+        "{figures}"
+    );
+    assert!(tokens > 0);
+}

@@ -404,3 +404,137 @@ fn debate_cache_ledger_budget_and_resume_behave_as_in_r2l() {
         ],
     );
 }
+
+/// Every call a debate transcript records (answers, critiques, reflections, with their repair
+/// turns) and the tokens they reported.
+fn calls_and_tokens(transcript: &Value) -> (u64, u64) {
+    let (mut calls, mut tokens) = (0, 0);
+    let mut count = |call: &Value| {
+        calls += 1 + call["parse_retries"].as_u64().unwrap_or_default();
+        tokens += call["usage"]["prompt_tokens"].as_u64().unwrap_or_default()
+            + call["usage"]["completion_tokens"]
+                .as_u64()
+                .unwrap_or_default();
+    };
+    for turn in transcript["rounds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["turns"].as_array().into_iter().flatten())
+    {
+        count(turn);
+        for critique in turn["critiques_given"].as_array().into_iter().flatten() {
+            count(critique);
+        }
+        if turn["reflection"].is_object() {
+            count(&turn["reflection"]);
+        }
+    }
+    (calls, tokens)
+}
+
+#[test]
+fn static_records_are_the_right_round_0_teacher_answers_and_predictions_the_last_majority() {
+    let (_servers, toml) = start_solvers(
+        &[
+            ("a", "teacher", Solver::Right),
+            ("b", "teacher", Solver::Wrong),
+            ("c", "teacher", Solver::RightOnEven),
+            ("s", "student", Solver::Learner),
+        ],
+        "",
+    );
+    let dir = tempdir();
+    let (out, outcome) = run_gsm8k(
+        &toml,
+        dir.path(),
+        &reasoning_options(debate(1), &dir.path().join("out")),
+    );
+    let statics = lines(&out.join(distill::STATIC_FILE));
+    let predictions = lines(&out.join(distill::PREDICTIONS_FILE));
+    let transcripts = transcripts(&out);
+    assert_eq!(predictions.len(), transcripts.len());
+    let (mut calls, mut tokens) = (0, 0);
+    for (transcript, prediction) in transcripts.iter().zip(&predictions) {
+        let id = transcript["id"].as_str().unwrap_or_default();
+        let round0 = &transcript["rounds"][0]["turns"];
+        // a always right, c right on even positions (the same text: both kept, as D&R's
+        // mag2sft.py keeps them); b wrong and the student never a static answer.
+        let expected: Vec<String> = round0
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["role"] == "teacher" && t["correct"] == true)
+            .map(|t| t["text"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(
+            expected.len(),
+            if position(transcript).is_multiple_of(2) {
+                2
+            } else {
+                1
+            },
+            "{transcript}"
+        );
+        let records: Vec<&Value> = statics.iter().filter(|r| r["id"] == id).collect();
+        let written: Vec<String> = records
+            .iter()
+            .map(|r| {
+                r["messages"][2]["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(written, expected, "{id}");
+        // The prompt is the task's own, as the student sees it (the same as sft.jsonl's).
+        let sft = lines(&out.join(distill::SFT_FILE));
+        let sft_prompt = sft.iter().find(|r| r["id"] == id).map(|r| {
+            r["messages"]
+                .as_array()
+                .map(|m| m[..2].to_vec())
+                .unwrap_or_default()
+        });
+        for record in &records {
+            assert_eq!(record["messages"][2]["role"], "assistant");
+            assert_eq!(
+                Some(
+                    record["messages"]
+                        .as_array()
+                        .map(|m| m[..2].to_vec())
+                        .unwrap_or_default()
+                ),
+                sft_prompt
+            );
+        }
+        // The prediction: the last round's majority (a, c and the learner right in round 1).
+        let parsed = harness::scoring::parse_prediction(prediction, 1)
+            .unwrap_or_else(|e| panic!("{prediction}: {e:?}"));
+        assert_eq!(parsed.id, id);
+        let last = transcript["rounds"]
+            .as_array()
+            .and_then(|r| r.last())
+            .cloned()
+            .unwrap_or_default();
+        let right_text = texts(&last, true).first().cloned();
+        assert_eq!(parsed.output, right_text, "{transcript}");
+        let (question_calls, question_tokens) = calls_and_tokens(transcript);
+        calls += question_calls;
+        tokens += question_tokens;
+    }
+    assert_eq!(outcome.stats.records.static_sft, statics.len());
+    let figures = &outcome.stats.protocol_figures;
+    let n = transcripts.len() as f64;
+    assert_eq!(figures["calls_per_question"], calls as f64 / n, "{figures}");
+    assert_eq!(
+        figures["tokens_per_question"],
+        tokens as f64 / n,
+        "{figures}"
+    );
+    assert!(tokens > 0);
+    let ledger_calls: u64 = outcome.stats.ledger.values().map(|l| l.calls).sum();
+    assert_eq!(
+        ledger_calls, calls,
+        "every call of the ledger is in the transcripts"
+    );
+}

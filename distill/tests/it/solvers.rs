@@ -356,4 +356,16 @@ pub fn check_cache_ledger_budget_resume<P: ProtocolSettings + Clone + 'static>(
         data_files(&full),
         "the resumed run ends with the files of the uninterrupted run"
     );
+    for name in [distill::STATIC_FILE, distill::PREDICTIONS_FILE] {
+        let read = |dir: &Path| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        assert_eq!(read(&options.out), read(&full), "{name} after a resume");
+    }
+    for figure in ["calls_per_question", "tokens_per_question"] {
+        let (was, is) = (
+            &outcome.stats.protocol_figures[figure],
+            &resumed.stats.protocol_figures[figure],
+        );
+        assert!(was.is_number(), "{figure}: {was}");
+        assert_eq!(was, is, "{figure} after a resume");
+    }
 }

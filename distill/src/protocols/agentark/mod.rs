@@ -36,6 +36,7 @@ use crate::call::{CallSite, Caller, Halt};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::protocols::reasoning::{ask_answer, gold_answer, reasoning_kind, Answer};
+use crate::protocols::team_answer::{majority_text, prediction_line};
 use crate::protocols::{
     parse_transcripts, task_question, Figures, Protocol, ProtocolEntry, ProtocolSettings,
 };
@@ -240,5 +241,27 @@ impl Protocol for AgentArk {
             value: serde_json::to_value(&figures).map_err(|e| Error::Fatal(e.to_string()))?,
             parse_failures: figures.parse_failures,
         })
+    }
+
+    /// The aggregator's answer; when the aggregator gave none, the last round's majority.
+    fn predictions(&self, transcripts: &[Value], path: &Path) -> Result<Option<Vec<Value>>> {
+        let transcripts = parse_transcripts::<Transcript>(transcripts.to_vec(), path)?;
+        Ok(Some(
+            transcripts
+                .iter()
+                .map(|transcript| {
+                    let output = transcript.aggregate.text.as_deref().or_else(|| {
+                        majority_text(
+                            transcript
+                                .rounds
+                                .last()
+                                .into_iter()
+                                .flat_map(|r| &r.answers),
+                        )
+                    });
+                    prediction_line(&transcript.id, output)
+                })
+                .collect(),
+        ))
     }
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::transcript::Transcript;
 use crate::protocols::reasoning::{tally_round, RoundAccuracy};
+use crate::protocols::team_answer::{CostTally, QuestionCost};
 
 /// The aggregator's answers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -36,6 +37,10 @@ pub struct AgentArkStats {
     /// Questions whose final-round and aggregate solutions are both right and wrong (stepwise
     /// rows).
     pub stepwise: usize,
+    /// Calls and tokens per question (every agent's solutions and the aggregation): the cost of
+    /// the team's answer, against a student's one call per question.
+    #[serde(flatten)]
+    pub cost: QuestionCost,
     /// Per agent: repair turns and abstentions (reported under `failures`).
     #[serde(skip)]
     pub parse_failures: BTreeMap<String, (u64, u64)>,
@@ -47,8 +52,12 @@ pub fn agentark_stats(transcripts: &[Transcript]) -> AgentArkStats {
     let mut parse_failures: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut aggregate = AggregateAccuracy::default();
     let mut self_corrections = 0;
+    let mut cost = CostTally::default();
     for transcript in transcripts {
+        cost.question_done();
+        cost.answer(&transcript.aggregate);
         for round in &transcript.rounds {
+            round.answers.iter().for_each(|answer| cost.answer(answer));
             tally_round(
                 &mut rounds,
                 round.round,
@@ -89,6 +98,7 @@ pub fn agentark_stats(transcripts: &[Transcript]) -> AgentArkStats {
         augmented: transcripts.iter().map(|t| t.augmented.len()).sum(),
         self_corrections,
         stepwise: transcripts.iter().map(|t| t.records.stepwise).sum(),
+        cost: cost.per_question(),
         parse_failures,
     }
 }

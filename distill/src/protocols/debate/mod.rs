@@ -8,7 +8,8 @@
 //! - Rounds 1..R: every agent sees the last round's answers with their reflections and the
 //!   feedback they received (agents shuffled with the seed) and answers again.
 //!
-//! Records: T-DPO pairs and SFT answers (see [`records`]).
+//! Records: T-DPO pairs, SFT answers and the static-distillation baseline (see [`records`]);
+//! the last round's majority answer per question goes to `predictions.jsonl`.
 
 mod context;
 mod prompts;
@@ -36,6 +37,7 @@ use crate::progress::Progress;
 use crate::protocols::reasoning::{
     ask_answer, ask_feedback, gold_answer, reasoning_kind, seeded_order,
 };
+use crate::protocols::team_answer::{majority_text, prediction_line};
 use crate::protocols::{
     parse_transcripts, task_prompt, task_question, Figures, Protocol, ProtocolEntry,
     ProtocolSettings,
@@ -346,5 +348,20 @@ impl Protocol for Debate {
             value: serde_json::to_value(&figures).map_err(|e| Error::Fatal(e.to_string()))?,
             parse_failures: figures.parse_failures,
         })
+    }
+
+    /// The majority answer of the debate's last round (teachers and student alike).
+    fn predictions(&self, transcripts: &[Value], path: &Path) -> Result<Option<Vec<Value>>> {
+        let transcripts = parse_transcripts::<Transcript>(transcripts.to_vec(), path)?;
+        Ok(Some(
+            transcripts
+                .iter()
+                .map(|transcript| {
+                    let last = transcript.rounds.last().into_iter();
+                    let answers = last.flat_map(|round| round.turns.iter().map(|t| &t.answer));
+                    prediction_line(&transcript.id, majority_text(answers))
+                })
+                .collect(),
+        ))
     }
 }

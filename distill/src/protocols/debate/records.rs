@@ -7,6 +7,9 @@
 //!   written again with the rest of the context (the paper's tree packing, see [`super::context`]).
 //! - SFT (`sft.jsonl`): every right teacher answer of any round, with the task's own prompt;
 //!   answers that differ only in whitespace are written once.
+//! - Static distillation (`static.jsonl`, the paper's baseline without debate): every right
+//!   teacher answer of round 0, with the same prompt. As D&R's `mag2sft.py` selects SFT
+//!   answers: each teacher's right answer is a record, equal texts included.
 
 use std::collections::HashSet;
 
@@ -16,7 +19,7 @@ use harness::task::Task;
 
 use super::context::{pack, record_entries, ContextTokenizer};
 use super::prompts::record_prompt;
-use super::transcript::Transcript;
+use super::transcript::{Transcript, Turn};
 use crate::agents::Role;
 use crate::error::Result;
 use crate::protocols::reasoning::normalize_whitespace;
@@ -77,22 +80,36 @@ pub fn build(
             }
         }
     }
+    if let Some(first) = transcript.rounds.first() {
+        for turn in &first.turns {
+            if let (true, Some(text)) = (right_teacher_answer(turn), turn.answer.text.as_deref()) {
+                lines.static_sft.push(sft_line(task, sample, text));
+            }
+        }
+    }
     let mut seen = HashSet::new();
     for turn in transcript.rounds.iter().flat_map(|r| &r.turns) {
         let Some(text) = turn.answer.text.as_deref() else {
             continue;
         };
-        if turn.role == Role::Teacher.name()
-            && turn.answer.correct
-            && seen.insert(normalize_whitespace(text))
-        {
-            let mut conversation = record_prompt(task, sample, None);
-            conversation.push(Message::assistant(text.to_string()));
-            lines.sft.push(to_line(&SftRecord {
-                messages: conversation,
-                id: sample.id.clone(),
-            }));
+        if right_teacher_answer(turn) && seen.insert(normalize_whitespace(text)) {
+            lines.sft.push(sft_line(task, sample, text));
         }
     }
     Ok(lines)
+}
+
+/// Whether the turn is a teacher's right answer (the answers SFT records learn).
+fn right_teacher_answer(turn: &Turn) -> bool {
+    turn.role == Role::Teacher.name() && turn.answer.answered() && turn.answer.correct
+}
+
+/// An SFT record: the task's own prompt, then `text` as the assistant's answer.
+fn sft_line(task: &Task, sample: &Sample, text: &str) -> serde_json::Value {
+    let mut conversation = record_prompt(task, sample, None);
+    conversation.push(Message::assistant(text.to_string()));
+    to_line(&SftRecord {
+        messages: conversation,
+        id: sample.id.clone(),
+    })
 }

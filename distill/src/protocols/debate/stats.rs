@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::transcript::{Stop, Transcript};
 use crate::protocols::reasoning::{tally_round, RoundAccuracy};
+use crate::protocols::team_answer::{CostTally, QuestionCost};
 
 /// The figures of a Debate & Reflect run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -20,6 +21,9 @@ pub struct DebateStats {
     pub critiques: usize,
     /// Self-reflections written.
     pub reflections: usize,
+    /// Calls and tokens per question (every answer, critique and reflection).
+    #[serde(flatten)]
+    pub cost: QuestionCost,
     /// Per agent: repair turns and abstentions (reported under `failures`).
     #[serde(skip)]
     pub parse_failures: BTreeMap<String, (u64, u64)>,
@@ -39,7 +43,9 @@ pub fn debate_stats(transcripts: &[Transcript]) -> DebateStats {
     let mut rounds: Vec<RoundAccuracy> = Vec::new();
     let mut parse_failures: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let (mut critiques, mut reflections) = (0, 0);
+    let mut cost = CostTally::default();
     for transcript in transcripts {
+        cost.question_done();
         *stop
             .entry(stop_name(transcript.stop).to_string())
             .or_default() += 1;
@@ -51,7 +57,9 @@ pub fn debate_stats(transcripts: &[Transcript]) -> DebateStats {
                 &mut parse_failures,
             );
             for turn in &round.turns {
+                cost.answer(&turn.answer);
                 for feedback in turn.critiques_given.iter().chain(&turn.reflection) {
+                    cost.feedback(feedback);
                     parse_failures.entry(feedback.from.clone()).or_default().0 +=
                         u64::from(feedback.parse_retries);
                 }
@@ -71,6 +79,7 @@ pub fn debate_stats(transcripts: &[Transcript]) -> DebateStats {
         accuracy_per_round: rounds,
         critiques,
         reflections,
+        cost: cost.per_question(),
         parse_failures,
     }
 }
