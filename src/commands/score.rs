@@ -1,12 +1,16 @@
-//! `r2l score`: scores a predictions file against a task's gold labels, printed as JSON.
+//! `r2l score`: scores a predictions file against a task's gold labels, printed as JSON; with
+//! `--out` also written as a run log (`run.json` + `samples.jsonl`, as `r2l eval` writes them)
+//! holding exactly the predicted samples, for `r2l compare` and `r2l report`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use harness::data::load;
+use harness::runner::{write_scored_run, ScoredRunOptions};
 use harness::scoring::{read_predictions, score};
 use harness::task::resolve_task;
+use serde_json::json;
 
 use super::{BootstrapArgs, DataDirArg};
 
@@ -22,6 +26,15 @@ pub struct ScoreArgs {
     /// JSON Lines of {"id": ..., "aspects"|"score"|"answer"|"output": ...}
     #[arg(long, value_name = "FILE")]
     predictions: PathBuf,
+    /// Also write the predicted samples as a run log under DIR/<task>/<model>/<run-id>/
+    #[arg(long, value_name = "DIR", requires = "model")]
+    out: Option<PathBuf>,
+    /// Model id the run log is filed under (what produced the predictions)
+    #[arg(long, requires = "out")]
+    model: Option<String>,
+    /// Run id of the run log (directory name) [default: the start time]
+    #[arg(long, requires = "out")]
+    run_id: Option<String>,
     #[command(flatten)]
     bootstrap: BootstrapArgs,
     #[command(flatten)]
@@ -32,7 +45,32 @@ pub struct ScoreArgs {
 pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
     let task = resolve_task(&args.task)?;
     let split = args.split.as_deref().unwrap_or(&task.split);
-    let dataset = load(task.dataset, split, &args.data_dir.resolve()?)?;
+    let data_dir = args.data_dir.resolve()?;
+    let dataset = load(task.dataset, split, &data_dir)?;
+    if let (Some(out), Some(model)) = (&args.out, &args.model) {
+        let options = ScoredRunOptions {
+            predictions: args.predictions.clone(),
+            data_dir,
+            out_dir: out.clone(),
+            model: model.clone(),
+            run_id: args.run_id.clone(),
+            bootstrap: args.bootstrap.config(),
+        };
+        let run = write_scored_run(&task, &dataset, &options)?;
+        let manifest = &run.manifest;
+        println!(
+            "{}",
+            json!({
+                "task": manifest.task.name,
+                "split": manifest.dataset.split,
+                "run": run.dir.display().to_string(),
+                "n": manifest.n,
+                "metrics": manifest.metrics,
+                "diagnostics": manifest.diagnostics,
+            })
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let predictions = read_predictions(&args.predictions)?;
     let report = score(
         &task.name,

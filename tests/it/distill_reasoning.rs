@@ -171,6 +171,41 @@ fn debate_and_agentark_runs_write_files_that_load_with_datasets_and_trl_columns(
             stats["accuracy_per_round"][0]["accuracy"].is_number(),
             "{stats}"
         );
+        for figure in ["calls_per_question", "tokens_per_question"] {
+            assert!(stats[figure].as_f64().is_some_and(|v| v > 0.0), "{stats}");
+        }
+        // The team's answers are a predictions file `r2l score` reads, as a run of its own.
+        let predictions = out.join("predictions.jsonl").display().to_string();
+        let runs = home.path().join("runs").display().to_string();
+        let scored = run(
+            &[
+                "score",
+                "--task",
+                "gsm8k",
+                "--split",
+                "train",
+                "--predictions",
+                &predictions,
+                "--out",
+                &runs,
+                "--model",
+                protocol,
+                "--data-dir",
+                &data,
+            ],
+            home.path(),
+        );
+        assert!(
+            scored.status.success(),
+            "{protocol}: {}",
+            String::from_utf8_lossy(&scored.stderr)
+        );
+        let scored = json_of(&scored);
+        assert_eq!(scored["n"], LIMIT, "{scored}");
+        assert!(
+            scored["metrics"]["accuracy"]["value"].is_number(),
+            "{scored}"
+        );
         let counts = trl_check(&out);
         for kind in ["sft", "dpo", "stepwise"] {
             assert_eq!(counts[kind], stats["records"][kind], "{protocol} {kind}");

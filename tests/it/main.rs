@@ -11,6 +11,7 @@ mod eval;
 mod eval_agent;
 mod reproduce;
 mod results;
+mod score_run;
 mod serve;
 mod support;
 mod train;

@@ -3,6 +3,7 @@
 
 mod eval;
 mod run_log;
+mod scored;
 
 use std::path::Path;
 
@@ -13,6 +14,7 @@ pub use run_log::{
     git_revision, path_safe, AgentRef, DatasetRef, ModelRef, RunDiagnostics, RunLog, RunManifest,
     SampleLine, TaskRef, MANIFEST_FILE, SAMPLES_FILE,
 };
+pub use scored::{write_scored_run, ScoredRunOptions};
 
 /// Writes a file atomically (`chat::write_atomically`), naming it in the error.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
