@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::reproduce::{reproduce, ReproduceConfig, ReproduceOptions, SUMMARY_FILE};
+use crate::reproduce::{reproduce, Paper, ReproduceConfig, ReproduceOptions, SUMMARY_FILE};
 
 use super::serve::DEFAULT_MODEL_DIR;
 use super::{r2l_home, DataDirArg};
@@ -14,8 +14,8 @@ use super::{r2l_home, DataDirArg};
 /// Arguments of `r2l reproduce`.
 #[derive(clap::Args, Debug)]
 pub struct ReproduceArgs {
-    /// The paper whose table to reproduce
-    #[arg(default_value = "r2l", value_parser = clap::builder::PossibleValuesParser::new(crate::reproduce::PAPERS))]
+    /// The paper whose table to build: its rows (teachers, ablations, students) side by side
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(Paper::ALL.map(Paper::name)))]
     paper: String,
     /// The quick preset: small slices that finish within 30 minutes on a 2-core CPU [default: the full preset]
     #[arg(long)]
@@ -23,9 +23,9 @@ pub struct ReproduceArgs {
     /// reproduce.toml overriding fields of the preset (sizes, agents file, base model, DPO)
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Output directory (re-running the same command skips the finished steps)
-    #[arg(long, value_name = "DIR", default_value = "results/runs/reproduce")]
-    out: PathBuf,
+    /// Output directory (re-running the same command skips the finished steps) [default: results/runs/reproduce/PAPER]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
     #[command(flatten)]
     data_dir: DataDirArg,
 }
@@ -33,25 +33,26 @@ pub struct ReproduceArgs {
 /// Runs `r2l reproduce`: exit 0 unless a step failed (a student that does not beat the base is
 /// a result, not a failure).
 pub fn run(args: &ReproduceArgs) -> Result<ExitCode> {
-    let config = ReproduceConfig::load(args.quick, args.config.as_deref())?;
+    let paper = Paper::parse(&args.paper)?;
+    let config = ReproduceConfig::load(paper, args.quick, args.config.as_deref())?;
     // Resolve the data directory once, so a missing one fails before any model loads.
     let data_dir = args.data_dir.resolve()?;
     let mode = if args.quick { "quick" } else { "full" };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("results/runs/reproduce").join(paper.name()));
     eprintln!(
-        "r2l reproduce {} ({mode}): eval {} samples per task on {}; distill {} samples of {} {}; SFT {} steps; output in {}",
-        args.paper,
-        config.eval.limit.map_or("all".to_string(), |n| n.to_string()),
-        config.eval.tasks.join(", "),
-        config.distill.limit.map_or("all".to_string(), |n| n.to_string()),
-        config.distill.task,
-        config.distill.split,
-        config.sft.max_steps.map_or("all".to_string(), |n| n.to_string()),
-        args.out.display()
+        "r2l reproduce {} ({mode}): {}; output in {}",
+        paper.name(),
+        config.sizes(),
+        out.display()
     );
     let summary = reproduce(&ReproduceOptions {
+        paper,
         config,
         mode: mode.to_string(),
-        out: args.out.clone(),
+        out: out.clone(),
         data_dir: Some(data_dir),
         default_model_dir: r2l_home().join("models").join(DEFAULT_MODEL_DIR),
         // Ctrl-C reaches every process of the foreground group: the running step's child saves
@@ -64,8 +65,8 @@ pub fn run(args: &ReproduceArgs) -> Result<ExitCode> {
     print!("{}", summary.text());
     println!(
         "summary: {}\nreport: {}",
-        args.out.join(SUMMARY_FILE).display(),
-        args.out.join("report").join("report.html").display()
+        out.join(SUMMARY_FILE).display(),
+        out.join("report").join("report.html").display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,15 @@
-//! `reproduce.toml`: what `r2l reproduce` runs and at what size. Two presets (quick: fits 30
-//! minutes on a 2-core CPU; full: what a GPU box or remote teachers run); a config file
-//! overrides any field of the preset it starts from, and unknown keys are errors naming the field.
+//! `reproduce.toml`: what `r2l reproduce PAPER` runs and at what size. Every paper has two
+//! presets (quick: fits the 2-core reference machine; full: what a GPU box or remote teachers
+//! run, see `papers`); a config file overrides any field of the preset it starts from. Unknown
+//! keys are errors naming the field, and so is a field that belongs to another paper's table.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+
+use super::papers::Paper;
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,9 +26,13 @@ pub struct ReproduceConfig {
     pub distill: DistillConfig,
     /// Supervised fine-tuning of the base on `sft.jsonl`.
     pub sft: TrainConfig,
-    /// DPO of the SFT student on `dpo.jsonl` (full mode); absent = skipped.
+    /// R2L: DPO of the SFT student on `dpo.jsonl` (full mode); absent = skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpo: Option<TrainConfig>,
+    /// Debate & Reflect: T-DPO of the `dr-sft` student on the debate's `dpo.jsonl` (the
+    /// `dr-tdpo` row).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tdpo: Option<TrainConfig>,
 }
 
 /// The evaluation slices.
@@ -36,17 +44,26 @@ pub struct EvalConfig {
     /// Samples per task (a seeded shuffle); absent = the whole split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// Per-task sample counts that replace `limit` (e.g. the paper's primary task sized for a
+    /// significant difference).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub task_limits: BTreeMap<String, usize>,
+    /// At most this many samples per task for the side rows (every row but the base and the
+    /// paper's student): quick runs measure those on smaller slices, and the table shows each
+    /// row's n. Absent = the same slices as the main rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side_limit: Option<usize>,
     /// Seed of the sample selection.
     pub sample_seed: u64,
     /// Requests in flight per evaluation.
     pub concurrency: usize,
 }
 
-/// The R2L distillation step.
+/// The distillation step (the paper's protocol).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DistillConfig {
-    /// An ABSA task.
+    /// The task distilled (an ABSA task for R2L, a reasoning task for the others).
     pub task: String,
     /// The split distilled (never the evaluated one).
     pub split: String,
@@ -56,11 +73,17 @@ pub struct DistillConfig {
     /// Seed of the sample selection (the gold fine-tuning data uses the same samples).
     #[serde(default)]
     pub sample_seed: u64,
-    /// Debate rounds on conflicting aspects.
+    /// Rounds after round 0 (R2L: revision rounds on conflicting aspects; Debate & Reflect:
+    /// debate rounds; AgentArk: update rounds).
     pub rounds: usize,
-    /// Ask for rationales reaching the gold labels of rejected samples (STaR), so they train
-    /// the student too.
-    pub rationalize: bool,
+    /// R2L: ask for rationales reaching the gold labels of rejected samples (STaR), so they
+    /// train the student too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rationalize: Option<bool>,
+    /// AgentArk: trajectory augmentation of the `r-sft-aug` row (up to K more right solutions
+    /// per R-SFT question).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<usize>,
     /// Agents file (remote teachers); absent = the built-in offline agents on the default model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agents: Option<PathBuf>,
@@ -83,6 +106,9 @@ pub struct TrainConfig {
     /// Peak learning rate; absent = the trainer's default (2e-4 SFT, 5e-6 DPO).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
+    /// Share of the steps spent warming the learning rate up; absent = the trainer's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_ratio: Option<f64>,
     /// Examples per micro-batch.
     pub batch: usize,
     /// Micro-batches per optimizer step.
@@ -91,82 +117,45 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
-impl ReproduceConfig {
-    /// The quick preset: minutes, not hours, on a 2-core CPU with the embedded model.
-    pub fn quick() -> ReproduceConfig {
-        ReproduceConfig {
-            base: "default".to_string(),
-            isq: "q8_0".to_string(),
-            eval: EvalConfig {
-                tasks: [
-                    "uit-visfd",
-                    "uit-visfd-constrained",
-                    "absabank-imm",
-                    "absabank-imm-constrained",
-                ]
-                .map(String::from)
-                .to_vec(),
-                limit: Some(QUICK_EVAL_LIMIT),
-                sample_seed: 0,
-                concurrency: 1,
-            },
-            distill: DistillConfig {
-                task: "uit-visfd".to_string(),
-                split: "train".to_string(),
-                limit: Some(QUICK_DISTILL_LIMIT),
-                sample_seed: 0,
-                rounds: 1,
-                rationalize: true,
-                agents: None,
-                concurrency: None,
-            },
-            sft: TrainConfig {
-                lora_rank: 16,
-                epochs: 2,
-                max_steps: Some(QUICK_SFT_STEPS),
-                lr: None,
-                batch: 2,
-                grad_accum: 1,
-                seed: 0,
-            },
-            dpo: None,
+impl EvalConfig {
+    /// The samples evaluated of `task` (None = the whole split), for a main row or a side row.
+    pub fn limit_for(&self, task: &str, side_row: bool) -> Option<usize> {
+        let main = self.task_limits.get(task).copied().or(self.limit);
+        match (main, self.side_limit.filter(|_| side_row)) {
+            (Some(n), Some(cap)) => Some(n.min(cap)),
+            (None, cap) => cap,
+            (n, None) => n,
         }
     }
+}
 
-    /// The full preset: the paper-sized run (remote teachers or a GPU box).
-    pub fn full() -> ReproduceConfig {
-        let mut config = ReproduceConfig::quick();
-        config
-            .eval
-            .tasks
-            .extend(["vlsp2018-restaurant", "vlsp2018-restaurant-constrained"].map(String::from));
-        config.eval.limit = None;
-        config.distill.limit = None;
-        config.distill.rounds = 2;
-        config.sft = TrainConfig {
-            max_steps: None,
-            batch: 4,
-            ..config.sft
-        };
-        config.dpo = Some(TrainConfig {
-            lora_rank: 16,
-            epochs: 1,
-            max_steps: None,
-            lr: None,
-            batch: 2,
-            grad_accum: 2,
-            seed: 0,
-        });
-        config
+impl ReproduceConfig {
+    /// The sizes in one line (printed when a run starts, and in the summary).
+    pub fn sizes(&self) -> String {
+        let count = |n: Option<usize>| n.map_or("all".to_string(), |n| n.to_string());
+        let mut eval = format!("eval {} samples per task", count(self.eval.limit));
+        for (task, n) in &self.eval.task_limits {
+            eval.push_str(&format!(", {n} of {task}"));
+        }
+        if let Some(side) = self.eval.side_limit {
+            eval.push_str(&format!(" (side rows at most {side})"));
+        }
+        format!(
+            "{eval} on {}; distill {} samples of {} {} ({} round(s) after round 0); SFT {} steps (LoRA rank {})",
+            self.eval.tasks.join(", "),
+            count(self.distill.limit),
+            self.distill.task,
+            self.distill.split,
+            self.distill.rounds,
+            count(self.sft.max_steps),
+            self.sft.lora_rank,
+        )
     }
 
-    /// The preset, overridden by `file` when given (relative paths in it resolve against it).
-    pub fn load(quick: bool, file: Option<&Path>) -> Result<ReproduceConfig> {
-        let preset = if quick {
-            ReproduceConfig::quick()
-        } else {
-            ReproduceConfig::full()
-        };
+    /// `paper`'s preset, overridden by `file` when given (relative paths in it resolve against
+    /// it). A field of another paper's table in the file is an error naming the field.
+    pub fn load(paper: Paper, quick: bool, file: Option<&Path>) -> Result<ReproduceConfig> {
+        let preset = paper.preset(quick);
         let Some(file) = file else {
             preset.check("the preset")?;
             return Ok(preset);
@@ -184,9 +173,25 @@ impl ReproduceConfig {
                 line.map(|l| format!(" (line {l})")).unwrap_or_default()
             )
         })?;
+        let source = file.display().to_string();
+        for (field, owner) in PAPER_FIELDS {
+            let given = match field.split_once('.') {
+                Some((table, key)) => overrides
+                    .get(table)
+                    .and_then(|t| t.as_table())
+                    .is_some_and(|t| t.contains_key(key)),
+                None => overrides.contains_key(*field),
+            };
+            if given && *owner != paper {
+                bail!(
+                    "{source}: field `{field}` belongs to the {} paper's table; `r2l reproduce {}` has no such field",
+                    owner.name(),
+                    paper.name()
+                );
+            }
+        }
         let mut merged = toml::Table::try_from(&preset).context("the preset as TOML")?;
         merge(&mut merged, overrides);
-        let source = file.display().to_string();
         let mut config: ReproduceConfig =
             harness::task::parse_toml(&toml::to_string(&merged)?, &source)?;
         let dir = file.parent().unwrap_or(Path::new("."));
@@ -200,12 +205,14 @@ impl ReproduceConfig {
         Ok(config)
     }
 
-    /// Checks what serde cannot: non-empty task list, non-zero sizes.
+    /// Checks what serde cannot: non-empty task list, non-zero sizes, a readable agents file.
     fn check(&self, source: &str) -> Result<()> {
         if self.eval.tasks.is_empty() {
             bail!("{source}: field `eval.tasks`: list at least one task");
         }
-        if self.eval.limit == Some(0) || self.distill.limit == Some(0) {
+        let zero_limit = self.eval.task_limits.values().any(|n| *n == 0)
+            || [self.eval.limit, self.eval.side_limit, self.distill.limit].contains(&Some(0));
+        if zero_limit {
             bail!("{source}: field `limit`: must be at least 1 (leave it out for the whole split)");
         }
         if self.eval.concurrency == 0 {
@@ -217,7 +224,12 @@ impl ReproduceConfig {
             distill::agents::read_agents_file(agents)
                 .with_context(|| format!("{source}: field `distill.agents`"))?;
         }
-        for (name, train) in [("sft", Some(&self.sft)), ("dpo", self.dpo.as_ref())] {
+        let trainings = [
+            ("sft", Some(&self.sft)),
+            ("dpo", self.dpo.as_ref()),
+            ("tdpo", self.tdpo.as_ref()),
+        ];
+        for (name, train) in trainings {
             if let Some(train) = train {
                 if train.batch == 0 || train.grad_accum == 0 || train.epochs == 0 {
                     bail!(
@@ -230,12 +242,13 @@ impl ReproduceConfig {
     }
 }
 
-/// Samples per evaluated task in quick mode.
-pub const QUICK_EVAL_LIMIT: usize = 16;
-/// UIT-ViSFD train samples distilled in quick mode.
-pub const QUICK_DISTILL_LIMIT: usize = 4;
-/// SFT optimizer steps in quick mode.
-pub const QUICK_SFT_STEPS: usize = 12;
+/// Fields that only one paper's table has: (dotted field, its paper).
+const PAPER_FIELDS: &[(&str, Paper)] = &[
+    ("dpo", Paper::R2l),
+    ("distill.rationalize", Paper::R2l),
+    ("tdpo", Paper::Debate),
+    ("distill.augment", Paper::AgentArk),
+];
 
 /// Deep-merges `overrides` into `base` (tables merge key by key; anything else replaces).
 fn merge(base: &mut toml::Table, overrides: toml::Table) {
@@ -268,11 +281,12 @@ mod tests {
             "[[agents]]\nid = \"a\"\nrole = \"teacher\"\nlocal = \"default\"\n",
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let config = ReproduceConfig::load(true, Some(&path)).unwrap_or_else(|e| panic!("{e:#}"));
+        let config = ReproduceConfig::load(Paper::R2l, true, Some(&path))
+            .unwrap_or_else(|e| panic!("{e:#}"));
         assert_eq!(config.eval.limit, Some(4));
-        assert_eq!(config.eval.tasks, ReproduceConfig::quick().eval.tasks);
+        assert_eq!(config.eval.tasks, Paper::R2l.preset(true).eval.tasks);
         assert_eq!(config.distill.agents, Some(dir.path().join("agents.toml")));
-        assert_eq!(config.sft, ReproduceConfig::quick().sft);
+        assert_eq!(config.sft, Paper::R2l.preset(true).sft);
     }
 
     #[test]
@@ -280,7 +294,7 @@ mod tests {
         let (_dir, path) = write("[sft]\nlora_rnak = 8\n");
         let error = format!(
             "{:#}",
-            ReproduceConfig::load(true, Some(&path))
+            ReproduceConfig::load(Paper::R2l, true, Some(&path))
                 .err()
                 .unwrap_or_else(|| panic!("accepted"))
         );
@@ -291,7 +305,7 @@ mod tests {
         let (_dir, path) = write("[eval]\ntasks = []\n");
         let error = format!(
             "{:#}",
-            ReproduceConfig::load(true, Some(&path))
+            ReproduceConfig::load(Paper::R2l, true, Some(&path))
                 .err()
                 .unwrap_or_else(|| panic!("accepted"))
         );
@@ -299,7 +313,7 @@ mod tests {
         let (_dir, path) = write("[eval\n");
         let error = format!(
             "{:#}",
-            ReproduceConfig::load(true, Some(&path))
+            ReproduceConfig::load(Paper::R2l, true, Some(&path))
                 .err()
                 .unwrap_or_else(|| panic!("accepted"))
         );
@@ -316,7 +330,7 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         let error = format!(
             "{:#}",
-            ReproduceConfig::load(true, Some(&path))
+            ReproduceConfig::load(Paper::R2l, true, Some(&path))
                 .err()
                 .unwrap_or_else(|| panic!("accepted"))
         );
@@ -327,10 +341,33 @@ mod tests {
     }
 
     #[test]
-    fn full_mode_adds_dpo_and_vlsp() {
-        let full = ReproduceConfig::full();
-        assert!(full.dpo.is_some());
-        assert!(full.eval.tasks.iter().any(|t| t == "vlsp2018-restaurant"));
-        assert_eq!(full.eval.limit, None);
+    fn a_field_of_another_papers_table_is_refused_naming_it() {
+        let (_dir, path) =
+            write("[dpo]\nlora_rank = 8\nepochs = 1\nbatch = 1\ngrad_accum = 1\nseed = 0\n");
+        let error = format!(
+            "{:#}",
+            ReproduceConfig::load(Paper::Debate, true, Some(&path))
+                .err()
+                .unwrap_or_else(|| panic!("accepted"))
+        );
+        assert!(
+            error.contains("`dpo`") && error.contains("r2l paper") && error.contains("debate"),
+            "{error}"
+        );
+        let (_dir, path) = write("[distill]\naugment = 2\n");
+        let error = format!(
+            "{:#}",
+            ReproduceConfig::load(Paper::R2l, true, Some(&path))
+                .err()
+                .unwrap_or_else(|| panic!("accepted"))
+        );
+        assert!(
+            error.contains("distill.augment") && error.contains("agentark"),
+            "{error}"
+        );
+        let (_dir, path) = write("[distill]\naugment = 3\n");
+        let config = ReproduceConfig::load(Paper::AgentArk, true, Some(&path))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(config.distill.augment, Some(3));
     }
 }

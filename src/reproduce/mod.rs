@@ -3,7 +3,9 @@
 //! configuration and the hashes of what it reads) are unchanged since it finished is skipped.
 
 mod config;
+mod papers;
 mod plan;
+mod sections;
 mod server;
 mod state;
 mod steps;
@@ -19,16 +21,18 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 pub use config::ReproduceConfig;
-pub use plan::PAPERS;
+pub use papers::Paper;
 pub use state::{ReproduceState, StepRecord};
-pub use summary::{RowResult, Summary, SUMMARY_FILE};
+pub use summary::{Comparisons, RowResult, Summary, SUMMARY_FILE};
 
-use plan::{Action, Step};
+use plan::{Action, Step, BASE_ROW};
 use state::inputs_sha256;
 use steps::{ModelToServe, StepContext};
 
 /// What `r2l reproduce` was asked to do.
 pub struct ReproduceOptions {
+    /// The paper whose table is built.
+    pub paper: Paper,
     /// The configuration (a preset, possibly overridden by a file).
     pub config: ReproduceConfig,
     /// `quick` or `full` (reported).
@@ -55,7 +59,7 @@ pub fn reproduce(options: &ReproduceOptions) -> Result<Summary> {
         data_dir: options.data_dir.clone(),
         interrupted: Arc::clone(&options.interrupted),
     };
-    let plan = plan::r2l_plan(config, &options.default_model_dir);
+    let plan = options.paper.plan(config, &options.default_model_dir)?;
     if let Some(Step {
         action: Action::ServeEval { model, .. },
         ..
@@ -91,23 +95,45 @@ pub fn reproduce(options: &ReproduceOptions) -> Result<Summary> {
             .with_context(|| format!("step {} has not finished", row.eval_step))?;
         runs.push((row.name.clone(), record.outputs.clone()));
     }
-    let base_runs = runs
-        .iter()
-        .find(|(name, _)| *name == plan.base_row)
-        .map(|(_, runs)| runs.clone())
-        .context("the plan has no base row")?;
-    let rows = runner.always("compare", || {
+    let runs_of = |row: &str| -> Result<Value> {
         runs.iter()
-            .filter(|(name, _)| *name != plan.base_row)
-            .map(|(name, row_runs)| {
-                Ok(RowResult {
+            .find(|(name, _)| name == row)
+            .map(|(_, runs)| runs.clone())
+            .with_context(|| format!("the plan has no row {row}"))
+    };
+    let (base_runs, student_runs) = (runs_of(BASE_ROW)?, runs_of(&plan.student_row)?);
+    let comparisons = runner.always("compare", || {
+        let mut against_base = Vec::new();
+        let mut against_student = Vec::new();
+        for (name, row_runs) in &runs {
+            if name != BASE_ROW {
+                against_base.push(RowResult {
                     row: name.clone(),
                     tasks: summary::compare_all(out, name, &base_runs, row_runs)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()
+                });
+            }
+            if *name != plan.student_row {
+                let dir = format!("{name}-vs-{}", plan.student_row);
+                against_student.push(RowResult {
+                    row: name.clone(),
+                    tasks: summary::compare_all(out, &dir, &student_runs, row_runs)?,
+                });
+            }
+        }
+        Ok(Comparisons {
+            against_base,
+            against_student,
+        })
     })?;
-    let summary = Summary::build(out, &options.mode, config, &runner.state, &plan, rows)?;
+    let summary = Summary::build(
+        out,
+        options.paper,
+        &options.mode,
+        config,
+        &runner.state,
+        &plan,
+        comparisons,
+    )?;
     runner.always("report", || summary.write(out))?;
     Ok(summary)
 }
@@ -127,11 +153,42 @@ fn run_action(
             run_id,
             isq,
             eval,
+            side_row,
         } => {
             let model = ModelToServe::new(label, &model.dir(out, state)?)?;
-            steps::serve_and_evaluate(context, &model, isq, eval, run_id, fresh)
+            steps::serve_and_evaluate(context, &model, isq, eval, *side_row, run_id, fresh)
         }
-        Action::Distill { dir, config } => steps::distill(context, dir, config, fresh),
+        Action::AgentEval {
+            agents,
+            agent,
+            run_id,
+            eval,
+        } => steps::agent_evaluate(context, agents.as_deref(), agent, eval, run_id, fresh),
+        Action::Distill {
+            protocol,
+            tokenizer,
+            single_teacher,
+            dir,
+            config,
+        } => {
+            let tokenizer = tokenizer
+                .as_ref()
+                .map(|model| model.dir(out, state))
+                .transpose()?;
+            let distilled = steps::Distilled {
+                protocol,
+                tokenizer: tokenizer.as_deref(),
+                single_teacher: single_teacher.as_deref(),
+                dir_name: dir,
+            };
+            steps::distill(context, &distilled, config, fresh)
+        }
+        Action::TeamEval {
+            protocol,
+            config,
+            eval,
+            run_id,
+        } => steps::team_evaluate(context, protocol, config, eval, run_id, fresh),
         Action::GoldSft { file, config } => steps::gold_sft(context, file, config),
         Action::Train {
             mode,

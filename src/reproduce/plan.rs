@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use super::config::{DistillConfig, EvalConfig, ReproduceConfig, TrainConfig};
+use super::config::{DistillConfig, EvalConfig, TrainConfig};
 use super::state::ReproduceState;
 
 /// Where a model a step reads comes from.
@@ -67,13 +67,48 @@ pub enum Action {
         isq: String,
         /// The slices.
         eval: EvalConfig,
+        /// A side row (evaluated on `eval.side_limit` samples at most).
+        side_row: bool,
     },
-    /// `r2l distill r2l` into `out/<dir>`.
+    /// `r2l eval --agent ID [--agents FILE]` on every task: one agent of the agents file
+    /// evaluated as a model (its endpoint or local model, its model id and persona).
+    AgentEval {
+        /// The agents file (None = the built-in offline agents of `r2l distill r2l`).
+        agents: Option<PathBuf>,
+        /// The agent's id.
+        agent: String,
+        /// The eval runs' id (the row name).
+        run_id: String,
+        /// The slices.
+        eval: EvalConfig,
+    },
+    /// `r2l distill <protocol>` into `out/<dir>`.
     Distill {
+        /// `r2l`, `debate` or `agentark`.
+        protocol: String,
+        /// The student whose tokenizer counts the protocol's token budgets (Debate & Reflect's
+        /// T-DPO context): the reproduction's base.
+        tokenizer: Option<ModelSource>,
+        /// R2L only: the one teacher that runs the pipeline alone (`--teachers ID --no-meta`:
+        /// the single-agent ablation); None = the whole team.
+        single_teacher: Option<String>,
         /// The output directory, relative to the reproduction's.
         dir: String,
         /// What to distil.
         config: DistillConfig,
+    },
+    /// The team itself as a row: `r2l distill <protocol>` on each evaluated task's evaluation
+    /// slice (the samples the other rows are evaluated on), then `r2l score` of the team's final
+    /// answers (`predictions.jsonl`) into a run log like `r2l eval`'s.
+    TeamEval {
+        /// The protocol whose final answers are scored.
+        protocol: String,
+        /// Its settings (rounds, agents, concurrency; task, split and size come from `eval`).
+        config: DistillConfig,
+        /// The slices.
+        eval: EvalConfig,
+        /// The runs' id (the row name).
+        run_id: String,
     },
     /// `r2l data sft`: SFT records of the gold answers of the samples `config` distils (the
     /// traditional fine-tuning row), into `out/<file>`.
@@ -118,16 +153,49 @@ impl Step {
                 run_id,
                 isq,
                 eval,
+                side_row,
             } => json!({
-                "serve_eval": {"label": label, "run_id": run_id, "isq": isq, "eval": eval},
+                "serve_eval": {"label": label, "run_id": run_id, "isq": isq, "eval": eval, "side_row": side_row},
                 "model": checkpoint::weights_sha256(&model.dir(out, state)?)?,
                 "tasks": task_versions(&eval.tasks)?,
             }),
-            Action::Distill { dir, config } => json!({
+            Action::AgentEval {
+                agents,
+                agent,
+                run_id,
+                eval,
+            } => json!({
+                "agent_eval": {"agent": agent, "run_id": run_id, "eval": eval},
+                "agents": file_hash(agents.as_deref())?,
+                "tasks": task_versions(&eval.tasks)?,
+            }),
+            Action::Distill {
+                protocol,
+                tokenizer,
+                single_teacher,
+                dir,
+                config,
+            } => json!({
                 "distill": config,
+                "protocol": protocol,
+                "single_teacher": single_teacher,
+                "tokenizer": match tokenizer {
+                    Some(model) => file_hash(Some(&model.dir(out, state)?.join(checkpoint::TOKENIZER_FILE)))?,
+                    None => Value::Null,
+                },
                 "dir": dir,
                 "agents": file_hash(config.agents.as_deref())?,
                 "task": task_versions(std::slice::from_ref(&config.task))?,
+            }),
+            Action::TeamEval {
+                protocol,
+                config,
+                eval,
+                run_id,
+            } => json!({
+                "team_eval": {"protocol": protocol, "distill": config, "eval": eval, "run_id": run_id},
+                "agents": file_hash(config.agents.as_deref())?,
+                "tasks": task_versions(&eval.tasks)?,
             }),
             Action::GoldSft { file, config } => json!({
                 "gold_sft": {"file": file, "task": config.task, "split": config.split,
@@ -149,14 +217,17 @@ impl Step {
     }
 }
 
-/// A row of the paper's table: a model and the step that evaluated it.
+/// A row of the paper's table: a model (or the team) and the step that evaluated it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     /// The row's name (also the eval runs' id).
     pub name: String,
-    /// The `ServeEval` step whose runs the row reports.
+    /// The step whose runs the row reports (`ServeEval` or `TeamEval`).
     pub eval_step: String,
 }
+
+/// The row of the model every student starts from; every other row is compared with it.
+pub const BASE_ROW: &str = "base";
 
 /// A paper's reproduction: its steps in the order they run, and its table's rows.
 #[derive(Debug, Clone)]
@@ -165,13 +236,19 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Rows of the table, `base` first.
     pub rows: Vec<Row>,
-    /// The row every other row is compared with.
-    pub base_row: String,
-    /// The paper's student (the row the claim is about).
+    /// The paper's student (the row the claim is about; every row is also compared with it).
     pub student_row: String,
 }
 
 impl Plan {
+    /// The records file a training step trains on (relative to the output directory).
+    pub fn training_data(&self, step: &str) -> Option<String> {
+        match &self.steps.iter().find(|s| s.name == step)?.action {
+            Action::Train { data, .. } => Some(data.clone()),
+            _ => None,
+        }
+    }
+
     /// The step that trained `row`'s model (none for a model the reproduction did not train).
     pub fn trained_step(&self, row: &str) -> Option<&str> {
         let eval_step = &self.rows.iter().find(|r| r.name == row)?.eval_step;
@@ -184,106 +261,6 @@ impl Plan {
         }
     }
 }
-
-/// The R2L paper's plan. Rows: `base`; `fine-tune` (SFT of the base on the gold answers of
-/// the same train samples: what the teachers' calls are measured against); `r2l` (SFT on the
-/// R2L distillation, + DPO when configured). Every student trains with the same settings.
-pub fn r2l_plan(config: &ReproduceConfig, default_model_dir: &Path) -> Plan {
-    let base = if config.base == "default" {
-        ModelSource::Default(default_model_dir.to_path_buf())
-    } else {
-        ModelSource::Dir(PathBuf::from(&config.base))
-    };
-    let evaluate = |row: &str, model: ModelSource| Step {
-        name: format!("eval-{row}"),
-        action: Action::ServeEval {
-            model,
-            label: row.to_string(),
-            run_id: row.to_string(),
-            isq: config.isq.clone(),
-            eval: config.eval.clone(),
-        },
-    };
-    let train =
-        |name: &str, mode: &str, data: String, base: ModelSource, settings: &TrainConfig| Step {
-            name: name.to_string(),
-            action: Action::Train {
-                mode: mode.to_string(),
-                data,
-                base,
-                dir: format!("train/{}", name.trim_start_matches("train-")),
-                config: settings.clone(),
-            },
-        };
-    let mut steps = vec![
-        evaluate(BASE_ROW, base.clone()),
-        Step {
-            name: "gold".to_string(),
-            action: Action::GoldSft {
-                file: "gold/sft.jsonl".to_string(),
-                config: config.distill.clone(),
-            },
-        },
-        train(
-            "train-fine-tune",
-            "sft",
-            "gold/sft.jsonl".to_string(),
-            base.clone(),
-            &config.sft,
-        ),
-        evaluate(
-            "fine-tune",
-            ModelSource::Trained("train-fine-tune".to_string()),
-        ),
-        Step {
-            name: "distill".to_string(),
-            action: Action::Distill {
-                dir: "distill".to_string(),
-                config: config.distill.clone(),
-            },
-        },
-        train(
-            "train-sft",
-            "sft",
-            format!("distill/{}", distill::SFT_FILE),
-            base,
-            &config.sft,
-        ),
-    ];
-    let mut student = "train-sft".to_string();
-    if let Some(dpo) = &config.dpo {
-        steps.push(train(
-            "train-dpo",
-            "dpo",
-            format!("distill/{}", distill::DPO_FILE),
-            ModelSource::Trained("train-sft".to_string()),
-            dpo,
-        ));
-        student = "train-dpo".to_string();
-    }
-    steps.push(evaluate(R2L_ROW, ModelSource::Trained(student)));
-    let rows = [BASE_ROW, "fine-tune", R2L_ROW]
-        .map(|name| Row {
-            name: name.to_string(),
-            eval_step: format!("eval-{name}"),
-        })
-        .to_vec();
-    Plan {
-        steps,
-        rows,
-        base_row: BASE_ROW.to_string(),
-        student_row: R2L_ROW.to_string(),
-    }
-}
-
-/// The papers `r2l reproduce` has a table for (the Debate & Reflect and AgentArk tables are not
-/// built yet).
-pub const PAPERS: [&str; 1] = ["r2l"];
-
-/// The row of the model every student starts from.
-pub const BASE_ROW: &str = "base";
-/// The R2L paper's student row.
-pub const R2L_ROW: &str = "r2l";
 
 /// {task: version} of `tasks` (a new task version invalidates the steps that use it).
 fn task_versions(tasks: &[String]) -> Result<Value> {
@@ -302,49 +279,4 @@ fn file_hash(path: Option<&Path>) -> Result<Value> {
             .map(Value::String)
             .with_context(|| format!("hashing {}", path.display()))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_r2l_plan_trains_then_evaluates_the_last_training_steps_checkpoint() {
-        let names =
-            |plan: &Plan| -> Vec<String> { plan.steps.iter().map(|s| s.name.clone()).collect() };
-        let quick = r2l_plan(&ReproduceConfig::quick(), Path::new("/models/default"));
-        assert_eq!(
-            names(&quick),
-            [
-                "eval-base",
-                "gold",
-                "train-fine-tune",
-                "eval-fine-tune",
-                "distill",
-                "train-sft",
-                "eval-r2l"
-            ]
-        );
-        let full = r2l_plan(&ReproduceConfig::full(), Path::new("/models/default"));
-        assert!(names(&full).ends_with(&[
-            "train-sft".to_string(),
-            "train-dpo".to_string(),
-            "eval-r2l".to_string()
-        ]));
-        assert_eq!(full.trained_step(R2L_ROW), Some("train-dpo"));
-        assert_eq!(quick.trained_step(R2L_ROW), Some("train-sft"));
-        assert_eq!(quick.trained_step("fine-tune"), Some("train-fine-tune"));
-        assert_eq!(quick.trained_step(BASE_ROW), None);
-        // Every row's eval step exists, and steps are unique.
-        for row in &quick.rows {
-            assert!(
-                quick.steps.iter().any(|s| s.name == row.eval_step),
-                "{row:?}"
-            );
-        }
-        let mut unique = names(&full);
-        unique.sort();
-        unique.dedup();
-        assert_eq!(unique.len(), full.steps.len());
-    }
 }

@@ -85,6 +85,7 @@ pub fn serve_and_evaluate(
     model: &ModelToServe,
     isq: &str,
     eval: &EvalConfig,
+    side_row: bool,
     run_id: &str,
     fresh: bool,
 ) -> Result<Value> {
@@ -132,7 +133,7 @@ pub fn serve_and_evaluate(
             .args(["--run-id", run_id])
             .arg("--out")
             .arg(&eval_root);
-        if let Some(limit) = eval.limit {
+        if let Some(limit) = eval.limit_for(task, side_row) {
             command.args(["--limit", &limit.to_string()]);
         }
         context.data_dir_args(&mut command);
@@ -152,32 +153,93 @@ pub fn serve_and_evaluate(
     Ok(json!({ "model": model.id, "weights_sha256": model.weights_sha256, "runs": runs }))
 }
 
-/// Runs the R2L distillation (`r2l distill r2l`) into `out/<dir>` (resumed unless `fresh`). Returns the record
-/// counts and hashes.
+/// What a distillation step runs besides the configuration.
+pub struct Distilled<'a> {
+    /// `r2l`, `debate` or `agentark`.
+    pub protocol: &'a str,
+    /// The checkpoint whose tokenizer counts token budgets (`--tokenizer`).
+    pub tokenizer: Option<&'a Path>,
+    /// R2L's single-agent ablation: the one teacher (`--teachers ID --no-meta`).
+    pub single_teacher: Option<&'a str>,
+    /// The output directory, relative to the reproduction's.
+    pub dir_name: &'a str,
+}
+
+/// `r2l distill <protocol>` of `config` into `out/<dir_name>` (resumed unless `fresh`).
+/// Returns the record counts and hashes of every records file it wrote.
 pub fn distill(
     context: &StepContext,
-    dir_name: &str,
+    what: &Distilled,
     config: &DistillConfig,
     fresh: bool,
 ) -> Result<Value> {
+    let (protocol, dir_name) = (what.protocol, what.dir_name);
     let dir = context.out.join(dir_name);
     if fresh {
         remove_dir(&dir)?;
     }
     let mut command = context.command("distill");
     command
-        .args(["r2l", "--task", &config.task, "--split", &config.split])
+        .args([protocol, "--task", &config.task, "--split", &config.split])
         .args(["--sample-seed", &config.sample_seed.to_string()])
-        .args(["--rounds", &config.rounds.to_string()])
-        .arg(if config.rationalize {
-            "--rationalize"
-        } else {
-            "--no-rationalize"
-        })
         .arg("--out")
         .arg(&dir);
     if let Some(limit) = config.limit {
         command.args(["--limit", &limit.to_string()]);
+    }
+    protocol_args(&mut command, protocol, config);
+    if let Some(tokenizer) = what.tokenizer {
+        command.arg("--tokenizer").arg(tokenizer);
+    }
+    if let Some(teacher) = what.single_teacher {
+        command.args(["--teachers", teacher, "--no-meta"]);
+    }
+    context.data_dir_args(&mut command);
+    context.run(command, &format!("r2l distill {protocol}"))?;
+    let mut outputs = serde_json::Map::new();
+    outputs.insert("dir".into(), json!(dir_name));
+    for (key, name) in [
+        ("sft", distill::SFT_FILE),
+        ("dpo", distill::DPO_FILE),
+        ("static", distill::STATIC_FILE),
+    ] {
+        let path = dir.join(name);
+        if !path.is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        outputs.insert(format!("{key}_records"), json!(lines_in(&bytes)));
+        outputs.insert(
+            format!("{key}_sha256"),
+            json!(harness::data::sha256_hex(&bytes)),
+        );
+    }
+    if outputs
+        .get("sft_records")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        == 0
+    {
+        bail!(
+            "the distillation wrote no SFT record in {}: distil more samples (distill.limit)",
+            dir.display()
+        );
+    }
+    Ok(Value::Object(outputs))
+}
+
+/// The protocol's own flags (`r2l distill PROTOCOL --help`) and the shared run flags.
+fn protocol_args(command: &mut Command, protocol: &str, config: &DistillConfig) {
+    command.args(["--rounds", &config.rounds.to_string()]);
+    if let Some(rationalize) = config.rationalize.filter(|_| protocol == "r2l") {
+        command.arg(if rationalize {
+            "--rationalize"
+        } else {
+            "--no-rationalize"
+        });
+    }
+    if let Some(augment) = config.augment.filter(|_| protocol == "agentark") {
+        command.args(["--augment", &augment.to_string()]);
     }
     if let Some(agents) = &config.agents {
         command.arg("--agents").arg(agents);
@@ -185,26 +247,131 @@ pub fn distill(
     if let Some(concurrency) = config.concurrency {
         command.args(["--concurrency", &concurrency.to_string()]);
     }
-    context.data_dir_args(&mut command);
-    context.run(command, "r2l distill")?;
-    let records = |name: &str| -> Result<(usize, String)> {
-        let path = dir.join(name);
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        Ok((lines_in(&bytes), harness::data::sha256_hex(&bytes)))
-    };
-    let (sft, sft_sha256) = records(distill::SFT_FILE)?;
-    let (dpo, dpo_sha256) = records(distill::DPO_FILE)?;
-    if sft == 0 {
-        bail!(
-            "the distillation wrote no SFT record in {}: distil more samples (distill.limit)",
-            dir.display()
+}
+
+/// `r2l eval --agent ID` on every task of `eval` (a side row's slices) into runs named
+/// `run_id` (resumed unless `fresh`). Returns {task: run directory}.
+pub fn agent_evaluate(
+    context: &StepContext,
+    agents: Option<&Path>,
+    agent: &str,
+    eval: &EvalConfig,
+    run_id: &str,
+    fresh: bool,
+) -> Result<Value> {
+    let eval_root = context.out.join("eval");
+    let mut runs = serde_json::Map::new();
+    for task in &eval.tasks {
+        let dir = harness::runner::run_dir(&eval_root, task, agent, run_id);
+        if fresh {
+            remove_dir(&dir)?;
+        }
+        let mut command = context.command("eval");
+        command
+            .args(["--task", task, "--agent", agent])
+            .args(["--sample-seed", &eval.sample_seed.to_string()])
+            .args(["--concurrency", &eval.concurrency.to_string()])
+            .args(["--run-id", run_id])
+            .arg("--out")
+            .arg(&eval_root);
+        if let Some(agents) = agents {
+            command.arg("--agents").arg(agents);
+        }
+        if let Some(limit) = eval.limit_for(task, true) {
+            command.args(["--limit", &limit.to_string()]);
+        }
+        context.data_dir_args(&mut command);
+        context.run(command, &format!("r2l eval --task {task} --agent {agent}"))?;
+        if !dir.join(harness::runner::MANIFEST_FILE).is_file() {
+            bail!(
+                "r2l eval --task {task} --agent {agent} wrote no run log in {}",
+                dir.display()
+            );
+        }
+        runs.insert(
+            task.clone(),
+            json!(super::state::relative(&context.out, &dir)),
         );
     }
-    Ok(json!({
-        "dir": dir_name,
-        "sft_records": sft, "sft_sha256": sft_sha256,
-        "dpo_records": dpo, "dpo_sha256": dpo_sha256,
-    }))
+    Ok(json!({ "model": agent, "runs": runs }))
+}
+
+/// The team as a row: `r2l distill <protocol>` on each task's evaluation slice (a side row's: the
+/// first of the samples the other rows are evaluated on, same split and seed), then `r2l score` of its final
+/// answers into an eval run named `run_id`. Returns the runs and the team's calls and tokens
+/// per question.
+pub fn team_evaluate(
+    context: &StepContext,
+    protocol: &str,
+    config: &DistillConfig,
+    eval: &EvalConfig,
+    run_id: &str,
+    fresh: bool,
+) -> Result<Value> {
+    let eval_root = context.out.join("eval");
+    let model = format!("{protocol}-team");
+    let mut runs = serde_json::Map::new();
+    let mut costs = serde_json::Map::new();
+    for task_name in &eval.tasks {
+        let task = harness::task::resolve_task(task_name)?;
+        let dir = context
+            .out
+            .join("team")
+            .join(harness::runner::path_safe(task_name));
+        let run_dir = harness::runner::run_dir(&eval_root, task_name, &model, run_id);
+        if fresh {
+            remove_dir(&dir)?;
+            remove_dir(&run_dir)?;
+        }
+        let mut command = context.command("distill");
+        command
+            .args([protocol, "--task", task_name, "--split", &task.split])
+            .args(["--sample-seed", &eval.sample_seed.to_string()])
+            .arg("--out")
+            .arg(&dir);
+        if let Some(limit) = eval.limit_for(task_name, true) {
+            command.args(["--limit", &limit.to_string()]);
+        }
+        protocol_args(&mut command, protocol, config);
+        context.data_dir_args(&mut command);
+        context.run(
+            command,
+            &format!("r2l distill {protocol} on {task_name} {}", task.split),
+        )?;
+        let mut score = context.command("score");
+        score
+            .args(["--task", task_name, "--split", &task.split, "--predictions"])
+            .arg(dir.join(distill::PREDICTIONS_FILE))
+            .args(["--model", &model, "--run-id", run_id])
+            .arg("--out")
+            .arg(&eval_root);
+        context.data_dir_args(&mut score);
+        context.run(score, &format!("r2l score --task {task_name} ({run_id})"))?;
+        if !run_dir.join(harness::runner::MANIFEST_FILE).is_file() {
+            bail!(
+                "r2l score --task {task_name} wrote no run log in {}",
+                run_dir.display()
+            );
+        }
+        runs.insert(
+            task_name.clone(),
+            json!(super::state::relative(&context.out, &run_dir)),
+        );
+        let stats_path = dir.join(distill::STATS_FILE);
+        let stats: Value = serde_json::from_str(
+            &std::fs::read_to_string(&stats_path)
+                .with_context(|| format!("reading {}", stats_path.display()))?,
+        )
+        .with_context(|| format!("{}: not JSON", stats_path.display()))?;
+        costs.insert(
+            task_name.clone(),
+            json!({
+                "calls_per_question": stats["calls_per_question"],
+                "tokens_per_question": stats["tokens_per_question"],
+            }),
+        );
+    }
+    Ok(json!({ "model": model, "runs": runs, "costs": costs }))
 }
 
 /// `r2l data sft`: the gold answers of the samples `config` distils, into `out/<file>`.
@@ -266,6 +433,9 @@ pub fn train(
     }
     if let Some(lr) = config.lr {
         command.args(["--lr", &lr.to_string()]);
+    }
+    if let Some(warmup) = config.warmup_ratio {
+        command.args(["--warmup-ratio", &warmup.to_string()]);
     }
     if distill::student::resume_point_exists(dir) {
         eprintln!("  resuming the interrupted training in {}", dir.display());

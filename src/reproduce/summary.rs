@@ -9,17 +9,16 @@ use harness::compare::{
     against_published, built_in_references, compare, CompareOptions, Comparison, PublishedCell,
 };
 use harness::metrics::Estimate;
-use harness::report::{
-    bar_chart, build_report, grouped_values, line_plot, write_report, Bar, Plot, Report,
-    RunSection, Table,
-};
+use harness::report::{build_report, write_report, Report, RunSection, Table};
 use harness::runner::RunLog;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::config::ReproduceConfig;
-use super::plan::Plan;
+use super::papers::Paper;
+use super::plan::{Plan, BASE_ROW};
 use super::state::ReproduceState;
+use super::table;
 
 /// The summary file in the output directory (Markdown; `summary.json` beside it).
 pub const SUMMARY_FILE: &str = "summary.md";
@@ -153,52 +152,124 @@ fn verdict(comparison: &Comparison, metrics: &[String]) -> String {
     }
 }
 
+/// One trained student: its row, training step and figures (from `training.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct StudentFigures {
+    /// The row it is evaluated as.
+    pub row: String,
+    /// The training step.
+    pub step: String,
+    /// Its checkpoint directory (relative to the output directory).
+    pub dir: String,
+    /// The records file it trained on.
+    pub data: String,
+    /// Training records (examples).
+    pub records: Value,
+    /// Optimizer steps.
+    pub steps: Value,
+    /// Training wall time in seconds.
+    pub train_seconds: Value,
+    /// The last step's loss.
+    pub final_loss: Value,
+}
+
+/// What a row costs at inference: calls and tokens (prompt + completion) per question.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowCost {
+    /// The row.
+    pub row: String,
+    /// The task.
+    pub task: String,
+    /// Model calls per question (1 for a single model; the team's calls for a team row).
+    pub calls_per_question: f64,
+    /// Tokens per question, prompt and completion.
+    pub tokens_per_question: f64,
+}
+
 /// The reproduction's summary.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// The paper.
+    pub paper: String,
     /// `quick` or `full`.
     pub mode: String,
     /// The configuration run.
     pub config: ReproduceConfig,
+    /// The sizes in one line.
+    pub sizes: String,
+    /// What the teachers are, in words (the offline default or the agents file).
+    pub teachers: String,
     /// Per step: wall time in seconds (of the run that finished it).
     pub wall_seconds: Vec<(String, f64)>,
     /// The distillation's figures (`distill/stats.json`).
     pub distill_stats: Value,
-    /// The trained student's directory, weights hash and final loss.
-    pub student: Value,
     /// The paper's student row.
     pub student_row: String,
+    /// Every trained student.
+    pub students: Vec<StudentFigures>,
+    /// Calls and tokens per question of every row and task.
+    pub costs: Vec<RowCost>,
     /// Per task: base → the paper's student.
     pub tasks: Vec<TaskResult>,
     /// Every row but the base against the base (the student's row included).
     pub rows: Vec<RowResult>,
+    /// Every row but the student against the student (`base` included).
+    pub against_student: Vec<RowResult>,
+}
+
+/// The comparisons a summary is built from.
+pub struct Comparisons {
+    /// Every row but the base against the base.
+    pub against_base: Vec<RowResult>,
+    /// Every row but the student against the student.
+    pub against_student: Vec<RowResult>,
 }
 
 impl Summary {
     /// Gathers the summary from the steps' records of `plan` and its rows' comparisons.
     pub fn build(
         out: &Path,
+        paper: Paper,
         mode: &str,
         config: &ReproduceConfig,
         state: &ReproduceState,
         plan: &Plan,
-        rows: Vec<RowResult>,
+        comparisons: Comparisons,
     ) -> Result<Summary> {
         let student_row = plan.student_row.as_str();
-        let student = plan
-            .trained_step(student_row)
-            .and_then(|step| state.steps.get(step))
-            .map_or(Value::Null, |record| record.outputs.clone());
         let mut step_order: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
         step_order.extend(["compare", "report"]);
-        let stats_path = out.join("distill").join(distill::STATS_FILE);
-        let distill_stats = std::fs::read_to_string(&stats_path)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or(Value::Null);
+        let distill_stats = read_json(&out.join("distill").join(distill::STATS_FILE));
+        let students = plan
+            .rows
+            .iter()
+            .filter_map(|row| {
+                let step = plan.trained_step(&row.name)?;
+                let outputs = &state.steps.get(step)?.outputs;
+                let dir = outputs["dir"].as_str()?.to_string();
+                let training = read_json(&out.join(&dir).join("training.json"));
+                Some(StudentFigures {
+                    row: row.name.clone(),
+                    step: step.to_string(),
+                    data: plan.training_data(step).unwrap_or_default(),
+                    records: training["examples"].clone(),
+                    steps: training["steps"].clone(),
+                    train_seconds: training["train_seconds"].clone(),
+                    final_loss: training["final_loss"].clone(),
+                    dir,
+                })
+            })
+            .collect();
+        let teachers = match &config.distill.agents {
+            Some(agents) => format!("the agents of {}", agents.display()),
+            None => OFFLINE_TEACHERS.to_string(),
+        };
         Ok(Summary {
+            paper: paper.name().to_string(),
             mode: mode.to_string(),
             config: config.clone(),
+            sizes: config.sizes(),
+            teachers,
             wall_seconds: step_order
                 .iter()
                 .filter_map(|name| {
@@ -207,14 +278,17 @@ impl Summary {
                 })
                 .collect(),
             distill_stats,
-            student,
             student_row: student_row.to_string(),
-            tasks: rows
+            students,
+            costs: costs(out, plan, state)?,
+            tasks: comparisons
+                .against_base
                 .iter()
                 .find(|r| r.row == student_row)
                 .map(|r| r.tasks.clone())
                 .unwrap_or_default(),
-            rows,
+            rows: comparisons.against_base,
+            against_student: comparisons.against_student,
         })
     }
 
@@ -229,46 +303,29 @@ impl Summary {
     /// The plain-text summary printed at the end.
     pub fn text(&self) -> String {
         let mut out = format!(
-            "r2l reproduce ({}): eval limit {} per task, distill {} {} samples, SFT {} steps\n",
-            self.mode,
-            self.config
-                .eval
-                .limit
-                .map_or("all".to_string(), |n| n.to_string()),
-            self.config.distill.task,
-            self.config
-                .distill
-                .limit
-                .map_or("all".to_string(), |n| n.to_string()),
-            self.config
-                .sft
-                .max_steps
-                .map_or("all".to_string(), |n| n.to_string()),
+            "r2l reproduce {} ({}): {}\nteachers: {}\n",
+            self.paper, self.mode, self.sizes, self.teachers
         );
-        out.push_str(&super::table::text(&self.rows, super::plan::BASE_ROW));
+        out.push_str(&table::text(&self.rows, BASE_ROW));
+        out.push_str(&format!("against the student ({}):\n", self.student_row));
+        out.push_str(&table::text(&self.against_student, &self.student_row));
         for task in &self.tasks {
-            out.push_str(&format!("{}: {}\n", task.task, task.verdict));
             out.push_str(&format!(
-                "  unparsed answers: base {}/{}, student {}/{}\n",
-                task.unparsed.0, task.n, task.unparsed.1, task.n
+                "{}: {} (unparsed answers: base {}/{}, student {}/{})\n",
+                task.task, task.verdict, task.unparsed.0, task.n, task.unparsed.1, task.n
             ));
-            for (metric, base, student) in task.estimates.iter().take(2) {
-                out.push_str(&format!(
-                    "  {metric:<28} base {} → student {}\n",
-                    estimate_text(base),
-                    estimate_text(student)
-                ));
-            }
         }
         let better = self.better_on();
         out.push_str(&if better == 0 {
             format!(
-                "The student did not beat the base on any of the {} tasks (a result, not a failure).\n",
+                "The student ({}) did not beat the base on any of the {} tasks (a result, not a failure).\n",
+                self.student_row,
                 self.tasks.len()
             )
         } else {
             format!(
-                "The student beat the base on {better} of {} tasks.\n",
+                "The student ({}) beat the base on {better} of {} tasks.\n",
+                self.student_row,
                 self.tasks.len()
             )
         });
@@ -287,11 +344,15 @@ impl Summary {
 
     fn report(&self, out: &Path) -> Result<Report> {
         let mut sections = vec![
-            super::table::section(&self.rows, super::plan::BASE_ROW),
+            table::section(&self.rows, BASE_ROW),
+            table::section(&self.against_student, &self.student_row),
             self.overview(),
-            self.teachers(),
+            table::costs_section(&self.costs),
             self.training(out),
         ];
+        if !self.distill_stats.is_null() {
+            sections.push(self.teachers());
+        }
         sections.extend(self.per_aspect(out)?);
         sections.extend(self.ratings());
         let mut runs = Vec::new();
@@ -305,29 +366,21 @@ impl Summary {
         }
         sections.extend(build_report(&runs, &built_in_references()?).sections);
         Ok(Report {
-            title: format!("r2l reproduce ({}): base vs distilled student", self.mode),
+            title: format!(
+                "r2l reproduce {} ({}): the paper's table",
+                self.paper, self.mode
+            ),
             sections,
         })
     }
 
     fn overview(&self) -> RunSection {
         let mut facts = vec![
+            format!("slices: {}", self.sizes),
+            format!("teachers: {}", self.teachers),
             format!(
-                "slices: eval {} samples per task ({}), distill {} samples of {} {} ({} debate round(s)), SFT {} steps (LoRA rank {})",
-                self.config.eval.limit.map_or("all".to_string(), |n| n.to_string()),
-                self.config.eval.tasks.join(", "),
-                self.config.distill.limit.map_or("all".to_string(), |n| n.to_string()),
-                self.config.distill.task,
-                self.config.distill.split,
-                self.config.distill.rounds,
-                self.config.sft.max_steps.map_or("all".to_string(), |n| n.to_string()),
-                self.config.sft.lora_rank,
-            ),
-            format!(
-                "student: {} (weights sha256 {}), served with ISQ {}",
-                self.student["dir"].as_str().unwrap_or("?"),
-                self.student["weights_sha256"].as_str().unwrap_or("?"),
-                self.config.isq
+                "served with ISQ {}; the paper's student is the `{}` row",
+                self.config.isq, self.student_row
             ),
         ];
         let total: f64 = self.wall_seconds.iter().map(|(_, s)| s).sum();
@@ -387,7 +440,10 @@ impl Summary {
             ]);
         }
         RunSection {
-            heading: "Summary: base → student".to_string(),
+            heading: format!(
+                "Summary: base → student ({}), every metric",
+                self.student_row
+            ),
             facts,
             tables: vec![Table {
                 title: "Metrics with 95% bootstrap CIs; delta with its paired-bootstrap CI"
@@ -400,152 +456,54 @@ impl Summary {
             plots: Vec::new(),
         }
     }
+}
 
-    fn teachers(&self) -> RunSection {
-        let stats = &self.distill_stats;
-        let figure = |key: &str| {
-            stats[key]
-                .as_u64()
-                .map_or("?".to_string(), |n| n.to_string())
+/// What the built-in offline teachers are, and what that means for the teacher rows.
+const OFFLINE_TEACHERS: &str = "the built-in offline agents: every teacher, the meta-agent and \
+the student are the embedded SmolLM2-135M-Instruct with different personas, so the teacher rows \
+measure that small model prompted as a teacher, not the large teachers of the papers (give an \
+agents file with remote teachers for that)";
+
+/// A JSON file's value (null when absent or unreadable: the figure is then reported missing).
+fn read_json(path: &Path) -> Value {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// Calls and tokens per question of every row on every task: a single model's eval run makes
+/// one call per question (its tokens from the run's usage); a team row reports the team's.
+fn costs(out: &Path, plan: &Plan, state: &ReproduceState) -> Result<Vec<RowCost>> {
+    let mut costs = Vec::new();
+    for row in &plan.rows {
+        let Some(record) = state.steps.get(&row.eval_step) else {
+            continue;
         };
-        let facts = vec![
-            format!(
-                "{} samples distilled: {} accepted, {} rejected, {} rationalized",
-                figure("n"),
-                figure("accepted"),
-                figure("rejected"),
-                figure("rationalized")
-            ),
-            format!(
-                "records: {} SFT, {} DPO",
-                stats["records"]["sft"], stats["records"]["dpo"]
-            ),
-        ];
-        let bars: Vec<Bar> = ["presence", "polarity"]
-            .iter()
-            .filter_map(|kind| {
-                let estimate: Estimate =
-                    serde_json::from_value(stats["agreement_alpha"][kind].clone()).ok()?;
-                Some(Bar {
-                    label: format!("alpha ({kind})"),
-                    value: estimate.value,
-                    ci95: estimate.ci95,
-                })
-            })
-            .collect();
-        RunSection {
-            heading: "Teachers: agreement and what the distillation kept".to_string(),
-            facts,
-            tables: Vec::new(),
-            plots: vec![Plot {
-                title: "Krippendorff's nominal alpha between the teachers' detections".to_string(),
-                svg: if bars.is_empty() {
-                    Err("alpha is undefined for this run (too few teachers or samples)".to_string())
-                } else {
-                    bar_chart("Agreement between teachers", &bars)
-                },
-            }],
-        }
-    }
-
-    fn training(&self, out: &Path) -> RunSection {
-        let mut series = Vec::new();
-        for mode in ["sft", "dpo"] {
-            let path = out
-                .join("train")
-                .join(mode)
-                .join(distill::student::TRAIN_LOG_FILE);
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
+        let Some(runs) = record.outputs["runs"].as_object() else {
+            continue;
+        };
+        for (task, dir) in runs {
+            let team = &record.outputs["costs"][task];
+            let (calls, tokens) = if team.is_object() {
+                (
+                    team["calls_per_question"].as_f64().unwrap_or(f64::NAN),
+                    team["tokens_per_question"].as_f64().unwrap_or(f64::NAN),
+                )
+            } else {
+                let run = RunLog::load(&out.join(dir.as_str().unwrap_or_default()))?;
+                let n = run.manifest.n.max(1) as f64;
+                (1.0, run.manifest.usage.total_tokens as f64 / n)
             };
-            let points: Vec<(f64, f64)> = text
-                .lines()
-                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-                .filter_map(|line| Some((line["step"].as_f64()?, line["loss"].as_f64()?)))
-                .collect();
-            series.push((mode, points));
-        }
-        RunSection {
-            heading: "Training".to_string(),
-            facts: vec![format!("final loss: {}", self.student["final_loss"])],
-            tables: Vec::new(),
-            plots: vec![Plot {
-                title: "Training loss per optimizer step".to_string(),
-                svg: line_plot("Training loss", "step", "loss", &series),
-            }],
-        }
-    }
-
-    fn per_aspect(&self, out: &Path) -> Result<Vec<RunSection>> {
-        let mut sections = Vec::new();
-        for task in &self.tasks {
-            let base = RunLog::load(&out.join(&task.base_run))?;
-            if base.manifest.per_category.is_empty() {
-                continue;
-            }
-            let student = RunLog::load(&out.join(&task.student_run))?;
-            let categories: Vec<String> = base
-                .manifest
-                .per_category
-                .iter()
-                .map(|c| c.category.clone())
-                .collect();
-            let f1_of = |run: &RunLog| -> Vec<f64> {
-                categories
-                    .iter()
-                    .map(|name| {
-                        run.manifest
-                            .per_category
-                            .iter()
-                            .find(|c| &c.category == name)
-                            .and_then(|c| c.aspect_polarity.f1)
-                            .unwrap_or(0.0)
-                    })
-                    .collect()
-            };
-            sections.push(RunSection {
-                heading: format!("{}: per-aspect F1 before and after", task.task),
-                facts: vec![format!("runs: {} → {}", task.base_run, task.student_run)],
-                tables: Vec::new(),
-                plots: vec![Plot {
-                    title: "Aspect+polarity F1 per aspect (0 where the aspect does not occur)"
-                        .to_string(),
-                    svg: grouped_values(
-                        &format!("{}: per-aspect F1", task.task),
-                        &categories,
-                        &[("base", f1_of(&base)), ("student", f1_of(&student))],
-                    ),
-                }],
+            costs.push(RowCost {
+                row: row.name.clone(),
+                task: task.clone(),
+                calls_per_question: calls,
+                tokens_per_question: tokens,
             });
         }
-        Ok(sections)
     }
-
-    fn ratings(&self) -> Vec<RunSection> {
-        self.tasks
-            .iter()
-            .filter_map(|task| {
-                let (_, base, student) = task
-                    .estimates
-                    .iter()
-                    .find(|(metric, _, _)| metric == "alpha_interval")?;
-                let bars = [("base", base), ("student", student)].map(|(label, e)| Bar {
-                    label: label.to_string(),
-                    value: e.value,
-                    ci95: e.ci95,
-                });
-                Some(RunSection {
-                    heading: format!("{}: Krippendorff's interval alpha vs gold", task.task),
-                    facts: vec![format!("runs: {} → {}", task.base_run, task.student_run)],
-                    tables: Vec::new(),
-                    plots: vec![Plot {
-                        title: "Interval alpha with 95% bootstrap CI".to_string(),
-                        svg: bar_chart(&format!("{}: alpha", task.task), &bars),
-                    }],
-                })
-            })
-            .collect()
-    }
+    Ok(costs)
 }
 
 fn estimate_text(estimate: &Estimate) -> String {

@@ -5,7 +5,7 @@ use harness::compare::MetricDelta;
 use harness::metrics::Estimate;
 use harness::report::{grouped_values, Plot, RunSection, Table};
 
-use super::summary::{RowResult, TaskResult};
+use super::summary::{RowCost, RowResult, TaskResult};
 
 /// The primary metric of a task result (the task's first metric): its name, the base's and the
 /// row's estimates, and the paired delta, its CI and p-value when the comparison has it.
@@ -101,7 +101,34 @@ const HEADER: [&str; 7] = [
     "n",
 ];
 
-/// The table as a report section with a grouped bar plot (primary metric per task and row).
+/// Calls and tokens per question of every row: what a student saves over the team.
+pub fn costs_section(costs: &[RowCost]) -> RunSection {
+    RunSection {
+        heading: "Inference cost per question".to_string(),
+        facts: vec![
+            "a student answers in one call; a team row reports the calls and tokens (prompt + completion) its protocol spent per question".to_string(),
+        ],
+        tables: vec![Table {
+            title: "Calls and tokens per question".to_string(),
+            header: ["row", "task", "calls", "tokens"].map(String::from).to_vec(),
+            rows: costs
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.row.clone(),
+                        c.task.clone(),
+                        format!("{:.1}", c.calls_per_question),
+                        format!("{:.0}", c.tokens_per_question),
+                    ]
+                })
+                .collect(),
+        }],
+        plots: Vec::new(),
+    }
+}
+
+/// The table as a report section with a grouped bar plot (primary metric per task and row),
+/// every row compared with `base_row`.
 pub fn section(rows: &[RowResult], base_row: &str) -> RunSection {
     let tasks: Vec<String> = rows
         .first()
@@ -127,7 +154,7 @@ pub fn section(rows: &[RowResult], base_row: &str) -> RunSection {
         series.push((row.row.as_str(), value_of(row, false)));
     }
     RunSection {
-        heading: "The table: every row on each task's primary metric".to_string(),
+        heading: format!("The table: every row on each task's primary metric, against {base_row}"),
         facts: vec![format!(
             "each row is compared with `{base_row}` on the same samples (paired bootstrap delta, p)"
         )],

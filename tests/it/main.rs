@@ -10,6 +10,7 @@ mod distill_reasoning;
 mod eval;
 mod eval_agent;
 mod reproduce;
+mod reproduce_papers;
 mod results;
 mod score_run;
 mod serve;

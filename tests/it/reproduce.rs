@@ -32,6 +32,22 @@ fn sha256_of(path: &Path) -> String {
     harness::data::sha256_hex(&ok(std::fs::read(path)))
 }
 
+/// The R2L steps that finish before the student's training (with teachers a, b, c and a meta).
+const BEFORE_TRAINING: [&str; 12] = [
+    "eval-base",
+    "eval-teacher-a",
+    "eval-teacher-b",
+    "eval-teacher-c",
+    "eval-meta",
+    "gold",
+    "train-fine-tune",
+    "eval-fine-tune",
+    "distill-single-agent",
+    "train-single-agent",
+    "eval-single-agent",
+    "distill",
+];
+
 #[test]
 fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_agree() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -82,7 +98,7 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn());
-    let train_log = out.join("train/sft").join(distill::student::TRAIN_LOG_FILE);
+    let train_log = out.join("train/r2l").join(distill::student::TRAIN_LOG_FILE);
     let started = Instant::now();
     while std::fs::read_to_string(&train_log)
         .map(|t| t.lines().count())
@@ -115,22 +131,16 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
         "{stderr}"
     );
     assert!(
-        out.join("train/sft")
+        out.join("train/r2l")
             .join(distill::student::RESUME_DIR)
             .is_dir(),
         "{stderr}"
     );
     let state = json_file(&out.join("reproduce.json"));
-    for finished in [
-        "eval-base",
-        "gold",
-        "train-fine-tune",
-        "eval-fine-tune",
-        "distill",
-    ] {
+    for finished in BEFORE_TRAINING {
         assert!(state["steps"][finished].is_object(), "{finished}: {state}");
     }
-    assert!(state["steps"]["train-sft"].is_null(), "{state}");
+    assert!(state["steps"]["train-r2l"].is_null(), "{state}");
     let base_run_json = out
         .join(
             state["steps"]["eval-base"]["outputs"]["runs"]["uit-visfd"]
@@ -148,13 +158,7 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stderr}");
-    for skipped in [
-        "eval-base",
-        "gold",
-        "train-fine-tune",
-        "eval-fine-tune",
-        "distill",
-    ] {
+    for skipped in BEFORE_TRAINING {
         assert!(
             stderr.contains(&format!("{skipped}: unchanged since it finished")),
             "{skipped}: {stderr}"
@@ -177,26 +181,19 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
     // Consistency of the artifacts.
     let state = json_file(&out.join("reproduce.json"));
     let steps = &state["steps"];
-    for step in [
-        "eval-base",
-        "gold",
-        "train-fine-tune",
-        "eval-fine-tune",
-        "distill",
-        "train-sft",
-        "eval-r2l",
-        "compare",
-        "report",
-    ] {
+    for step in BEFORE_TRAINING
+        .into_iter()
+        .chain(["train-r2l", "eval-r2l", "compare", "report"])
+    {
         assert!(
             steps[step]["wall_seconds"].as_f64().is_some(),
             "{step}: {state}"
         );
     }
-    let student_dir = out.join("train/sft");
+    let student_dir = out.join("train/r2l");
     let weights = sha256_of(&student_dir.join("model.safetensors"));
     assert_eq!(
-        steps["train-sft"]["outputs"]["weights_sha256"],
+        steps["train-r2l"]["outputs"]["weights_sha256"],
         weights.as_str()
     );
     let training = json_file(&student_dir.join("training.json"));
@@ -276,7 +273,32 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
         .as_array()
         .map(|rows| rows.iter().filter_map(|r| r["row"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(rows, ["fine-tune", "r2l"]);
+    assert_eq!(
+        rows,
+        [
+            "teacher-a",
+            "teacher-b",
+            "teacher-c",
+            "meta",
+            "fine-tune",
+            "single-agent",
+            "r2l"
+        ]
+    );
+    // Each agent is evaluated as itself: its model id is the agent's.
+    let teacher = json_file(
+        &out.join(
+            steps["eval-teacher-c"]["outputs"]["runs"]["uit-visfd"]
+                .as_str()
+                .unwrap_or_default(),
+        )
+        .join("run.json"),
+    );
+    assert_eq!(teacher["model"]["id"], "c", "{teacher}");
+    assert_eq!(teacher["run_id"], "teacher-c");
+    // The single-agent ablation asked teacher a alone.
+    let single = json_file(&out.join("distill-single-agent/distill.json"));
+    assert!(single.to_string().contains("\"teachers\""), "{single}");
     assert!(
         summary.contains("The table") && summary.contains("fine-tune"),
         "{summary}"
@@ -292,7 +314,10 @@ fn reproduce_rejects_an_unknown_paper_listing_the_papers() {
         .output());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("bert") && stderr.contains("r2l"), "{stderr}");
+    assert!(
+        stderr.contains("bert") && stderr.contains("r2l"),
+        "{stderr}"
+    );
     assert!(!work.path().join("out").exists(), "nothing ran");
 }
 
@@ -302,7 +327,7 @@ fn reproduce_rejects_a_bad_config_naming_the_field() {
     let config = work.path().join("reproduce.toml");
     ok(std::fs::write(&config, "[sft]\nlora_rnak = 8\n"));
     let output = ok(r2l()
-        .args(["reproduce", "--quick", "--config"])
+        .args(["reproduce", "r2l", "--quick", "--config"])
         .arg(&config)
         .arg("--out")
         .arg(work.path().join("out"))

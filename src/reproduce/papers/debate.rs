@@ -1,0 +1,113 @@
+//! Debate & Reflect with T-DPO (ACL Findings 2025): teachers debate, critique and reflect; the
+//! student learns from the debate (SFT), then from tree-structured preference pairs (T-DPO).
+//! Rows: `base`; `static` (static distillation: SFT on the teachers' correct round-0 answers);
+//! `dr-sft` (SFT on the debate's records); `dr-tdpo` (`dr-sft` + T-DPO: the paper's student).
+
+use std::collections::BTreeMap;
+
+use super::super::config::{DistillConfig, EvalConfig, ReproduceConfig, TrainConfig};
+use super::super::plan::{ModelSource, BASE_ROW};
+use super::PlanBuilder;
+
+/// The paper's student row.
+const STUDENT: &str = "dr-tdpo";
+
+/// The quick preset (sizes for the 2-core reference machine with the embedded model).
+pub fn quick() -> ReproduceConfig {
+    ReproduceConfig {
+        base: "default".to_string(),
+        isq: "q8_0".to_string(),
+        eval: EvalConfig {
+            tasks: vec!["gsm8k".to_string()],
+            limit: Some(100),
+            task_limits: BTreeMap::new(),
+            side_limit: Some(16),
+            sample_seed: 0,
+            concurrency: 1,
+        },
+        distill: DistillConfig {
+            task: "gsm8k".to_string(),
+            split: "train".to_string(),
+            limit: Some(4),
+            sample_seed: 0,
+            rounds: 1,
+            rationalize: None,
+            augment: None,
+            agents: None,
+            concurrency: None,
+        },
+        sft: TrainConfig {
+            lora_rank: 16,
+            epochs: 2,
+            max_steps: Some(16),
+            lr: None,
+            warmup_ratio: None,
+            batch: 2,
+            grad_accum: 1,
+            seed: 0,
+        },
+        dpo: None,
+        tdpo: Some(tdpo(Some(8))),
+    }
+}
+
+/// T-DPO as D&R's `run_tdpo.sh`: 3 epochs, lr 5e-6, warmup 0.1, from the SFT student.
+fn tdpo(max_steps: Option<usize>) -> TrainConfig {
+    TrainConfig {
+        lora_rank: 16,
+        epochs: 3,
+        max_steps,
+        lr: Some(5e-6),
+        warmup_ratio: Some(0.1),
+        batch: 2,
+        grad_accum: 1,
+        seed: 0,
+    }
+}
+
+/// The full preset: GSM8K and MATH-500 test splits, the whole train split, the paper's three
+/// debate rounds.
+pub fn full() -> ReproduceConfig {
+    let mut config = quick();
+    config.eval.tasks.push("math500".to_string());
+    config.eval.limit = None;
+    config.eval.side_limit = None;
+    config.distill.limit = None;
+    config.distill.rounds = distill::protocols::debate::DEFAULT_ROUNDS;
+    config.sft.max_steps = None;
+    config.tdpo = Some(tdpo(None));
+    config
+}
+
+/// The steps and rows; returns the student row.
+pub fn plan(plan: &mut PlanBuilder, base: ModelSource) -> &'static str {
+    let config = plan.config;
+    plan.evaluate(BASE_ROW, base.clone(), false);
+    plan.distill("distill", "debate", None, Some(base.clone()));
+    let static_student = plan.train(
+        "static",
+        "sft",
+        format!("distill/{}", distill::STATIC_FILE),
+        base.clone(),
+        &config.sft,
+    );
+    plan.evaluate("static", static_student, true);
+    let sft_student = plan.train(
+        "dr-sft",
+        "sft",
+        format!("distill/{}", distill::SFT_FILE),
+        base,
+        &config.sft,
+    );
+    plan.evaluate("dr-sft", sft_student.clone(), true);
+    let tdpo = config.tdpo.clone().unwrap_or_else(|| tdpo(None));
+    let student = plan.train(
+        STUDENT,
+        "dpo",
+        format!("distill/{}", distill::DPO_FILE),
+        sft_student,
+        &tdpo,
+    );
+    plan.evaluate(STUDENT, student, false);
+    STUDENT
+}

@@ -1,0 +1,249 @@
+//! `r2l reproduce debate` and `r2l reproduce agentark` at tiny size: the real default model as
+//! base and students, scripted teachers on 127.0.0.1 that solve GSM8K questions (right or off by
+//! one), every row of the paper's table present, and a re-run that skips every step.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chat::{ChatRequest, Reply, ScriptedServer};
+use harness::data::{load, DatasetName, Target};
+use harness::task::select;
+use serde_json::Value;
+
+use crate::support::{data_dir, r2l, RUNTIME};
+use crate::train::{default_dir, ONE_AT_A_TIME};
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Questions of the first `limit` samples of the seed-0 shuffles of GSM8K train and test.
+fn gsm8k_questions(limit: usize) -> HashMap<String, String> {
+    let mut questions = HashMap::new();
+    for split in ["train", "test"] {
+        let dataset = ok(load(DatasetName::Gsm8k, split, &data_dir()));
+        for sample in select(&dataset.samples, Some(limit), 0) {
+            if let Target::Answer { value } = sample.target {
+                questions.insert(sample.input, value);
+            }
+        }
+    }
+    questions
+}
+
+/// A teacher that solves the question it is asked (or, `wrong`, answers one more), and writes
+/// short feedback when asked to critique.
+fn solver(wrong: bool, limit: usize) -> impl Fn(&ChatRequest, u32) -> Reply + Send + Sync {
+    let questions = gsm8k_questions(limit);
+    move |request, _| {
+        let last = request
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == chat::Role::User)
+            .map_or("", |m| m.content.as_str());
+        if last.contains("An incorrect answer from another agent:")
+            || last.contains("Your answer was incorrect.")
+        {
+            return Reply::Text("Recheck the second step.".to_string());
+        }
+        let Some(gold) = questions.iter().find_map(|(input, gold)| {
+            request
+                .messages
+                .iter()
+                .any(|m| m.content.contains(input.as_str()))
+                .then_some(gold)
+        }) else {
+            return Reply::Status(400, None);
+        };
+        let answer = if wrong {
+            gold.replace(',', "")
+                .parse::<i64>()
+                .map_or(0, |n| n + 1)
+                .to_string()
+        } else {
+            gold.clone()
+        };
+        Reply::Text(format!(
+            "First find the parts, then combine them.\n\nAnswer: {answer}"
+        ))
+    }
+}
+
+fn agents_file(dir: &Path, servers: &[(&str, &str, &ScriptedServer)]) -> PathBuf {
+    let text: String = servers
+        .iter()
+        .map(|(id, role, server)| {
+            format!(
+                "[[agents]]\nid = \"{id}\"\nrole = \"{role}\"\nendpoint = \"{}\"\nmodel = \"scripted-{id}\"\n\n",
+                server.base_url()
+            )
+        })
+        .collect();
+    let path = dir.join("agents.toml");
+    ok(std::fs::write(&path, text));
+    path
+}
+
+fn json_file(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ok(serde_json::from_str(&text))
+}
+
+/// Runs `r2l reproduce PAPER --quick` with `config` (TOML) twice in `work`; checks the rows and
+/// that the second run skips every step. Returns the summary.
+fn reproduce_twice(paper: &str, work: &Path, config: &str) -> Value {
+    let config_file = work.join("reproduce.toml");
+    ok(std::fs::write(&config_file, config));
+    let run = || {
+        ok(r2l()
+            .args(["reproduce", paper, "--quick", "--config"])
+            .arg(&config_file)
+            .arg("--out")
+            .arg(work.join("out"))
+            .arg("--data-dir")
+            .arg(data_dir())
+            .env("R2L_HOME", work.join("home"))
+            .output())
+    };
+    let first = run();
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{paper}: {stderr}");
+    let state = json_file(&work.join("out/reproduce.json"));
+    let steps: Vec<String> = state["steps"]
+        .as_object()
+        .map(|steps| steps.keys().cloned().collect())
+        .unwrap_or_default();
+    let second = run();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{paper}: {stderr}");
+    for step in steps.iter().filter(|s| *s != "compare" && *s != "report") {
+        assert!(
+            stderr.contains(&format!("{step}: unchanged since it finished")),
+            "{paper}: {step} ran again: {stderr}"
+        );
+    }
+    let summary = json_file(&work.join("out/summary.json"));
+    let markdown = ok(std::fs::read_to_string(work.join("out/summary.md")));
+    assert!(markdown.contains("The table"), "{markdown}");
+    assert!(
+        ok(std::fs::read_to_string(work.join("out/report/report.html"))).contains("<svg"),
+        "the report has its plots"
+    );
+    summary
+}
+
+fn rows(summary: &Value, key: &str) -> Vec<String> {
+    summary[key]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r["row"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The tiny sizes both papers run at: 2 evaluated GSM8K test questions, 3 distilled train
+/// questions, a few training steps.
+fn tiny_config(agents: &Path, extra: &str) -> String {
+    format!(
+        "base = \"{}\"\n[eval]\nlimit = 2\nside_limit = 2\n[distill]\nlimit = 3\nrounds = 1\nagents = \"{}\"\n\
+         [sft]\nmax_steps = 3\nbatch = 1\n{extra}",
+        default_dir().display(),
+        agents.display()
+    )
+}
+
+#[test]
+fn reproduce_debate_builds_every_row_of_the_table_and_skips_them_on_a_rerun() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let work = ok(tempfile::tempdir());
+    let start = |wrong| ok(RUNTIME.block_on(ScriptedServer::start(solver(wrong, 3))));
+    let (right, wrong, judge, student) = (start(false), start(true), start(false), start(true));
+    let agents = agents_file(
+        work.path(),
+        &[
+            ("a", "teacher", &right),
+            ("b", "teacher", &wrong),
+            ("judge", "meta", &judge),
+            ("s", "student", &student),
+        ],
+    );
+    let summary = reproduce_twice(
+        "debate",
+        work.path(),
+        &tiny_config(&agents, "[tdpo]\nmax_steps = 2\nbatch = 1\n"),
+    );
+    assert_eq!(rows(&summary, "rows"), ["static", "dr-sft", "dr-tdpo"]);
+    assert_eq!(
+        rows(&summary, "against_student"),
+        ["base", "static", "dr-sft"]
+    );
+    assert_eq!(summary["student_row"], "dr-tdpo");
+    let students: Vec<&str> = summary["students"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["row"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(students, ["static", "dr-sft", "dr-tdpo"]);
+    // The static row trains on the teachers' correct round-0 answers only.
+    let static_records = ok(std::fs::read_to_string(
+        work.path().join("out/distill").join(distill::STATIC_FILE),
+    ));
+    assert!(
+        static_records.lines().count() >= 1 && static_records.lines().count() <= 3,
+        "{static_records}"
+    );
+    let tdpo = json_file(&work.path().join("out/train/dr-tdpo/training.json"));
+    assert_eq!(tdpo["hyperparameters"]["lr"], 5e-6, "{tdpo}");
+}
+
+#[test]
+fn reproduce_agentark_scores_the_team_at_test_time_beside_the_students() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let work = ok(tempfile::tempdir());
+    let start = |wrong| ok(RUNTIME.block_on(ScriptedServer::start(solver(wrong, 3))));
+    let (a, b, c, aggregator) = (start(false), start(true), start(false), start(false));
+    let agents = agents_file(
+        work.path(),
+        &[
+            ("a", "teacher", &a),
+            ("b", "teacher", &b),
+            ("c", "teacher", &c),
+            ("aggregator", "meta", &aggregator),
+        ],
+    );
+    let summary = reproduce_twice(
+        "agentark",
+        work.path(),
+        &tiny_config(&agents, "").replace("rounds = 1\n", "rounds = 1\naugment = 1\n"),
+    );
+    assert_eq!(rows(&summary, "rows"), ["debate", "r-sft", "r-sft-aug"]);
+    assert_eq!(summary["student_row"], "r-sft");
+    let costs = summary["costs"].as_array().cloned().unwrap_or_default();
+    let cost = |row: &str| {
+        costs
+            .iter()
+            .find(|c| c["row"] == row)
+            .unwrap_or_else(|| panic!("no cost of {row}: {costs:?}"))
+            .clone()
+    };
+    // The team spends several calls per question; a student one.
+    assert!(
+        cost("debate")["calls_per_question"].as_f64().unwrap_or(0.0) >= 4.0,
+        "{costs:?}"
+    );
+    assert_eq!(cost("r-sft")["calls_per_question"], 1.0);
+    // The team's row is scored on the same test questions as the base.
+    let debate_vs_base = summary["rows"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["row"] == "debate"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(debate_vs_base["tasks"][0]["comparison"]["aligned"], 2);
+    // With two right teachers of three and a right aggregator, the team is right on both.
+    assert_eq!(
+        debate_vs_base["tasks"][0]["estimates"][0][2]["value"], 1.0,
+        "{debate_vs_base}"
+    );
+}
