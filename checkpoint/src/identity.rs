@@ -7,7 +7,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::error::Result;
-use crate::files::file_sha256;
+use crate::files::{file_sha256, lower_hex};
 use crate::weights::weight_files;
 
 /// Lower-case hex sha256 identifying the weights at `path`:
@@ -34,11 +34,7 @@ pub fn weights_sha256(path: &Path) -> Result<String> {
             .unwrap_or_default();
         hasher.update(format!("{name} {}\n", file_sha256(file)?).as_bytes());
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(lower_hex(&hasher.finalize()))
 }
 
 #[cfg(test)]
@@ -70,12 +66,9 @@ mod tests {
             r#"{"weight_map": {"x": "b.safetensors", "y": "a.safetensors"}}"#,
         ));
         let line = |name: &str| format!("{name} {}\n", ok(file_sha256(&dir.path().join(name))));
-        let expected: String = Sha256::digest(
+        let expected = lower_hex(&Sha256::digest(
             format!("{}{}", line("a.safetensors"), line("b.safetensors")).as_bytes(),
-        )
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+        ));
         assert_eq!(ok(weights_sha256(dir.path())), expected);
     }
 

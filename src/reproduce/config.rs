@@ -273,6 +273,17 @@ mod tests {
         (dir, path)
     }
 
+    /// The error loading `text` as `paper`'s config file (panics when it is accepted).
+    fn refused(paper: Paper, text: &str) -> String {
+        let (_dir, path) = write(text);
+        format!(
+            "{:#}",
+            ReproduceConfig::load(paper, true, Some(&path))
+                .err()
+                .unwrap_or_else(|| panic!("accepted"))
+        )
+    }
+
     #[test]
     fn a_file_overrides_single_fields_of_the_preset() {
         let (dir, path) = write("[eval]\nlimit = 4\n[distill]\nagents = \"agents.toml\"\n");
@@ -291,32 +302,14 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_field() {
-        let (_dir, path) = write("[sft]\nlora_rnak = 8\n");
-        let error = format!(
-            "{:#}",
-            ReproduceConfig::load(Paper::R2l, true, Some(&path))
-                .err()
-                .unwrap_or_else(|| panic!("accepted"))
-        );
+        let error = refused(Paper::R2l, "[sft]\nlora_rnak = 8\n");
         assert!(
             error.contains("lora_rnak") && error.contains("reproduce.toml"),
             "{error}"
         );
-        let (_dir, path) = write("[eval]\ntasks = []\n");
-        let error = format!(
-            "{:#}",
-            ReproduceConfig::load(Paper::R2l, true, Some(&path))
-                .err()
-                .unwrap_or_else(|| panic!("accepted"))
-        );
+        let error = refused(Paper::R2l, "[eval]\ntasks = []\n");
         assert!(error.contains("eval.tasks"), "{error}");
-        let (_dir, path) = write("[eval\n");
-        let error = format!(
-            "{:#}",
-            ReproduceConfig::load(Paper::R2l, true, Some(&path))
-                .err()
-                .unwrap_or_else(|| panic!("accepted"))
-        );
+        let error = refused(Paper::R2l, "[eval\n");
         assert!(error.contains("line 1"), "{error}");
     }
 
@@ -354,13 +347,7 @@ mod tests {
             error.contains("`dpo`") && error.contains("r2l paper") && error.contains("debate"),
             "{error}"
         );
-        let (_dir, path) = write("[distill]\naugment = 2\n");
-        let error = format!(
-            "{:#}",
-            ReproduceConfig::load(Paper::R2l, true, Some(&path))
-                .err()
-                .unwrap_or_else(|| panic!("accepted"))
-        );
+        let error = refused(Paper::R2l, "[distill]\naugment = 2\n");
         assert!(
             error.contains("distill.augment") && error.contains("agentark"),
             "{error}"

@@ -12,22 +12,29 @@ use crate::support::{data_dir, json_of, run, RUNTIME};
 
 const LIMIT: usize = 4;
 
-/// The first `LIMIT` questions of the seed-0 shuffle of GSM8K train: (text, gold).
-fn questions() -> Vec<(String, String)> {
-    let dataset = load(DatasetName::Gsm8k, "train", &data_dir())
-        .unwrap_or_else(|e| panic!("loading gsm8k train: {e}"));
-    select(&dataset.samples, Some(LIMIT), 0)
-        .into_iter()
-        .map(|sample| match sample.target {
-            Target::Answer { value } => (sample.input, value),
-            other => panic!("not an answer: {other:?}"),
-        })
-        .collect()
+/// The first `limit` questions of the seed-0 shuffle of each GSM8K split: (text, gold).
+pub fn questions(splits: &[&str], limit: usize) -> Vec<(String, String)> {
+    let mut questions = Vec::new();
+    for split in splits {
+        let dataset = load(DatasetName::Gsm8k, split, &data_dir())
+            .unwrap_or_else(|e| panic!("loading gsm8k {split}: {e}"));
+        questions.extend(
+            select(&dataset.samples, Some(limit), 0)
+                .into_iter()
+                .map(|sample| match sample.target {
+                    Target::Answer { value } => (sample.input, value),
+                    other => panic!("not an answer: {other:?}"),
+                }),
+        );
+    }
+    questions
 }
 
-/// An agent that is right (or, `wrong`, off by one) and writes short feedback.
-fn solver(wrong: bool) -> impl Fn(&ChatRequest, u32) -> Reply + Send + Sync {
-    let questions = questions();
+/// An agent that is right on `questions` (or, `wrong`, off by one) and writes short feedback.
+pub fn solver(
+    wrong: bool,
+    questions: Vec<(String, String)>,
+) -> impl Fn(&ChatRequest, u32) -> Reply + Send + Sync {
     move |request, _| {
         let last = request
             .messages
@@ -58,7 +65,8 @@ fn solver(wrong: bool) -> impl Fn(&ChatRequest, u32) -> Reply + Send + Sync {
     }
 }
 
-fn agents_file(dir: &Path, servers: &[(&str, &str, &ScriptedServer)]) -> PathBuf {
+/// An agents file naming each scripted server as an agent (model `scripted-<id>`).
+pub fn agents_file(dir: &Path, servers: &[(&str, &str, &ScriptedServer)]) -> PathBuf {
     let text: String = servers
         .iter()
         .map(|(id, role, server)| {
@@ -106,7 +114,10 @@ fn trl_check(dir: &Path) -> serde_json::Value {
 fn debate_and_agentark_runs_write_files_that_load_with_datasets_and_trl_columns() {
     let start = |wrong| {
         RUNTIME
-            .block_on(ScriptedServer::start(solver(wrong)))
+            .block_on(ScriptedServer::start(solver(
+                wrong,
+                questions(&["train"], LIMIT),
+            )))
             .unwrap_or_else(|e| panic!("{e}"))
     };
     let (right, wrong, student, judge) = (start(false), start(true), start(true), start(false));

@@ -2,14 +2,12 @@
 //! base and students, scripted teachers on 127.0.0.1 that solve GSM8K questions (right or off by
 //! one), every row of the paper's table present, and a re-run that skips every step.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chat::{ChatRequest, Reply, ScriptedServer};
-use harness::data::{load, DatasetName, Target};
-use harness::task::select;
 use serde_json::Value;
 
+use crate::distill_reasoning::{agents_file, questions};
 use crate::support::{data_dir, r2l, RUNTIME};
 use crate::train::{default_dir, ONE_AT_A_TIME};
 
@@ -17,72 +15,9 @@ fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Questions of the first `limit` samples of the seed-0 shuffles of GSM8K train and test.
-fn gsm8k_questions(limit: usize) -> HashMap<String, String> {
-    let mut questions = HashMap::new();
-    for split in ["train", "test"] {
-        let dataset = ok(load(DatasetName::Gsm8k, split, &data_dir()));
-        for sample in select(&dataset.samples, Some(limit), 0) {
-            if let Target::Answer { value } = sample.target {
-                questions.insert(sample.input, value);
-            }
-        }
-    }
-    questions
-}
-
-/// A teacher that solves the question it is asked (or, `wrong`, answers one more), and writes
-/// short feedback when asked to critique.
+/// A scripted teacher that knows the first `limit` GSM8K train and test questions.
 fn solver(wrong: bool, limit: usize) -> impl Fn(&ChatRequest, u32) -> Reply + Send + Sync {
-    let questions = gsm8k_questions(limit);
-    move |request, _| {
-        let last = request
-            .messages
-            .iter()
-            .rev()
-            .find(|m| m.role == chat::Role::User)
-            .map_or("", |m| m.content.as_str());
-        if last.contains("An incorrect answer from another agent:")
-            || last.contains("Your answer was incorrect.")
-        {
-            return Reply::Text("Recheck the second step.".to_string());
-        }
-        let Some(gold) = questions.iter().find_map(|(input, gold)| {
-            request
-                .messages
-                .iter()
-                .any(|m| m.content.contains(input.as_str()))
-                .then_some(gold)
-        }) else {
-            return Reply::Status(400, None);
-        };
-        let answer = if wrong {
-            gold.replace(',', "")
-                .parse::<i64>()
-                .map_or(0, |n| n + 1)
-                .to_string()
-        } else {
-            gold.clone()
-        };
-        Reply::Text(format!(
-            "First find the parts, then combine them.\n\nAnswer: {answer}"
-        ))
-    }
-}
-
-fn agents_file(dir: &Path, servers: &[(&str, &str, &ScriptedServer)]) -> PathBuf {
-    let text: String = servers
-        .iter()
-        .map(|(id, role, server)| {
-            format!(
-                "[[agents]]\nid = \"{id}\"\nrole = \"{role}\"\nendpoint = \"{}\"\nmodel = \"scripted-{id}\"\n\n",
-                server.base_url()
-            )
-        })
-        .collect();
-    let path = dir.join("agents.toml");
-    ok(std::fs::write(&path, text));
-    path
+    crate::distill_reasoning::solver(wrong, questions(&["train", "test"], limit))
 }
 
 fn json_file(path: &Path) -> Value {

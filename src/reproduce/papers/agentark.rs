@@ -5,11 +5,9 @@
 //! `r-sft-aug` (R-SFT with trajectory augmentation). PAD (process-aware distillation) arrives
 //! with the process-reward trainer.
 
-use std::collections::BTreeMap;
-
-use super::super::config::{DistillConfig, EvalConfig, ReproduceConfig, TrainConfig};
+use super::super::config::ReproduceConfig;
 use super::super::plan::{Action, ModelSource, BASE_ROW};
-use super::PlanBuilder;
+use super::{quick_preset, slices, PlanBuilder};
 
 /// The paper's student row.
 const STUDENT: &str = "r-sft";
@@ -19,41 +17,10 @@ const DEFAULT_AUGMENT: usize = 2;
 
 /// The quick preset (sizes for the 2-core reference machine with the embedded model).
 pub fn quick() -> ReproduceConfig {
-    ReproduceConfig {
-        base: "default".to_string(),
-        isq: "q8_0".to_string(),
-        eval: EvalConfig {
-            tasks: vec!["gsm8k".to_string()],
-            limit: Some(100),
-            task_limits: BTreeMap::new(),
-            side_limit: Some(8),
-            sample_seed: 0,
-            concurrency: 1,
-        },
-        distill: DistillConfig {
-            task: "gsm8k".to_string(),
-            split: "train".to_string(),
-            limit: Some(4),
-            sample_seed: 0,
-            rounds: distill::protocols::agentark::DEFAULT_ROUNDS,
-            rationalize: None,
-            augment: Some(DEFAULT_AUGMENT),
-            agents: None,
-            concurrency: None,
-        },
-        sft: TrainConfig {
-            lora_rank: 16,
-            epochs: 2,
-            max_steps: Some(16),
-            lr: None,
-            warmup_ratio: None,
-            batch: 2,
-            grad_accum: 1,
-            seed: 0,
-        },
-        dpo: None,
-        tdpo: None,
-    }
+    let mut config = quick_preset(slices(&["gsm8k"], 100, 8), "gsm8k", 4);
+    config.distill.rounds = distill::protocols::agentark::DEFAULT_ROUNDS;
+    config.distill.augment = Some(DEFAULT_AUGMENT);
+    config
 }
 
 /// The full preset: GSM8K, MedMCQA and MATH-500, the whole train split.

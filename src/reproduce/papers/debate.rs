@@ -3,52 +3,18 @@
 //! Rows: `base`; `static` (static distillation: SFT on the teachers' correct round-0 answers);
 //! `dr-sft` (SFT on the debate's records); `dr-tdpo` (`dr-sft` + T-DPO: the paper's student).
 
-use std::collections::BTreeMap;
-
-use super::super::config::{DistillConfig, EvalConfig, ReproduceConfig, TrainConfig};
+use super::super::config::{ReproduceConfig, TrainConfig};
 use super::super::plan::{ModelSource, BASE_ROW};
-use super::PlanBuilder;
+use super::{quick_preset, slices, PlanBuilder};
 
 /// The paper's student row.
 const STUDENT: &str = "dr-tdpo";
 
 /// The quick preset (sizes for the 2-core reference machine with the embedded model).
 pub fn quick() -> ReproduceConfig {
-    ReproduceConfig {
-        base: "default".to_string(),
-        isq: "q8_0".to_string(),
-        eval: EvalConfig {
-            tasks: vec!["gsm8k".to_string()],
-            limit: Some(100),
-            task_limits: BTreeMap::new(),
-            side_limit: Some(16),
-            sample_seed: 0,
-            concurrency: 1,
-        },
-        distill: DistillConfig {
-            task: "gsm8k".to_string(),
-            split: "train".to_string(),
-            limit: Some(4),
-            sample_seed: 0,
-            rounds: 1,
-            rationalize: None,
-            augment: None,
-            agents: None,
-            concurrency: None,
-        },
-        sft: TrainConfig {
-            lora_rank: 16,
-            epochs: 2,
-            max_steps: Some(16),
-            lr: None,
-            warmup_ratio: None,
-            batch: 2,
-            grad_accum: 1,
-            seed: 0,
-        },
-        dpo: None,
-        tdpo: Some(tdpo(Some(8))),
-    }
+    let mut config = quick_preset(slices(&["gsm8k"], 100, 16), "gsm8k", 4);
+    config.tdpo = Some(tdpo(Some(8)));
+    config
 }
 
 /// T-DPO as D&R's `run_tdpo.sh`: 3 epochs, lr 5e-6, warmup 0.1, from the SFT student.

@@ -6,11 +6,12 @@ mod agentark;
 mod debate;
 mod r2l;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
-use super::config::{ReproduceConfig, TrainConfig};
+use super::config::{DistillConfig, EvalConfig, ReproduceConfig, TrainConfig};
 use super::plan::{Action, ModelSource, Plan, Row, Step};
 
 /// A paper whose table `r2l reproduce` builds.
@@ -83,6 +84,57 @@ impl Paper {
             rows: builder.rows,
             student_row: student_row.to_string(),
         })
+    }
+}
+
+/// The quick presets' training settings, shared by every paper's students: LoRA rank 16, 2
+/// epochs, batch 2, at most `max_steps` optimizer steps.
+fn quick_sft(max_steps: usize) -> TrainConfig {
+    TrainConfig {
+        lora_rank: 16,
+        epochs: 2,
+        max_steps: Some(max_steps),
+        lr: None,
+        warmup_ratio: None,
+        batch: 2,
+        grad_accum: 1,
+        seed: 0,
+    }
+}
+
+/// A quick preset of the default model on `eval` slices, distilling `distill_task`'s train split
+/// (sizes set by the caller).
+fn quick_preset(eval: EvalConfig, distill_task: &str, distill_limit: usize) -> ReproduceConfig {
+    ReproduceConfig {
+        base: "default".to_string(),
+        isq: "q8_0".to_string(),
+        eval,
+        distill: DistillConfig {
+            task: distill_task.to_string(),
+            split: "train".to_string(),
+            limit: Some(distill_limit),
+            sample_seed: 0,
+            rounds: 1,
+            rationalize: None,
+            augment: None,
+            agents: None,
+            concurrency: None,
+        },
+        sft: quick_sft(16),
+        dpo: None,
+        tdpo: None,
+    }
+}
+
+/// Evaluation slices: `tasks`, `limit` samples each, side rows at most `side_limit`.
+fn slices(tasks: &[&str], limit: usize, side_limit: usize) -> EvalConfig {
+    EvalConfig {
+        tasks: tasks.iter().map(|t| t.to_string()).collect(),
+        limit: Some(limit),
+        task_limits: BTreeMap::new(),
+        side_limit: Some(side_limit),
+        sample_seed: 0,
+        concurrency: 1,
     }
 }
 

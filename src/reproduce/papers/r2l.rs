@@ -11,11 +11,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use distill::agents::Role;
 
-use std::collections::BTreeMap;
-
-use super::super::config::{DistillConfig, EvalConfig, ReproduceConfig, TrainConfig};
+use super::super::config::{ReproduceConfig, TrainConfig};
 use super::super::plan::{Action, ModelSource, BASE_ROW};
-use super::PlanBuilder;
+use super::{quick_preset, quick_sft, slices, PlanBuilder};
 
 /// The paper's student row.
 const STUDENT: &str = "r2l";
@@ -35,51 +33,19 @@ const QUICK_SFT_STEPS: usize = 12;
 
 /// The quick preset: minutes, not hours, on a 2-core CPU with the embedded model.
 pub fn quick() -> ReproduceConfig {
-    ReproduceConfig {
-        base: "default".to_string(),
-        isq: "q8_0".to_string(),
-        eval: EvalConfig {
-            tasks: [
-                "uit-visfd",
-                "uit-visfd-constrained",
-                "absabank-imm",
-                "absabank-imm-constrained",
-            ]
-            .map(String::from)
-            .to_vec(),
-            limit: Some(QUICK_EVAL_LIMIT),
-            task_limits: BTreeMap::from([(
-                "uit-visfd-constrained".to_string(),
-                QUICK_PRIMARY_LIMIT,
-            )]),
-            side_limit: Some(QUICK_SIDE_LIMIT),
-            sample_seed: 0,
-            concurrency: 1,
-        },
-        distill: DistillConfig {
-            task: "uit-visfd".to_string(),
-            split: "train".to_string(),
-            limit: Some(QUICK_DISTILL_LIMIT),
-            sample_seed: 0,
-            rounds: 1,
-            rationalize: Some(true),
-            augment: None,
-            agents: None,
-            concurrency: None,
-        },
-        sft: TrainConfig {
-            lora_rank: 16,
-            epochs: 2,
-            max_steps: Some(QUICK_SFT_STEPS),
-            lr: None,
-            warmup_ratio: None,
-            batch: 2,
-            grad_accum: 1,
-            seed: 0,
-        },
-        dpo: None,
-        tdpo: None,
-    }
+    let tasks = [
+        "uit-visfd",
+        "uit-visfd-constrained",
+        "absabank-imm",
+        "absabank-imm-constrained",
+    ];
+    let mut eval = slices(&tasks, QUICK_EVAL_LIMIT, QUICK_SIDE_LIMIT);
+    eval.task_limits
+        .insert("uit-visfd-constrained".to_string(), QUICK_PRIMARY_LIMIT);
+    let mut config = quick_preset(eval, "uit-visfd", QUICK_DISTILL_LIMIT);
+    config.distill.rationalize = Some(true);
+    config.sft = quick_sft(QUICK_SFT_STEPS);
+    config
 }
 
 /// The full preset: the paper-sized run (remote teachers or a GPU box).
