@@ -39,8 +39,11 @@ pub struct TaskResult {
     pub estimates: Vec<(String, Estimate, Estimate)>,
     /// The paired comparison (deltas with paired-bootstrap CIs, p-values).
     pub comparison: Comparison,
-    /// Samples evaluated (per run).
+    /// Samples the base run evaluated.
     pub n: usize,
+    /// Samples the compared row's run evaluated (a side row may have fewer; the paired delta
+    /// uses the samples both have).
+    pub row_n: usize,
     /// Answers the task's parser could not read: (base, student). A metric is undefined when
     /// nothing parsed (e.g. alpha without one rating), so these say what the numbers rest on.
     pub unparsed: (usize, usize),
@@ -113,6 +116,7 @@ pub fn compare_all(
             student_run: student_run.to_string(),
             estimates,
             n: base.manifest.n,
+            row_n: student.manifest.n,
             unparsed: (
                 base.manifest.diagnostics.unparsed,
                 student.manifest.diagnostics.unparsed,
@@ -312,7 +316,7 @@ impl Summary {
         for task in &self.tasks {
             out.push_str(&format!(
                 "{}: {} (unparsed answers: base {}/{}, student {}/{})\n",
-                task.task, task.verdict, task.unparsed.0, task.n, task.unparsed.1, task.n
+                task.task, task.verdict, task.unparsed.0, task.n, task.unparsed.1, task.row_n
             ));
         }
         let better = self.better_on();
@@ -426,7 +430,7 @@ impl Summary {
                 task.task.clone(),
                 "unparsed answers".into(),
                 format!("{}/{}", task.unparsed.0, task.n),
-                format!("{}/{}", task.unparsed.1, task.n),
+                format!("{}/{}", task.unparsed.1, task.row_n),
                 String::new(),
                 String::new(),
             ]);

@@ -50,7 +50,7 @@ fn delta_cell(delta: Option<&MetricDelta>) -> (String, String) {
     }
 }
 
-/// The table's rows as text cells: task, metric, row, value, delta vs base, p, n.
+/// The table's rows as text cells: task, metric, row, value, paired delta, p, n.
 fn cells(rows: &[RowResult], base_row: &str) -> Vec<Vec<String>> {
     let mut table = Vec::new();
     let tasks: Vec<&str> = rows
@@ -84,7 +84,7 @@ fn cells(rows: &[RowResult], base_row: &str) -> Vec<Vec<String>> {
                 estimate_cell(p.row),
                 delta,
                 p_value,
-                result.n.to_string(),
+                result.row_n.to_string(),
             ]);
         }
     }
@@ -96,7 +96,7 @@ const HEADER: [&str; 7] = [
     "metric",
     "row",
     "value (95% CI)",
-    "Δ vs base",
+    "Δ (paired)",
     "p",
     "n",
 ];
@@ -160,7 +160,7 @@ pub fn section(rows: &[RowResult], base_row: &str) -> RunSection {
         )],
         tables: vec![Table {
             title:
-                "Primary metric with 95% bootstrap CI; delta vs base with its paired-bootstrap CI"
+                "Primary metric with 95% bootstrap CI; paired delta against the first row with its paired-bootstrap CI"
                     .to_string(),
             header: HEADER.map(String::from).to_vec(),
             rows: cells(rows, base_row),
