@@ -256,7 +256,13 @@ impl Summary {
                     row: row.name.clone(),
                     step: step.to_string(),
                     data: plan.training_data(step).unwrap_or_default(),
-                    records: training["examples"].clone(),
+                    // `examples` is a count, or (SFT) {examples, tokens, longest, …}.
+                    records: match &training["examples"] {
+                        Value::Object(figures) => {
+                            figures.get("examples").cloned().unwrap_or(Value::Null)
+                        }
+                        count => count.clone(),
+                    },
                     steps: training["steps"].clone(),
                     train_seconds: training["train_seconds"].clone(),
                     final_loss: training["final_loss"].clone(),
