@@ -90,7 +90,11 @@ pub fn compare_all(
             alpha: ALPHA,
             bootstrap: Default::default(),
         };
-        let comparison = compare(&base, &student, &options)?;
+        let mut comparison = compare(&base, &student, &options)?;
+        // Name the runs as the state file does (relative to the output directory), so the
+        // comparison files do not depend on where the reproduction ran.
+        comparison.base = base_run.to_string();
+        comparison.candidate = student_run.to_string();
         let estimates = base
             .manifest
             .task

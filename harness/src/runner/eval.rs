@@ -189,25 +189,10 @@ pub async fn evaluate(
     diagnostics.missing = report.diagnostics.missing;
     diagnostics.unparsed = report.diagnostics.unparsed;
     diagnostics.invalid_labels = report.diagnostics.invalid_labels;
-    let relative_file = dataset
-        .path
-        .strip_prefix(&options.data_dir)
-        .unwrap_or(&dataset.path);
     let manifest = RunManifest {
         run_id,
-        task: TaskRef {
-            name: task.name.clone(),
-            version: task.version.clone(),
-            source: task.source.clone(),
-            scorer: task.scorer.clone(),
-            metrics: task.metrics.clone(),
-        },
-        dataset: DatasetRef {
-            name: dataset.name.name().to_string(),
-            split,
-            file: relative_file.display().to_string(),
-            sha256: dataset.sha256.clone(),
-        },
+        task: TaskRef::of(task),
+        dataset: DatasetRef::of(&dataset, &options.data_dir),
         n: samples.len(),
         limit: options.limit,
         few_shot: options.few_shot,

@@ -46,6 +46,32 @@ pub struct DatasetRef {
     pub sha256: String,
 }
 
+impl TaskRef {
+    /// The reference to `task` a run log records.
+    pub fn of(task: &crate::task::Task) -> TaskRef {
+        TaskRef {
+            name: task.name.clone(),
+            version: task.version.clone(),
+            source: task.source.clone(),
+            scorer: task.scorer.clone(),
+            metrics: task.metrics.clone(),
+        }
+    }
+}
+
+impl DatasetRef {
+    /// The reference to `dataset` (its file relative to `data_dir` when inside it).
+    pub fn of(dataset: &crate::data::Dataset, data_dir: &Path) -> DatasetRef {
+        let file = dataset.path.strip_prefix(data_dir).unwrap_or(&dataset.path);
+        DatasetRef {
+            name: dataset.name.name().to_string(),
+            split: dataset.split.clone(),
+            file: file.display().to_string(),
+            sha256: dataset.sha256.clone(),
+        }
+    }
+}
+
 /// Which model answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRef {

@@ -114,25 +114,10 @@ pub fn write_scored_run(
         &judgements,
         options.bootstrap.as_ref(),
     )?;
-    let relative_file = dataset
-        .path
-        .strip_prefix(&options.data_dir)
-        .unwrap_or(&dataset.path);
     let manifest = RunManifest {
         run_id,
-        task: TaskRef {
-            name: task.name.clone(),
-            version: task.version.clone(),
-            source: task.source.clone(),
-            scorer: task.scorer.clone(),
-            metrics: task.metrics.clone(),
-        },
-        dataset: DatasetRef {
-            name: dataset.name.name().to_string(),
-            split: dataset.split.clone(),
-            file: relative_file.display().to_string(),
-            sha256: dataset.sha256.clone(),
-        },
+        task: TaskRef::of(task),
+        dataset: DatasetRef::of(dataset, &options.data_dir),
         n: judgements.len(),
         limit: None,
         few_shot: 0,
