@@ -2,6 +2,7 @@
 //! evaluating the student, comparison, report — as resumable steps. A step whose inputs (its
 //! configuration and the hashes of what it reads) are unchanged since it finished is skipped.
 
+mod budget;
 mod config;
 mod papers;
 mod plan;
@@ -189,7 +190,24 @@ fn run_action(
             eval,
             run_id,
         } => steps::team_evaluate(context, protocol, config, eval, run_id, fresh),
-        Action::GoldSft { file, config } => steps::gold_sft(context, file, config),
+        Action::GoldSft {
+            file,
+            config,
+            budget,
+        } => {
+            let size = budget
+                .as_ref()
+                .map(|budget| budget.size(out, state))
+                .transpose()?;
+            let limit = size
+                .as_ref()
+                .map_or(config.limit, |size| Some(size.records));
+            let mut outputs = steps::gold_sft(context, file, config, limit)?;
+            if let Some(size) = size {
+                outputs["budget"] = serde_json::to_value(size)?;
+            }
+            Ok(outputs)
+        }
         Action::Train {
             mode,
             data,

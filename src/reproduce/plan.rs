@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
+use super::budget::TimeBudget;
 use super::config::{DistillConfig, EvalConfig, TrainConfig};
 use super::state::ReproduceState;
 
@@ -117,6 +118,8 @@ pub enum Action {
         file: String,
         /// The task, split, size and seed of the distillation they stand beside.
         config: DistillConfig,
+        /// Instead of the distillation's size: as many records as this time budget trains.
+        budget: Option<TimeBudget>,
     },
     /// `r2l train <mode>` of `base` on `data` into `out/<dir>`.
     Train {
@@ -197,9 +200,14 @@ impl Step {
                 "agents": file_hash(config.agents.as_deref())?,
                 "tasks": task_versions(&eval.tasks)?,
             }),
-            Action::GoldSft { file, config } => json!({
+            Action::GoldSft {
+                file,
+                config,
+                budget,
+            } => json!({
                 "gold_sft": {"file": file, "task": config.task, "split": config.split,
-                             "limit": config.limit, "sample_seed": config.sample_seed},
+                             "limit": gold_limit(config, budget.as_ref(), out, state)?,
+                             "sample_seed": config.sample_seed},
                 "task": task_versions(std::slice::from_ref(&config.task))?,
             }),
             Action::Train {
@@ -260,6 +268,19 @@ impl Plan {
             _ => None,
         }
     }
+}
+
+/// The gold records a `GoldSft` step writes: the distillation's size, or its budget's.
+fn gold_limit(
+    config: &DistillConfig,
+    budget: Option<&TimeBudget>,
+    out: &Path,
+    state: &ReproduceState,
+) -> Result<Option<usize>> {
+    Ok(match budget {
+        Some(budget) => Some(budget.size(out, state)?.records),
+        None => config.limit,
+    })
 }
 
 /// {task: version} of `tasks` (a new task version invalidates the steps that use it).

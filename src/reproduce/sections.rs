@@ -96,9 +96,32 @@ impl Summary {
                 ]
             })
             .collect();
+        let facts = self
+            .budgets
+            .iter()
+            .map(|(step, budget)| {
+                format!(
+                    "{step}: {} gold records, the most the wall time of {} ({:.0} s) trains at \
+                     {:.2} s per optimizer step after {:.0} s of loading ({} steps)",
+                    budget["records"],
+                    budget["spent"]
+                        .as_array()
+                        .map(|names| names
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(" + "))
+                        .unwrap_or_default(),
+                    budget["seconds"].as_f64().unwrap_or(f64::NAN),
+                    budget["seconds_per_step"].as_f64().unwrap_or(f64::NAN),
+                    budget["overhead_seconds"].as_f64().unwrap_or(f64::NAN),
+                    budget["steps"],
+                )
+            })
+            .collect();
         RunSection {
-            heading: "Training: every student with the same settings".to_string(),
-            facts: Vec::new(),
+            heading: "Training: every student, its records, steps and time".to_string(),
+            facts,
             tables: vec![harness::report::Table {
                 title: "Training records, optimizer steps, wall time and final loss per student"
                     .to_string(),

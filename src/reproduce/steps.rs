@@ -374,9 +374,14 @@ pub fn team_evaluate(
     Ok(json!({ "model": model, "runs": runs, "costs": costs }))
 }
 
-/// `r2l data sft`: the gold answers of the samples `config` distils, into `out/<file>`.
-/// Returns the record count and hash.
-pub fn gold_sft(context: &StepContext, file: &str, config: &DistillConfig) -> Result<Value> {
+/// `r2l data sft`: the gold answers of `limit` samples (None: all) of the task and split
+/// `config` distils, sampled with its seed, into `out/<file>`. Returns the record count and hash.
+pub fn gold_sft(
+    context: &StepContext,
+    file: &str,
+    config: &DistillConfig,
+    limit: Option<usize>,
+) -> Result<Value> {
     let path = context.out.join(file);
     let mut command = context.command("data");
     command
@@ -384,7 +389,7 @@ pub fn gold_sft(context: &StepContext, file: &str, config: &DistillConfig) -> Re
         .args(["--sample-seed", &config.sample_seed.to_string()])
         .arg("--out")
         .arg(&path);
-    if let Some(limit) = config.limit {
+    if let Some(limit) = limit {
         command.args(["--limit", &limit.to_string()]);
     }
     context.data_dir_args(&mut command);

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::config::ReproduceConfig;
 use super::papers::Paper;
-use super::plan::{Plan, BASE_ROW};
+use super::plan::{Action, Plan, BASE_ROW};
 use super::state::ReproduceState;
 use super::table;
 
@@ -215,6 +215,8 @@ pub struct Summary {
     pub student_row: String,
     /// Every trained student.
     pub students: Vec<StudentFigures>,
+    /// Gold records sized by a time budget: the step and what its budget came to.
+    pub budgets: Vec<(String, Value)>,
     /// Calls and tokens per question of every row and task.
     pub costs: Vec<RowCost>,
     /// Per task: base → the paper's student.
@@ -274,6 +276,23 @@ impl Summary {
                 })
             })
             .collect();
+        let budgets = plan
+            .steps
+            .iter()
+            .filter(|step| {
+                matches!(
+                    step.action,
+                    Action::GoldSft {
+                        budget: Some(_),
+                        ..
+                    }
+                )
+            })
+            .filter_map(|step| {
+                let budget = &state.steps.get(&step.name)?.outputs["budget"];
+                Some((step.name.clone(), budget.clone()))
+            })
+            .collect();
         let teachers = match &config.distill.agents {
             Some(agents) => format!("the agents of {}", agents.display()),
             None => OFFLINE_TEACHERS.to_string(),
@@ -294,6 +313,7 @@ impl Summary {
             distill_stats,
             student_row: student_row.to_string(),
             students,
+            budgets,
             costs: costs(out, plan, state)?,
             tasks: comparisons
                 .against_base

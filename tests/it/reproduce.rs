@@ -282,8 +282,32 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
             "meta",
             "fine-tune",
             "single-agent",
+            "fine-tune-budget",
             "r2l"
         ]
+    );
+    // Fine-tuning at the team's cost: the gold records the distillation's and the student's
+    // training time pays for, at the fine-tune row's measured rate.
+    let budget = &steps["gold-budget"]["outputs"]["budget"];
+    let spent = steps["distill"]["wall_seconds"]
+        .as_f64()
+        .unwrap_or_default()
+        + steps["train-r2l"]["wall_seconds"]
+            .as_f64()
+            .unwrap_or_default();
+    assert!(
+        (budget["seconds"].as_f64().unwrap_or_default() - spent).abs() < 1e-6,
+        "{budget}"
+    );
+    assert_eq!(
+        steps["gold-budget"]["outputs"]["sft_records"], budget["records"],
+        "{budget}"
+    );
+    let budget_training = json_file(&out.join("train/fine-tune-budget/training.json"));
+    assert_eq!(budget_training["hyperparameters"]["max_steps"], Value::Null);
+    assert_eq!(
+        budget_training["data"]["sha256"],
+        sha256_of(&out.join("gold-budget/sft.jsonl")).as_str()
     );
     // Each agent is evaluated as itself: its model id is the agent's.
     let teacher = json_file(

@@ -291,11 +291,16 @@ mod tests {
                 "meta",
                 "fine-tune",
                 "single-agent",
+                "fine-tune-budget",
                 "r2l"
             ]
         );
         assert_eq!(quick.trained_step("r2l"), Some("train-r2l"));
         assert_eq!(quick.trained_step("fine-tune"), Some("train-fine-tune"));
+        assert_eq!(
+            quick.trained_step("fine-tune-budget"),
+            Some("train-fine-tune-budget")
+        );
         assert_eq!(quick.trained_step(BASE_ROW), None);
         let full = plan_of(Paper::R2l, false);
         assert_eq!(full.trained_step("r2l"), Some("train-r2l-dpo"));

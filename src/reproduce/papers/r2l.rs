@@ -3,7 +3,8 @@
 //! ABSAbank-Imm. Rows: `base`; `teacher-<id>` for every teacher and `meta` (each agent of the
 //! agents file evaluated as a model, with its own endpoint, model and persona); `fine-tune`
 //! (traditional fine-tuning: SFT on the gold answers of the same train samples);
-//! `single-agent` (the R2L pipeline with its first teacher alone); `r2l` (SFT on the team's
+//! `single-agent` (the R2L pipeline with its first teacher alone); `fine-tune-budget` (SFT on as
+//! many gold answers as the team's distillation time trains); `r2l` (SFT on the team's
 //! distillation, + DPO when configured).
 
 use std::path::Path;
@@ -11,6 +12,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use distill::agents::Role;
 
+use super::super::budget::TimeBudget;
 use super::super::config::{ReproduceConfig, TrainConfig};
 use super::super::plan::{Action, ModelSource, BASE_ROW};
 use super::{quick_preset, quick_sft, slices, PlanBuilder};
@@ -120,6 +122,7 @@ pub fn plan(plan: &mut PlanBuilder, base: ModelSource) -> Result<&'static str> {
         Action::GoldSft {
             file: "gold/sft.jsonl".to_string(),
             config: config.distill.clone(),
+            budget: None,
         },
     );
     let fine_tuned = plan.train(
@@ -150,11 +153,12 @@ pub fn plan(plan: &mut PlanBuilder, base: ModelSource) -> Result<&'static str> {
     );
     plan.evaluate("single-agent", single, true);
     plan.distill("distill", "r2l", None, None);
+    let mut spent = vec!["distill".to_string(), format!("train-{STUDENT}")];
     let mut student = plan.train(
         STUDENT,
         "sft",
         format!("distill/{}", distill::SFT_FILE),
-        base,
+        base.clone(),
         &config.sft,
     );
     if let Some(dpo) = &config.dpo {
@@ -165,7 +169,40 @@ pub fn plan(plan: &mut PlanBuilder, base: ModelSource) -> Result<&'static str> {
             student,
             dpo,
         );
+        spent.push("train-r2l-dpo".to_string());
     }
+    fine_tune_on_budget(plan, base, spent);
     plan.evaluate(STUDENT, student, false);
     Ok(STUDENT)
+}
+
+/// `fine-tune-budget`: traditional fine-tuning at the team's cost — as many gold records as the
+/// distillation's and the student's training wall time (`spent`) trains, at the rate the
+/// `fine-tune` row trained (same settings, every record `epochs` times, no step cap).
+fn fine_tune_on_budget(plan: &mut PlanBuilder, base: ModelSource, spent: Vec<String>) {
+    let config = plan.config;
+    let sft = TrainConfig {
+        max_steps: None,
+        ..config.sft.clone()
+    };
+    plan.step(
+        "gold-budget",
+        Action::GoldSft {
+            file: "gold-budget/sft.jsonl".to_string(),
+            config: config.distill.clone(),
+            budget: Some(TimeBudget {
+                spent,
+                rate: "train-fine-tune".to_string(),
+                sft: sft.clone(),
+            }),
+        },
+    );
+    let student = plan.train(
+        "fine-tune-budget",
+        "sft",
+        "gold-budget/sft.jsonl".to_string(),
+        base,
+        &sft,
+    );
+    plan.evaluate("fine-tune-budget", student, true);
 }
