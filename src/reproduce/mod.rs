@@ -156,7 +156,13 @@ fn run_action(
             eval,
             side_row,
         } => {
-            let model = ModelToServe::new(label, &model.dir(out, state)?)?;
+            let mut model = ModelToServe::new(label, &model.dir(out, state)?)?;
+            // Weights an earlier row served (a student whose training had no records is its
+            // base) keep that row's served id, so their answers come from the cache.
+            if let Some(id) = state.served_id_of(&model.weights_sha256, isq) {
+                eprintln!("  these weights were evaluated as {id}: serving them under that id");
+                model.id = id;
+            }
             steps::serve_and_evaluate(context, &model, isq, eval, *side_row, run_id, fresh)
         }
         Action::AgentEval {

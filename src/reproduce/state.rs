@@ -64,6 +64,17 @@ impl ReproduceState {
             .is_some_and(|started| started != inputs_sha256)
     }
 
+    /// The served id under which a finished evaluation served these weights with this in-situ
+    /// quantization (e.g. the base, when a student's training had no records and handed it on).
+    pub fn served_id_of(&self, weights_sha256: &str, isq: &str) -> Option<String> {
+        self.steps.values().find_map(|record| {
+            let outputs = &record.outputs;
+            (outputs["weights_sha256"] == weights_sha256 && outputs["isq"] == isq)
+                .then(|| outputs["model"].as_str().map(str::to_string))
+                .flatten()
+        })
+    }
+
     /// The record of `step` when it finished with exactly these inputs.
     pub fn finished(&self, step: &str, inputs_sha256: &str) -> Option<&StepRecord> {
         self.steps
@@ -105,5 +116,24 @@ mod tests {
         assert!(again.finished("baselines", &inputs).is_some());
         let other = inputs_sha256(&serde_json::json!({"task": "uit-visfd", "limit": 5}));
         assert!(again.finished("baselines", &other).is_none());
+    }
+
+    #[test]
+    fn weights_served_before_with_the_same_quantization_keep_their_served_id() {
+        let mut state = ReproduceState::default();
+        state.steps.insert(
+            "eval-base".to_string(),
+            StepRecord {
+                inputs_sha256: String::new(),
+                wall_seconds: 1.0,
+                outputs: serde_json::json!({"model": "base-abc", "weights_sha256": "abc", "isq": "q8_0"}),
+            },
+        );
+        assert_eq!(
+            state.served_id_of("abc", "q8_0").as_deref(),
+            Some("base-abc")
+        );
+        assert_eq!(state.served_id_of("abc", "q4k"), None);
+        assert_eq!(state.served_id_of("abd", "q8_0"), None);
     }
 }

@@ -150,7 +150,12 @@ pub fn serve_and_evaluate(
             json!(super::state::relative(&context.out, &dir)),
         );
     }
-    Ok(json!({ "model": model.id, "weights_sha256": model.weights_sha256, "runs": runs }))
+    Ok(json!({
+        "model": model.id,
+        "weights_sha256": model.weights_sha256,
+        "isq": isq,
+        "runs": runs,
+    }))
 }
 
 /// What a distillation step runs besides the configuration.

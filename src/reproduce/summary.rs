@@ -12,7 +12,7 @@ use harness::metrics::Estimate;
 use harness::report::{build_report, write_report, Report, RunSection, Table};
 use harness::runner::RunLog;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::config::ReproduceConfig;
 use super::papers::Paper;
@@ -257,7 +257,12 @@ impl Summary {
                 let step = plan.trained_step(&row.name)?;
                 let outputs = &state.steps.get(step)?.outputs;
                 let dir = outputs["dir"].as_str()?.to_string();
-                let training = read_json(&out.join(&dir).join("training.json"));
+                // A step with no records handed its base on untrained (no training.json).
+                let training = if outputs["skipped"].is_string() {
+                    json!({"examples": 0, "steps": 0, "train_seconds": 0.0})
+                } else {
+                    read_json(&out.join(&dir).join("training.json"))
+                };
                 Some(StudentFigures {
                     row: row.name.clone(),
                     step: step.to_string(),
