@@ -20,19 +20,40 @@ impl Summary {
                 .as_u64()
                 .map_or("?".to_string(), |n| n.to_string())
         };
-        let facts = vec![
+        let mut facts = vec![if stats["accepted"].is_u64() {
             format!(
                 "{} samples distilled: {} accepted, {} rejected, {} rationalized",
                 figure("n"),
                 figure("accepted"),
                 figure("rejected"),
                 figure("rationalized")
-            ),
-            format!(
-                "records: {} SFT, {} DPO",
-                stats["records"]["sft"], stats["records"]["dpo"]
-            ),
-        ];
+            )
+        } else {
+            format!("{} questions distilled", figure("n"))
+        }];
+        for round in stats["accuracy_per_round"].as_array().into_iter().flatten() {
+            facts.push(format!(
+                "round {}: {} of {} answers right",
+                round["round"], round["correct"], round["answers"]
+            ));
+        }
+        let records = stats["records"]
+            .as_object()
+            .map(|records| {
+                records
+                    .iter()
+                    .map(|(kind, n)| format!("{n} {kind}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        facts.push(format!("records: {records}"));
+        if stats["records"]["sft"].as_u64() == Some(0) {
+            facts.push(
+                "no SFT record: the students that train on these records were not trained (their rows are the base)"
+                    .to_string(),
+            );
+        }
         let bars: Vec<Bar> = ["presence", "polarity"]
             .iter()
             .filter_map(|kind| {
