@@ -15,9 +15,21 @@ const STUDENT: &str = "r-sft";
 /// `--augment 2`).
 const DEFAULT_AUGMENT: usize = 2;
 
-/// The quick preset (sizes for the 2-core reference machine with the embedded model).
+/// Questions of the side rows in quick mode (the team at test time, `r-sft-aug`): the offline
+/// team (five agents and the aggregator, one update round) takes about 3 min per question on
+/// the 2-core reference machine.
+const QUICK_SIDE_LIMIT: usize = 4;
+/// GSM8K train questions distilled in quick mode (the same team).
+const QUICK_DISTILL_LIMIT: usize = 3;
+
+/// The quick preset (sizes for the 2-core reference machine with the embedded model): the base
+/// and the student on 100 questions (652 s each), the team on 4, 3 distilled questions.
 pub fn quick() -> ReproduceConfig {
-    let mut config = quick_preset(slices(&["gsm8k"], 100, 8), "gsm8k", 4);
+    let mut config = quick_preset(
+        slices(&["gsm8k"], 100, QUICK_SIDE_LIMIT),
+        "gsm8k",
+        QUICK_DISTILL_LIMIT,
+    );
     config.distill.rounds = distill::protocols::agentark::DEFAULT_ROUNDS;
     config.distill.augment = Some(DEFAULT_AUGMENT);
     config
