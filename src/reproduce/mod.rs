@@ -221,7 +221,8 @@ fn run_action(
             dir,
             config,
         } => {
-            let data = out.join(data);
+            let records = data;
+            let data = out.join(records);
             if steps::record_count(&data)? == 0 {
                 // Nothing to train on (e.g. no DPO pair): the base is handed on unchanged.
                 eprintln!(
@@ -232,7 +233,7 @@ fn run_action(
                 return Ok(json!({
                     "dir": state::relative(out, &base_dir),
                     "weights_sha256": checkpoint::weights_sha256(&base_dir)?,
-                    "skipped": format!("{} has no records", data.display()),
+                    "skipped": format!("{records} has no records"),
                 }));
             }
             let base_arg = base.train_arg(out, state)?;
