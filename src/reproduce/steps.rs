@@ -47,7 +47,10 @@ impl StepContext {
 
     fn data_dir_args(&self, command: &mut Command) {
         if let Some(dir) = &self.data_dir {
-            command.arg("--data-dir").arg(dir);
+            // Absolute: a command may run from inside the output directory.
+            command
+                .arg("--data-dir")
+                .arg(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()));
         }
     }
 }
@@ -346,13 +349,15 @@ pub fn team_evaluate(
             command,
             &format!("r2l distill {protocol} on {task_name} {}", task.split),
         )?;
+        // Scored from inside the output directory, so the run log names its predictions file
+        // relative to it (as every other path of a reproduction).
         let mut score = context.command("score");
         score
+            .current_dir(&context.out)
             .args(["--task", task_name, "--split", &task.split, "--predictions"])
-            .arg(dir.join(distill::PREDICTIONS_FILE))
+            .arg(super::state::relative(&context.out, &dir).join(distill::PREDICTIONS_FILE))
             .args(["--model", &model, "--run-id", run_id])
-            .arg("--out")
-            .arg(&eval_root);
+            .args(["--out", "eval"]);
         context.data_dir_args(&mut score);
         context.run(score, &format!("r2l score --task {task_name} ({run_id})"))?;
         if !run_dir.join(harness::runner::MANIFEST_FILE).is_file() {
