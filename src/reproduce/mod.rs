@@ -156,7 +156,7 @@ fn run_action(
             eval,
             side_row,
         } => {
-            let mut model = ModelToServe::new(label, &model.dir(out, state)?)?;
+            let mut model = ModelToServe::new(label, &model.dir(out, state)?, isq)?;
             // Weights an earlier row served (a student whose training had no records is its
             // base) keep that row's served id, so their answers come from the cache.
             if let Some(id) = state.served_id_of(&model.weights_sha256, isq) {

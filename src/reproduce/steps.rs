@@ -62,19 +62,20 @@ pub struct ModelToServe {
     pub dir: PathBuf,
     /// The weights' identity (`checkpoint::weights_sha256`).
     pub weights_sha256: String,
-    /// The served id: a name plus the first 12 hex digits of the weights' sha256, so answers
-    /// cached for one set of weights are never returned for another.
+    /// The served id: a name, the first 12 hex digits of the weights' sha256 and the in-situ
+    /// quantization, so answers cached for one set of weights (or one quantization of them)
+    /// are never returned for another.
     pub id: String,
 }
 
 impl ModelToServe {
-    /// Names the checkpoint in `dir` after `label` and its weights.
-    pub fn new(label: &str, dir: &Path) -> Result<ModelToServe> {
+    /// Names the checkpoint in `dir` after `label`, its weights and `isq`.
+    pub fn new(label: &str, dir: &Path, isq: &str) -> Result<ModelToServe> {
         let weights_sha256 = checkpoint::weights_sha256(dir)
             .with_context(|| format!("hashing the weights of {}", dir.display()))?;
         Ok(ModelToServe {
             dir: dir.to_path_buf(),
-            id: format!("{label}-{}", &weights_sha256[..12]),
+            id: format!("{label}-{}-{isq}", &weights_sha256[..12]),
             weights_sha256,
         })
     }

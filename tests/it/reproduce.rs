@@ -219,6 +219,7 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
     let fine_tune = json_file(&out.join("train/fine-tune/training.json"));
     assert_eq!(fine_tune["data"]["sha256"], gold_sha256.as_str());
     let fine_tune_weights = sha256_of(&out.join("train/fine-tune/model.safetensors"));
+    let single_weights = sha256_of(&out.join("train/single-agent/model.safetensors"));
     let run_of = |step: &str, task: &str| {
         json_file(
             &out.join(
@@ -238,16 +239,26 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
         assert_eq!(fine_tuned["run_id"], "fine-tune");
         assert_eq!(
             base["model"]["id"],
-            format!("base-{}", &base_weights[..12]).as_str()
+            format!("base-{}-q8_0", &base_weights[..12]).as_str()
         );
+        // The served student is the trained checkpoint; weights an earlier row served (the
+        // single-agent student, when its records equal the team's) keep that row's id.
+        let label = if single_weights == weights {
+            "single-agent"
+        } else {
+            "r2l"
+        };
         assert_eq!(
             student["model"]["id"],
-            format!("r2l-{}", &weights[..12]).as_str(),
+            format!("{label}-{}-q8_0", &weights[..12]).as_str(),
             "the served student is the trained checkpoint"
         );
+        if label == "single-agent" {
+            assert_eq!(student["cached"], student["n"], "answered from the cache");
+        }
         assert_eq!(
             fine_tuned["model"]["id"],
-            format!("fine-tune-{}", &fine_tune_weights[..12]).as_str()
+            format!("fine-tune-{}-q8_0", &fine_tune_weights[..12]).as_str()
         );
         assert_eq!(base["n"], 2);
         assert_eq!(base["dataset"]["sha256"], student["dataset"]["sha256"]);
