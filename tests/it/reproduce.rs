@@ -32,6 +32,46 @@ fn sha256_of(path: &Path) -> String {
     harness::data::sha256_hex(&ok(std::fs::read(path)))
 }
 
+/// Runs `command` in a process group of its own and sends the group Ctrl-C (as a terminal
+/// does) once `log` has a line; returns the interrupted run's stderr (its exit was a failure).
+pub fn interrupt_once_logged(mut command: Command, log: &Path) -> String {
+    let mut run = ok(command
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn());
+    let started = Instant::now();
+    while std::fs::read_to_string(log)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+        < 1
+    {
+        if let Some(status) = ok(run.try_wait()) {
+            let output = ok(run.wait_with_output());
+            panic!(
+                "reproduce ended ({status}) before {} had a line: {}",
+                log.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "{} never got a line",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let group = format!("-{}", run.id());
+    assert_eq!(
+        ok(Command::new("kill").args(["-INT", "--", &group]).status()).code(),
+        Some(0)
+    );
+    let output = ok(run.wait_with_output());
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!output.status.success(), "{stderr}");
+    stderr
+}
+
 /// The R2L steps that finish before the student's training (with teachers a, b, c and a meta).
 const BEFORE_TRAINING: [&str; 12] = [
     "eval-base",
@@ -93,39 +133,8 @@ fn reproduce_runs_the_loop_resumes_after_ctrl_c_in_training_and_its_artifacts_ag
 
     // First run: Ctrl-C (to the whole process group, as a terminal sends it) once training
     // has logged a step.
-    let mut first = ok(command()
-        .process_group(0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn());
     let train_log = out.join("train/r2l").join(distill::student::TRAIN_LOG_FILE);
-    let started = Instant::now();
-    while std::fs::read_to_string(&train_log)
-        .map(|t| t.lines().count())
-        .unwrap_or(0)
-        < 1
-    {
-        if let Some(status) = ok(first.try_wait()) {
-            let output = ok(first.wait_with_output());
-            panic!(
-                "reproduce ended ({status}) before training logged a step: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(1800),
-            "training never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let group = format!("-{}", first.id());
-    assert_eq!(
-        ok(Command::new("kill").args(["-INT", "--", &group]).status()).code(),
-        Some(0)
-    );
-    let output = ok(first.wait_with_output());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
+    let stderr = interrupt_once_logged(command(), &train_log);
     assert!(
         stderr.contains("interrupted during r2l train sft"),
         "{stderr}"

@@ -1,6 +1,7 @@
 //! `r2l reproduce debate` and `r2l reproduce agentark` at tiny size: the real default model as
 //! base and students, scripted teachers on 127.0.0.1 that solve GSM8K questions (right or off by
-//! one), every row of the paper's table present, and a re-run that skips every step.
+//! one), every row of the paper's table present, Ctrl-C during the first student's training, a
+//! re-run that finishes the table, and one that skips every step.
 
 use std::path::Path;
 
@@ -8,6 +9,7 @@ use chat::{ChatRequest, Reply, ScriptedServer};
 use serde_json::Value;
 
 use crate::distill_reasoning::{agents_file, questions};
+use crate::reproduce::interrupt_once_logged;
 use crate::support::{data_dir, r2l, RUNTIME};
 use crate::train::{default_dir, ONE_AT_A_TIME};
 
@@ -25,25 +27,46 @@ fn json_file(path: &Path) -> Value {
     ok(serde_json::from_str(&text))
 }
 
-/// Runs `r2l reproduce PAPER --quick` with `config` (TOML) twice in `work`; checks the rows and
-/// that the second run skips every step. Returns the summary.
-fn reproduce_twice(paper: &str, work: &Path, config: &str) -> Value {
+/// Runs `r2l reproduce PAPER --quick` with `config` (TOML) in `work` three times: Ctrl-C once
+/// the first student's training (`train/<first_student>`) has logged a step, a re-run that
+/// finishes what was left, and a last run that skips every step. Returns the summary.
+fn reproduce_interrupted_then_rerun(
+    paper: &str,
+    work: &Path,
+    config: &str,
+    first_student: &str,
+) -> Value {
     let config_file = work.join("reproduce.toml");
     ok(std::fs::write(&config_file, config));
-    let run = || {
-        ok(r2l()
+    let command = || {
+        let mut command = r2l();
+        command
             .args(["reproduce", paper, "--quick", "--config"])
             .arg(&config_file)
             .arg("--out")
             .arg(work.join("out"))
             .arg("--data-dir")
             .arg(data_dir())
-            .env("R2L_HOME", work.join("home"))
-            .output())
+            .env("R2L_HOME", work.join("home"));
+        command
     };
+    let train_log = work
+        .join("out/train")
+        .join(first_student)
+        .join(distill::student::TRAIN_LOG_FILE);
+    let stderr = interrupt_once_logged(command(), &train_log);
+    assert!(
+        stderr.contains("interrupted during r2l "),
+        "{paper}: {stderr}"
+    );
+    let run = || ok(command().output());
     let first = run();
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert!(first.status.success(), "{paper}: {stderr}");
+    assert!(
+        stderr.contains("eval-base: unchanged since it finished"),
+        "{paper}: the re-run redid the base: {stderr}"
+    );
     let state = json_file(&work.join("out/reproduce.json"));
     let steps: Vec<String> = state["steps"]
         .as_object()
@@ -105,10 +128,11 @@ fn reproduce_debate_builds_every_row_of_the_table_and_skips_them_on_a_rerun() {
             ("s", "student", &student),
         ],
     );
-    let summary = reproduce_twice(
+    let summary = reproduce_interrupted_then_rerun(
         "debate",
         work.path(),
         &tiny_config(&agents, "[tdpo]\nmax_steps = 2\nbatch = 1\n"),
+        "static",
     );
     assert_eq!(rows(&summary, "rows"), ["static", "dr-sft", "dr-tdpo"]);
     assert_eq!(
@@ -148,10 +172,11 @@ fn reproduce_agentark_scores_the_team_at_test_time_beside_the_students() {
             ("aggregator", "meta", &aggregator),
         ],
     );
-    let summary = reproduce_twice(
+    let summary = reproduce_interrupted_then_rerun(
         "agentark",
         work.path(),
         &tiny_config(&agents, "").replace("rounds = 1\n", "rounds = 1\naugment = 1\n"),
+        "r-sft",
     );
     assert_eq!(rows(&summary, "rows"), ["debate", "r-sft", "r-sft-aug"]);
     assert_eq!(summary["student_row"], "r-sft");
