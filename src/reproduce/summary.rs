@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::config::ReproduceConfig;
 use super::papers::Paper;
-use super::plan::{Action, Plan, BASE_ROW};
+use super::plan::{Plan, BASE_ROW};
 use super::state::ReproduceState;
 use super::table;
 
@@ -281,20 +281,12 @@ impl Summary {
                 })
             })
             .collect();
+        // The steps that sized their records by a time budget recorded it in their outputs.
         let budgets = plan
             .steps
             .iter()
-            .filter(|step| {
-                matches!(
-                    step.action,
-                    Action::GoldSft {
-                        budget: Some(_),
-                        ..
-                    }
-                )
-            })
             .filter_map(|step| {
-                let budget = &state.steps.get(&step.name)?.outputs["budget"];
+                let budget = state.steps.get(&step.name)?.outputs.get("budget")?;
                 Some((step.name.clone(), budget.clone()))
             })
             .collect();
