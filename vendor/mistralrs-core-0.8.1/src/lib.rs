@@ -68,7 +68,9 @@ mod mla;
 mod models;
 mod paged_attention;
 mod pipeline;
+mod prefix_cache_budget;
 mod prefix_cacher;
+pub use prefix_cache_budget::{prefix_cache_stats, set_prefix_cache_max_bytes, PrefixCacheStats};
 pub mod reasoning_parsers;
 mod request;
 mod response;
@@ -568,6 +570,8 @@ impl MistralRs {
         };
 
         let tx_for_engine = tx.clone();
+        // r2l patch: the prefix cache's byte bound as set when this model is built.
+        let prefix_cache_max_bytes = prefix_cache_budget::max_bytes();
         let engine_handler = thread::spawn(move || {
             #[cfg(feature = "metal")]
             objc::rc::autoreleasepool(move || {
@@ -588,6 +592,7 @@ impl MistralRs {
                         config.tool_callbacks.clone(),
                         config.tool_callbacks_with_tools.clone(),
                         logger_for_engine,
+                        prefix_cache_max_bytes,
                     )
                     .expect("Engine creation failed.");
                     Arc::new(engine).run().await;
@@ -613,6 +618,7 @@ impl MistralRs {
                         config.tool_callbacks.clone(),
                         config.tool_callbacks_with_tools.clone(),
                         logger_for_engine,
+                        prefix_cache_max_bytes,
                     )
                     .expect("Engine creation failed.");
                     Arc::new(engine).run().await;

@@ -5,7 +5,7 @@ use tracing::info;
 
 use crate::{
     kv_cache::RecurrentStateSnapshot, paged_attention::block_hash::BlockHash, pipeline::KvCache,
-    sequence::Sequence,
+    prefix_cache_budget as budget, sequence::Sequence,
 };
 
 #[derive(PartialEq, Eq, Debug, Hash)]
@@ -39,6 +39,31 @@ struct CacheElement {
 }
 
 impl CacheElement {
+    /// r2l patch: KV bytes this entry holds (the tensors it keeps alive).
+    fn bytes(&self) -> usize {
+        let tensor_bytes = |t: Option<&candle_core::Tensor>| {
+            t.map_or(0, |t| t.elem_count() * t.dtype().size_in_bytes())
+        };
+        self.cache
+            .iter()
+            .flatten()
+            .map(|layer| match layer {
+                KvCache::Normal { k, v } => {
+                    tensor_bytes(k.all_data.as_ref()) + tensor_bytes(v.all_data.as_ref())
+                }
+                KvCache::Rotating { k, v } => {
+                    tensor_bytes(k.all_data.as_ref()) + tensor_bytes(v.all_data.as_ref())
+                }
+                KvCache::Shared { .. } => 0,
+            })
+            .sum()
+    }
+
+    /// r2l patch: whether this is a text-only entry (no image, audio or video).
+    fn is_text_only(&self) -> bool {
+        self.image_hashes.is_none() && self.audio_hashes.is_none() && self.video_hashes.is_none()
+    }
+
     fn can_rewind_to(&self, len: usize) -> bool {
         self.cache
             .iter()
@@ -53,6 +78,8 @@ pub struct PrefixCacheManagerV2 {
     n_on_device: usize,
     no_prefix_cache: bool,
     has_paged_attention: bool,
+    /// r2l patch: most KV bytes held (unbounded unless [`Self::with_max_bytes`] says).
+    max_bytes: usize,
 }
 
 #[derive(Clone)]
@@ -79,7 +106,14 @@ impl PrefixCacheManagerV2 {
             n_on_device,
             no_prefix_cache,
             has_paged_attention,
+            max_bytes: usize::MAX,
         }
+    }
+
+    /// r2l patch: the most KV bytes this cache holds (see [`budget::set_prefix_cache_max_bytes`]).
+    pub(crate) fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
     }
 
     fn paged_recurrent_capacity(&self) -> usize {
@@ -100,19 +134,76 @@ impl PrefixCacheManagerV2 {
         // For paged attention, prefix caching is handled by the KVCacheManager.
         // PrefixCacheManagerV2 only handles non-paged attention caching.
         if !self.has_paged_attention {
-            let cache = seq.normal_cache().to_vec();
-
-            self.caches.insert(
-                seq.get_toks().to_vec().into(),
-                CacheElement {
-                    cache,
-                    recurrent_snapshots,
-                    image_hashes: seq.image_hashes().map(|x| x.to_vec()),
-                    audio_hashes: seq.audio_hashes().map(|x| x.to_vec()),
-                    video_hashes: seq.video_hashes().map(|x| x.to_vec()),
-                },
-            );
+            let mut cache = seq.normal_cache().to_vec();
+            // r2l patch: the entry keeps only the tokens whose KV it holds (the last sampled
+            // token was never run through the model), in tensors cut to that length.
+            let cached_len = compact_normal_layers(&mut cache);
+            let toks = seq.get_toks();
+            let key_len = cached_len.map_or(toks.len(), |len| len.min(toks.len()));
+            let element = CacheElement {
+                cache,
+                recurrent_snapshots,
+                image_hashes: seq.image_hashes().map(|x| x.to_vec()),
+                audio_hashes: seq.audio_hashes().map(|x| x.to_vec()),
+                video_hashes: seq.video_hashes().map(|x| x.to_vec()),
+            };
+            self.insert(toks[..key_len].to_vec().into(), element);
         }
+    }
+
+    /// r2l patch: inserts `element` as the most recently used entry. A text-only entry that an
+    /// existing text-only entry extends is not kept (the longer one serves every prefix of it;
+    /// it becomes the most recent instead), and text-only entries that `key` extends are dropped.
+    fn insert(&mut self, key: Tokens, element: CacheElement) {
+        if key.0.is_empty() {
+            return;
+        }
+        if element.is_text_only() {
+            let extended_by = self.caches.iter().position(|(k, v)| {
+                v.is_text_only() && k.0.len() >= key.0.len() && k.0[..key.0.len()] == key.0[..]
+            });
+            if let Some(index) = extended_by {
+                let last = self.caches.len() - 1;
+                self.caches.move_index(index, last);
+                return;
+            }
+            let dominated: Vec<usize> = self
+                .caches
+                .iter()
+                .enumerate()
+                .filter(|(_, (k, v))| v.is_text_only() && key.0.starts_with(&k.0))
+                .map(|(i, _)| i)
+                .collect();
+            for index in dominated.into_iter().rev() {
+                if let Some((_, old)) = self.caches.shift_remove_index(index) {
+                    budget::record_entry(old.bytes(), false);
+                }
+            }
+        }
+        if let Some(old) = self.caches.shift_remove(&key) {
+            budget::record_entry(old.bytes(), false);
+        }
+        budget::record_entry(element.bytes(), true);
+        self.caches.insert(key, element);
+    }
+
+    /// r2l patch: drops the least recently used entries until the bytes held fit the bound set
+    /// given by [`Self::with_max_bytes`]; returns how many were dropped.
+    fn evict_to_byte_bound(&mut self) -> usize {
+        let max = self.max_bytes;
+        let mut held: usize = self.caches.values().map(CacheElement::bytes).sum();
+        let mut evicted = 0;
+        while held > max {
+            let Some((_, oldest)) = self.caches.shift_remove_index(0) else {
+                break;
+            };
+            let bytes = oldest.bytes();
+            held -= bytes;
+            budget::record_entry(bytes, false);
+            budget::record_eviction();
+            evicted += 1;
+        }
+        evicted
     }
 
     /// Evict the caches. This will evict the first k seqs such that the number of sequences on device after the copy is
@@ -170,6 +261,7 @@ impl PrefixCacheManagerV2 {
             };
 
             if !matches!(cache_device, Device::Cpu) {
+                budget::record_entry(cache.bytes(), false);
                 cache.cache.clear();
                 n_evicted += 1;
             }
@@ -177,12 +269,15 @@ impl PrefixCacheManagerV2 {
 
         self.caches.retain(|_tokens, cache| !cache.cache.is_empty());
 
-        Ok(n_evicted)
+        Ok(n_evicted + self.evict_to_byte_bound())
     }
 
     /// Evict all the caches.
     pub fn evict_all_caches(&mut self) -> Result<usize> {
         let len = self.caches.len();
+        for cache in self.caches.values() {
+            budget::record_entry(cache.bytes(), false);
+        }
         self.caches.clear();
         self.paged_recurrent_caches.clear();
         Ok(len)
@@ -251,8 +346,11 @@ impl PrefixCacheManagerV2 {
         let toks = Tokens(toks.to_vec());
 
         let mut best_match: Option<(usize, &CacheElement, usize, usize, usize)> = None;
-        for (k, v) in &self.caches {
-            let match_len = toks.shared_prefix_len(k);
+        let mut best_index = 0;
+        for (index, (k, v)) in self.caches.iter().enumerate() {
+            // r2l patch: a prompt the cache holds whole still needs its last token run (for the
+            // logits), so at most all but the last token come from the cache.
+            let match_len = toks.shared_prefix_len(k).min(toks.0.len() - 1);
             if match_len == 0 {
                 continue;
             }
@@ -328,6 +426,7 @@ impl PrefixCacheManagerV2 {
                 .as_ref()
                 .is_none_or(|(len, _, _, _, _)| match_len > *len)
             {
+                best_index = index;
                 best_match = Some((
                     match_len,
                     v,
@@ -348,6 +447,7 @@ impl PrefixCacheManagerV2 {
         {
             let new_toks = toks.0[match_len..].to_vec();
             if new_toks.is_empty() {
+                budget::record_miss();
                 return Ok(None);
             }
 
@@ -370,12 +470,17 @@ impl PrefixCacheManagerV2 {
             };
             for layer in cache.cache.iter_mut().flatten() {
                 if layer.try_set_len(match_len).is_err() {
+                    budget::record_miss();
                     return Ok(None);
                 }
             }
             for layer in cache.cache.iter_mut().flatten() {
                 layer.set_len(match_len)?;
             }
+            // r2l patch: the entry becomes the most recently used; the hit is counted.
+            let last = self.caches.len() - 1;
+            self.caches.move_index(best_index, last);
+            budget::record_hit(match_len);
             return Ok(Some(MatchingCache::Normal {
                 normal: cache.cache,
                 recurrent_snapshots: cache.recurrent_snapshots,
@@ -387,8 +492,47 @@ impl PrefixCacheManagerV2 {
             }));
         }
 
+        budget::record_miss();
         Ok(None)
     }
+}
+
+impl Drop for PrefixCacheManagerV2 {
+    /// r2l patch: an unloaded model's entries leave the process-wide byte count.
+    fn drop(&mut self) {
+        for cache in self.caches.values() {
+            budget::record_entry(cache.bytes(), false);
+        }
+    }
+}
+
+/// r2l patch: cuts each plain (non-rotating) layer's K and V tensors to the tokens they hold, so
+/// an entry keeps no unused capacity, and returns that length (the first such layer's).
+fn compact_normal_layers(cache: &mut [Option<KvCache>]) -> Option<usize> {
+    let mut cached_len = None;
+    for layer in cache.iter_mut().flatten() {
+        let KvCache::Normal { k, v } = layer else {
+            continue;
+        };
+        cached_len.get_or_insert(k.current_seq_len);
+        for single in [k, v] {
+            let len = single.current_seq_len;
+            let Some(data) = single.all_data.as_ref() else {
+                continue;
+            };
+            if len == 0 || len >= single.capacity_seq_len {
+                continue;
+            }
+            if let Ok(cut) = data
+                .narrow(single.dim, 0, len)
+                .and_then(|t| t.contiguous())
+            {
+                single.all_data = Some(cut);
+                single.capacity_seq_len = len;
+            }
+        }
+    }
+    cached_len
 }
 
 #[cfg(test)]

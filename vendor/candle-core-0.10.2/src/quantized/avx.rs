@@ -1,5 +1,6 @@
 use super::k_quants::{
-    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ6K, BlockQ8K, BlockQ8_0, QK8_0, QK_K,
+    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ6K, BlockQ8K, BlockQ8_0,
+    BlockQ8_1, QK8_0, QK_K,
 };
 use byteorder::{ByteOrder, LittleEndian};
 use half::f16;
@@ -67,6 +68,64 @@ pub(crate) fn vec_dot_q4_0_q8_0(n: usize, xs: &[BlockQ4_0], ys: &[BlockQ8_0]) ->
     }
 }
 
+/// r2l patch: AVX2 `ggml_vec_dot_q4_1_q8_1` (published candle runs the scalar loop for Q4_1).
+/// Per block: d_x·d_y·Σ q_x q_y over the 32 unsigned nibbles, plus m_x·s_y (s_y = d_y·Σ q_y).
+#[inline(always)]
+pub(crate) fn vec_dot_q4_1_q8_1(n: usize, xs: &[BlockQ4_1], ys: &[BlockQ8_1]) -> f32 {
+    debug_assert!(
+        n.is_multiple_of(QK8_0),
+        "vec_dot_q4_1_q8_1: {n} is not divisible by {QK8_0}"
+    );
+    unsafe {
+        let mut acc = _mm256_setzero_ps();
+        let mut summs = 0f32;
+        for (x, y) in xs.iter().zip(ys.iter()) {
+            summs += f16::to_f32(x.m) * f16::to_f32(y.s);
+            let d = _mm256_set1_ps(f16::to_f32(x.d) * f16::to_f32(y.d));
+            let bx = bytes_from_nibbles_32(x.qs.as_ptr());
+            let by = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+            let q = mul_sum_us8_pairs_float(bx, by);
+            acc = _mm256_fmadd_ps(d, q, acc);
+        }
+        hsum_float_8(acc) + summs
+    }
+}
+
+/// r2l patch: four Q4_1 weight rows against one activation row, each row's sum the same
+/// sequence of operations as [`vec_dot_q4_1_q8_1`] (bit-identical to it); the activation block
+/// is loaded once for the four rows.
+#[inline(always)]
+pub(crate) fn vec_dot_q4_1_q8_1_rows4(
+    n: usize,
+    rows: [&[BlockQ4_1]; 4],
+    ys: &[BlockQ8_1],
+) -> [f32; 4] {
+    debug_assert!(
+        n.is_multiple_of(QK8_0),
+        "vec_dot_q4_1_q8_1_rows4: {n} is not divisible by {QK8_0}"
+    );
+    let blocks = ys.len();
+    let rows = rows.map(|row| &row[..blocks]);
+    unsafe {
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut summs = [0f32; 4];
+        for (i, y) in ys.iter().enumerate() {
+            let by = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+            let dy = f16::to_f32(y.d);
+            let sy = f16::to_f32(y.s);
+            for ((acc, summs), row) in acc.iter_mut().zip(summs.iter_mut()).zip(rows) {
+                let x = &row[i];
+                *summs += f16::to_f32(x.m) * sy;
+                let d = _mm256_set1_ps(f16::to_f32(x.d) * dy);
+                let bx = bytes_from_nibbles_32(x.qs.as_ptr());
+                let q = mul_sum_us8_pairs_float(bx, by);
+                *acc = _mm256_fmadd_ps(d, q, *acc);
+            }
+        }
+        [0, 1, 2, 3].map(|j| hsum_float_8(acc[j]) + summs[j])
+    }
+}
+
 #[inline(always)]
 pub(crate) fn vec_dot_q8_0_q8_0(n: usize, xs: &[BlockQ8_0], ys: &[BlockQ8_0]) -> f32 {
     debug_assert!(
@@ -83,6 +142,38 @@ pub(crate) fn vec_dot_q8_0_q8_0(n: usize, xs: &[BlockQ8_0], ys: &[BlockQ8_0]) ->
             acc = _mm256_fmadd_ps(d, q, acc);
         }
         hsum_float_8(acc)
+    }
+}
+
+/// r2l patch: four weight rows against one activation row. Each row's sum is the same sequence
+/// of operations as `vec_dot_q8_0_q8_0`, so the results are bit-identical to it; the activation
+/// block is loaded once for four rows, and the four accumulators are independent.
+#[inline(always)]
+pub(crate) fn vec_dot_q8_0_q8_0_rows4(
+    n: usize,
+    rows: [&[BlockQ8_0]; 4],
+    ys: &[BlockQ8_0],
+) -> [f32; 4] {
+    debug_assert!(
+        n.is_multiple_of(QK8_0),
+        "vec_dot_q8_0_q8_0_rows4: {n} is not divisible by {QK8_0}"
+    );
+    let blocks = ys.len();
+    let rows = rows.map(|row| &row[..blocks]);
+    unsafe {
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for (i, y) in ys.iter().enumerate() {
+            let by = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+            let dy = f16::to_f32(y.d);
+            for (acc, row) in acc.iter_mut().zip(rows) {
+                let x = &row[i];
+                let d = _mm256_set1_ps(f16::to_f32(x.d) * dy);
+                let bx = _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i);
+                let q = mul_sum_i8_pairs_float(bx, by);
+                *acc = _mm256_fmadd_ps(d, q, *acc);
+            }
+        }
+        acc.map(|acc| hsum_float_8(acc))
     }
 }
 

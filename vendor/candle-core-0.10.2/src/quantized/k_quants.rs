@@ -52,6 +52,12 @@ pub trait GgmlType: Sized + Clone + Send + Sync {
 
     /// Generic implementation of the dot product without simd optimizations.
     fn vec_dot_unopt(n: usize, xs: &[Self], ys: &[Self::VecDotType]) -> f32;
+
+    /// r2l patch: the dot products of four rows with the same `ys`, each bit-identical to
+    /// `vec_dot` (types with a four-row kernel share the loads of `ys`).
+    fn vec_dot_rows4(n: usize, rows: [&[Self]; 4], ys: &[Self::VecDotType]) -> [f32; 4] {
+        rows.map(|xs| Self::vec_dot(n, xs, ys))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -275,8 +281,17 @@ impl GgmlType for BlockQ4_1 {
     const BLCK_SIZE: usize = QK4_1;
     type VecDotType = BlockQ8_1;
 
+    #[allow(unreachable_code)]
     fn vec_dot(n: usize, xs: &[Self], ys: &[Self::VecDotType]) -> f32 {
+        // r2l patch: the AVX2 kernel (published candle runs the scalar loop here).
+        #[cfg(target_feature = "avx2")]
+        return super::avx::vec_dot_q4_1_q8_1(n, xs, ys);
         Self::vec_dot_unopt(n, xs, ys)
+    }
+
+    #[cfg(target_feature = "avx2")]
+    fn vec_dot_rows4(n: usize, rows: [&[Self]; 4], ys: &[Self::VecDotType]) -> [f32; 4] {
+        super::avx::vec_dot_q4_1_q8_1_rows4(n, rows, ys)
     }
 
     fn vec_dot_unopt(n: usize, xs: &[Self], ys: &[Self::VecDotType]) -> f32 {
@@ -643,6 +658,11 @@ impl GgmlType for BlockQ8_0 {
                 *y = f32::round(x * id) as i8
             }
         }
+    }
+
+    #[cfg(target_feature = "avx2")]
+    fn vec_dot_rows4(n: usize, rows: [&[Self]; 4], ys: &[Self::VecDotType]) -> [f32; 4] {
+        super::avx::vec_dot_q8_0_q8_0_rows4(n, rows, ys)
     }
 
     #[allow(unreachable_code)]
@@ -2297,22 +2317,74 @@ pub fn matmul<T: GgmlType>(
         }
     }
 
-    for row_idx in 0..m {
-        let lhs_row = &lhs_b[row_idx * k_in_blocks..(row_idx + 1) * k_in_blocks];
-        let dst_row = &mut dst[row_idx * n..(row_idx + 1) * n];
-
-        dst_row
-            .into_par_iter()
+    let weight_row = |col: usize| &rhs_t[col * k_in_blocks..(col + 1) * k_in_blocks];
+    if m == 1 {
+        // Groups of four columns, 128 to 512 columns a task (as published, per column).
+        dst.par_chunks_mut(4)
             .enumerate()
-            .with_min_len(128)
-            .with_max_len(512)
-            .for_each(|(col_idx, dst)| {
-                let rhs_col = &rhs_t[col_idx * k_in_blocks..(col_idx + 1) * k_in_blocks];
-                *dst = T::vec_dot(k, rhs_col, lhs_row);
-            });
+            .with_min_len(32)
+            .with_max_len(128)
+            .for_each(|(group, out)| dot_columns(k, &weight_row, group * 4, &lhs_b, out));
+        return Ok(());
     }
+    // r2l patch: several activation rows (a prefill, a batch of decodes). Each task takes a tile
+    // of weight rows small enough to stay in the L1/L2 cache and multiplies every activation row
+    // by it, so the weights are read from memory once per matmul instead of once per row.
+    let row_bytes = k_in_blocks * std::mem::size_of::<T>();
+    // At least 8 tiles per thread, so that the threads finish together.
+    let balanced = n.div_ceil(8 * rayon::current_num_threads());
+    let tile = (WEIGHT_TILE_BYTES / row_bytes.max(1))
+        .clamp(1, 64)
+        .min(balanced.max(1))
+        .next_multiple_of(4);
+    let tiles = n.div_ceil(tile);
+    let out = SharedDst(dst.as_mut_ptr());
+    (0..tiles).into_par_iter().for_each(|tile_idx| {
+        let out = &out;
+        let cols = tile_idx * tile..((tile_idx + 1) * tile).min(n);
+        for row_idx in 0..m {
+            let lhs_row = &lhs_b[row_idx * k_in_blocks..(row_idx + 1) * k_in_blocks];
+            // SAFETY: `row_idx < m` and `cols` lies within `0..n`, so the slice is inside `dst`
+            // (m * n long); tiles own disjoint column ranges, so no two tasks touch the same
+            // elements, and `dst` outlives the parallel loop.
+            let dst_part = unsafe {
+                std::slice::from_raw_parts_mut(out.0.add(row_idx * n + cols.start), cols.len())
+            };
+            dot_columns(k, &weight_row, cols.start, lhs_row, dst_part);
+        }
+    });
     Ok(())
 }
+
+/// r2l patch: `out[j]` = weight row `first + j` · `lhs_row`, four rows at a time.
+#[inline(always)]
+fn dot_columns<'a, T: GgmlType + 'a>(
+    k: usize,
+    weight_row: &impl Fn(usize) -> &'a [T],
+    first: usize,
+    lhs_row: &[T::VecDotType],
+    out: &mut [f32],
+) {
+    let mut groups = out.chunks_exact_mut(4);
+    let mut col = first;
+    for group in &mut groups {
+        let rows = [col, col + 1, col + 2, col + 3].map(weight_row);
+        group.copy_from_slice(&T::vec_dot_rows4(k, rows, lhs_row));
+        col += 4;
+    }
+    for value in groups.into_remainder() {
+        *value = T::vec_dot(k, weight_row(col), lhs_row);
+        col += 1;
+    }
+}
+
+/// Bytes of weight rows one task of the tiled matmul keeps hot (about half an L2 cache).
+const WEIGHT_TILE_BYTES: usize = 128 * 1024;
+
+/// The destination of the tiled matmul, written by disjoint column tiles from several threads.
+struct SharedDst(*mut f32);
+// SAFETY: tasks write disjoint elements (see the tiled loop in `matmul`).
+unsafe impl Sync for SharedDst {}
 
 pub fn matmul_f16<T: GgmlType>(
     mkn: (usize, usize, usize),

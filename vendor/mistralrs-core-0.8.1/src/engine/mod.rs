@@ -198,6 +198,7 @@ impl Engine {
         tool_callbacks: tools::ToolCallbacks,
         tool_callbacks_with_tools: tools::ToolCallbacksWithTools,
         logger: Arc<IntervalLogger>,
+        prefix_cache_max_bytes: usize,
     ) -> anyhow::Result<Self> {
         no_kv_cache |= get_mut_arcmutex!(pipeline).get_metadata().no_kv_cache;
 
@@ -233,11 +234,10 @@ impl Engine {
             scheduler: scheduler.clone(),
             id: Arc::new(Mutex::new(0)),
             no_kv_cache,
-            prefix_cacher: Arc::new(Mutex::new(PrefixCacheManagerV2::new(
-                prefix_cache_n,
-                no_prefix_cache,
-                has_paged_attention,
-            ))),
+            prefix_cacher: Arc::new(Mutex::new(
+                PrefixCacheManagerV2::new(prefix_cache_n, no_prefix_cache, has_paged_attention)
+                    .with_max_bytes(prefix_cache_max_bytes),
+            )),
             is_debug: DEBUG.load(Ordering::Relaxed),
             disable_eos_stop,
             throughput_logging_enabled,
