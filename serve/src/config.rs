@@ -1,5 +1,5 @@
 //! Server configuration: limits, API keys, and the models file (`[[models]] id, path, isq,
-//! default, max_seqs`).
+//! default, max_seqs, prefix_cache_mb`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -65,6 +65,8 @@ struct ModelLine {
     default: bool,
     #[serde(default)]
     max_seqs: Option<usize>,
+    #[serde(default)]
+    prefix_cache_mb: Option<usize>,
 }
 
 /// Reads a models file; relative paths are relative to the file. Returns the specs and the
@@ -144,11 +146,22 @@ pub fn read_models_file(path: &Path) -> Result<(Vec<ModelSpec>, usize)> {
                 message: "must be at least 1".into(),
             });
         }
+        let prefix_cache_mb = line
+            .prefix_cache_mb
+            .unwrap_or(crate::engine::prefix_cache::DEFAULT_PREFIX_CACHE_MB);
+        if let Err(message) = crate::engine::prefix_cache::check_mb(prefix_cache_mb) {
+            return Err(Error::Config {
+                file: file_name,
+                field: field("prefix_cache_mb"),
+                message,
+            });
+        }
         specs.push(ModelSpec {
             id: line.id,
             path: model_path,
             isq,
             max_seqs: line.max_seqs.unwrap_or(crate::engine::DEFAULT_MAX_SEQS),
+            prefix_cache_mb,
         });
     }
     Ok((specs, default.unwrap_or(0)))
@@ -173,6 +186,7 @@ mod tests {
         let (specs, default) = read_models_file(file.path()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(default, 1);
         assert_eq!((specs[0].max_seqs, specs[1].max_seqs), (1, 4));
+        assert_eq!(specs[0].prefix_cache_mb, 256);
         assert_eq!(specs[1].isq, Some(Isq::Q8_0));
         assert!(specs[0].path.ends_with("a.gguf") && specs[0].path.is_absolute());
     }

@@ -33,12 +33,16 @@ pub struct ServeArgs {
     /// In-situ quantization of a checkpoint directory: q8_0, q4_0, q4k or none [default: q8_0]
     #[arg(long)]
     isq: Option<String>,
-    /// Models file: [[models]] id, path, isq, default, max_seqs (overrides --model)
+    /// Models file: [[models]] id, path, isq, default, max_seqs, prefix_cache_mb (overrides --model)
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Sequences each model decodes together (others wait) [default: 1, or the models file's max_seqs]
     #[arg(long, value_name = "N")]
     max_seqs: Option<usize>,
+    /// Megabytes of KV cache each model keeps to reuse shared prompt prefixes (0 = off, at most
+    /// 1024) [default: 256, or the models file's prefix_cache_mb]
+    #[arg(long, value_name = "MB")]
+    prefix_cache_mb: Option<usize>,
     /// Accepted API key (repeatable) [env: R2L_API_KEYS, comma-separated]
     #[arg(long = "api-key")]
     api_keys: Vec<String>,
@@ -134,6 +138,13 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         }
         for spec in &mut specs {
             spec.max_seqs = max_seqs;
+        }
+    }
+    if let Some(mb) = args.prefix_cache_mb {
+        serve::engine::prefix_cache::check_mb(mb)
+            .map_err(|message| anyhow::anyhow!("--prefix-cache-mb: {message}"))?;
+        for spec in &mut specs {
+            spec.prefix_cache_mb = mb;
         }
     }
     let address: SocketAddr = format!("{}:{}", args.host, args.port)

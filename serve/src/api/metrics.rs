@@ -1,9 +1,11 @@
 //! Prometheus metrics: requests by route and status, latency histograms, tokens in and out,
-//! queue depth and generations in flight, rendered in the text exposition format.
+//! queue depth, generations in flight and the prefix cache, in the text exposition format.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+
+use crate::engine::prefix_cache::PrefixCacheStats;
 
 /// Upper bounds (seconds) of the latency histogram buckets.
 const BUCKETS: [f64; 14] = [
@@ -59,8 +61,13 @@ impl Metrics {
             .unwrap_or(0)
     }
 
-    /// The text exposition, with the current queue depth and in-flight count.
-    pub fn render(&self, queue_depth: usize, in_flight: usize) -> String {
+    /// The text exposition, with the current queue depth, in-flight count and prefix cache.
+    pub fn render(
+        &self,
+        queue_depth: usize,
+        in_flight: usize,
+        prefix_cache: &PrefixCacheStats,
+    ) -> String {
         let mut out = String::new();
         out.push_str("# HELP r2l_requests_total HTTP requests by route and status.\n# TYPE r2l_requests_total counter\n");
         if let Ok(requests) = self.requests.lock() {
@@ -107,7 +114,25 @@ impl Metrics {
         out.push_str(&format!(
             "# HELP r2l_in_flight Generations running.\n# TYPE r2l_in_flight gauge\nr2l_in_flight {in_flight}\n"
         ));
+        render_prefix_cache(&mut out, prefix_cache);
         out
+    }
+}
+
+/// The prefix cache's counters (every loaded model together).
+fn render_prefix_cache(out: &mut String, stats: &PrefixCacheStats) {
+    let lines = [
+        ("hits_total", "counter", "Requests that reused a cached prompt prefix.", stats.hits),
+        ("misses_total", "counter", "Requests that found no cached prefix.", stats.misses),
+        ("hit_tokens_total", "counter", "Prompt tokens taken from the cache instead of a prefill.", stats.hit_tokens),
+        ("evictions_total", "counter", "Entries dropped to stay within the byte bound.", stats.evictions),
+        ("bytes", "gauge", "KV-cache bytes held.", stats.bytes),
+        ("entries", "gauge", "Cached prefixes held.", stats.entries),
+    ];
+    for (name, kind, help, value) in lines {
+        out.push_str(&format!(
+            "# HELP r2l_prefix_cache_{name} {help}\n# TYPE r2l_prefix_cache_{name} {kind}\nr2l_prefix_cache_{name} {value}\n"
+        ));
     }
 }
 
@@ -121,7 +146,17 @@ mod tests {
         metrics.observe("/v1/chat/completions", 200, 0.3);
         metrics.observe("/v1/chat/completions", 400, 0.001);
         metrics.add_tokens(10, 5);
-        let text = metrics.render(2, 1);
+        let cache = PrefixCacheStats {
+            hits: 3,
+            evictions: 1,
+            bytes: 4096,
+            ..PrefixCacheStats::default()
+        };
+        let text = metrics.render(2, 1, &cache);
+        assert!(text.contains("r2l_prefix_cache_hits_total 3\n"));
+        assert!(text.contains("r2l_prefix_cache_evictions_total 1\n"));
+        assert!(text.contains("r2l_prefix_cache_bytes 4096\n"));
+        assert!(text.contains("r2l_prefix_cache_misses_total 0\n"));
         assert!(
             text.contains("r2l_requests_total{route=\"/v1/chat/completions\",status=\"200\"} 1")
         );

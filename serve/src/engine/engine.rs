@@ -12,6 +12,7 @@ use mistralrs::{
 use tokio::sync::mpsc::{channel, Receiver};
 
 use super::grammar_end::grammar_end_token;
+use super::prefix_cache;
 use super::seeded::SeededSampler;
 use super::spec::{ModelFormat, ModelSpec};
 use super::staged::StagedCheckpoint;
@@ -253,24 +254,27 @@ impl Engine {
     /// Loads `spec` on the CPU, fully offline (tokenizer and chat template come from the GGUF
     /// metadata or the checkpoint directory).
     ///
-    /// mistral.rs's prefix cache is off: in 0.8.1 it only evicts caches that are *not* on the CPU,
-    /// so on a CPU every finished sequence's KV cache stays in memory for good (measured: a load
-    /// test of 2,000 short requests grew the server to 24 GB and the kernel killed it).
+    /// The prefix cache keeps at most `spec.prefix_cache_mb` megabytes of KV (0: off). As
+    /// published, mistral.rs 0.8.1 never evicted on the CPU (a load test of 2,000 short requests
+    /// grew the server to 24 GB); the vendored copy bounds it (see [`super::prefix_cache`]).
     ///
     /// At most `spec.max_seqs` sequences are decoded together (default 1): on this CPU engine a
     /// batch of sequences is slower than the same sequences one after the other.
     pub async fn load(spec: &ModelSpec) -> Result<Engine> {
         let format = spec.format()?;
+        // mistral.rs's count of caches kept on an accelerator; on the CPU only the byte bound
+        // counts. `None` turns the prefix cache off.
+        let prefix_cache_n = (spec.prefix_cache_mb > 0).then_some(1);
         let mut staged = None;
         let model = match format {
             ModelFormat::Gguf => {
                 let (dir, file) = split_file(&spec.path)?;
-                GgufModelBuilder::new(dir, vec![file])
+                let builder = GgufModelBuilder::new(dir, vec![file])
                     .with_force_cpu()
                     .with_token_source(TokenSource::None)
-                    .with_prefix_cache_n(None)
-                    .with_max_num_seqs(spec.max_seqs.max(1))
-                    .build()
+                    .with_prefix_cache_n(prefix_cache_n)
+                    .with_max_num_seqs(spec.max_seqs.max(1));
+                prefix_cache::with_bound(spec.prefix_cache_mb, builder.build())
                     .await
                     .map_err(|error| load_error(&spec.path, error))?
             }
@@ -286,14 +290,13 @@ impl Engine {
                 let mut builder = TextModelBuilder::new(dir)
                     .with_force_cpu()
                     .with_token_source(TokenSource::None)
-                    .with_prefix_cache_n(None)
+                    .with_prefix_cache_n(prefix_cache_n)
                     .with_max_num_seqs(spec.max_seqs.max(1))
                     .with_dtype(ModelDType::F32);
                 if let Some(isq) = spec.isq {
                     builder = builder.with_isq(isq.to_mistralrs());
                 }
-                builder
-                    .build()
+                prefix_cache::with_bound(spec.prefix_cache_mb, builder.build())
                     .await
                     .map_err(|error| load_error(&spec.path, error))?
             }

@@ -4,6 +4,9 @@ mod client;
 #[allow(clippy::module_inception)]
 mod engine;
 mod grammar_end;
+#[cfg(test)]
+mod kernel_checks;
+pub mod prefix_cache;
 mod seeded;
 mod spec;
 mod staged;

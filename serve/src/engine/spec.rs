@@ -75,16 +75,20 @@ pub struct ModelSpec {
     pub isq: Option<Isq>,
     /// Most sequences mistral.rs decodes together (others wait in its queue).
     pub max_seqs: usize,
+    /// Megabytes of KV cache kept for prefix reuse (0: off); see [`super::prefix_cache`].
+    pub prefix_cache_mb: usize,
 }
 
 impl ModelSpec {
-    /// A spec with the default batch size ([`DEFAULT_MAX_SEQS`]).
+    /// A spec with the default batch size ([`DEFAULT_MAX_SEQS`]) and prefix cache
+    /// ([`super::prefix_cache::DEFAULT_PREFIX_CACHE_MB`]).
     pub fn new(id: impl Into<String>, path: impl Into<PathBuf>, isq: Option<Isq>) -> ModelSpec {
         ModelSpec {
             id: id.into(),
             path: path.into(),
             isq,
             max_seqs: DEFAULT_MAX_SEQS,
+            prefix_cache_mb: super::prefix_cache::DEFAULT_PREFIX_CACHE_MB,
         }
     }
 

@@ -2,6 +2,7 @@
 //! `oneshot`. The model is the setup step's converted SmolLM2-135M-Instruct (ISQ Q8_0).
 
 mod api;
+mod batching;
 mod hardening;
 mod readiness;
 mod sampling;
