@@ -111,12 +111,18 @@ fn review_of(request: &ChatRequest) -> Option<(usize, &'static [(String, String)
         .find(|m| m.content.contains("Review:\n"))?
         .content;
     let start = text.find("Review:\n")? + "Review:\n".len();
-    let end = start + text[start..].find("\n\nAspects:")?;
-    let review = &text[start..end];
+    // The review runs to the end of the message or to the next paragraph; the longest selected
+    // input it starts with is the one.
+    let rest = &text[start..];
     SELECTED
         .iter()
-        .position(|s| s.input == review)
-        .map(|p| (p, SELECTED[p].gold.as_slice()))
+        .enumerate()
+        .filter(|(_, s)| {
+            rest.strip_prefix(s.input.as_str())
+                .is_some_and(|after| after.is_empty() || after.starts_with("\n\n"))
+        })
+        .max_by_key(|(_, s)| s.input.len())
+        .map(|(p, s)| (p, s.gold.as_slice()))
 }
 
 fn json_list(

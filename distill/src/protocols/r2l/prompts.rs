@@ -39,9 +39,11 @@ fn labels_json(labels: &[Label]) -> String {
     super::labels::answer_json(&super::labels::pair_set(labels))
 }
 
+/// The label set first and the review after it, so an agent's consecutive calls share their
+/// beginning (the prefix cache of `r2l serve` prefills only what follows).
 fn review_block(sample: &Sample, aspects: &str) -> String {
     format!(
-        "Review:\n{}\n\nAspects: {aspects}\nPolarities: positive, negative, neutral",
+        "Aspects: {aspects}\nPolarities: positive, negative, neutral\n\nReview:\n{}",
         sample.input
     )
 }
