@@ -21,7 +21,8 @@
 # ${CARGO_TARGET_DIR:-$R2L_HOME/target}/release/r2l), R2L_CONVERTED_DIR (converted SmolLM2 dir;
 # default $R2L_HOME/models/SmolLM2-135M-Instruct, else made with `r2l convert`), ENGINES, MODELS,
 # RUNS (3), THREADS (2), BENCH_DIR (default $R2L_HOME/bench-serve: pip log, models, results),
-# RESULTS (default $BENCH_DIR/results: one JSON + server log per model and engine).
+# RESULTS (default $BENCH_DIR/results: one JSON + server log per model and engine),
+# R2L_SERVE_ARGS (extra `r2l serve` flags, e.g. "--max-seqs 8 --prefix-cache-mb 0").
 #
 # llama-cpp-python is built from source by pip into $R2L_HOME/venv-llamacpp, CPU only, with
 # explicit AVX2/FMA/F16C/BMI2 (no AVX-512, no GPU, no BLAS): see LLAMA_CMAKE_ARGS below.
@@ -133,7 +134,8 @@ start_server() {
     have_r2l || die "no r2l binary at $R2L_BIN (build it with cargo build --release, or set R2L_BIN)"
     local isq_arg=()
     [ "$isq" != - ] && isq_arg=(--isq "$isq")
-    RAYON_NUM_THREADS=$THREADS "$R2L_BIN" serve --model "$path" "${isq_arg[@]}" \
+    # shellcheck disable=SC2086  # R2L_SERVE_ARGS is a list of flags
+    RAYON_NUM_THREADS=$THREADS "$R2L_BIN" serve --model "$path" "${isq_arg[@]}" ${R2L_SERVE_ARGS:-} \
       --timeout 3600 --host 127.0.0.1 --port "$port" >"$logf" 2>&1 &
     probe=/ready
   else
