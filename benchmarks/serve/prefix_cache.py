@@ -16,6 +16,7 @@ import json
 import statistics
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,7 +31,7 @@ def rss_mb(pid):
 
 
 def metric(base, name):
-    with __import__("urllib.request").request.urlopen(base + "/metrics", timeout=60) as resp:
+    with urllib.request.urlopen(base + "/metrics", timeout=60) as resp:
         for line in resp.read().decode().splitlines():
             if line.startswith(name + " "):
                 return float(line.split()[1])
@@ -42,12 +43,15 @@ def main():
     ap.add_argument("--url", required=True)
     ap.add_argument("--pid", type=int, required=True)
     ap.add_argument("--bound-mb", type=float, required=True)
-    ap.add_argument("--model", default="default")
+    ap.add_argument("--model", help="model id to send (default: the first of /v1/models)")
     ap.add_argument("--words", type=int, default=450, help="passage words (~600 tokens)")
     ap.add_argument("--out")
     args = ap.parse_args()
     base = args.url.rstrip("/")
     url = base + "/v1/completions"
+    if not args.model:
+        with urllib.request.urlopen(base + "/v1/models", timeout=60) as resp:
+            args.model = json.loads(resp.read())["data"][0]["id"]
     passage = " ".join((WORDS * 3)[: args.words])
 
     def ask(prompt):

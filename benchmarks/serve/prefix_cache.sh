@@ -22,4 +22,4 @@ for _ in $(seq 600); do
   sleep 1
 done
 python3 "$HERE/prefix_cache.py" --url "http://127.0.0.1:$port" --pid $pid --bound-mb "$MB" \
-  --model default --out "$OUT"
+  --out "$OUT"

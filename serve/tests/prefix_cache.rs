@@ -28,8 +28,14 @@ fn serial() -> MutexGuard<'static, ()> {
 
 /// A server for the default model with a prefix cache of `mb` megabytes (0 = off).
 fn server(mb: usize) -> String {
+    batching_server(mb, 1)
+}
+
+/// As [`server`], decoding up to `max_seqs` sequences together.
+fn batching_server(mb: usize, max_seqs: usize) -> String {
     let spec = ModelSpec {
         prefix_cache_mb: mb,
+        max_seqs,
         ..default_spec()
     };
     let engine = RUNTIME
@@ -64,10 +70,25 @@ fn chat(url: &str, text: &str) -> String {
 }
 
 fn complete(url: &str, text: &str) -> String {
-    let body = json!({"model": "smollm2", "prompt": text, "max_tokens": 16, "temperature": 0.0});
+    let body = json!({"model": "smollm2", "prompt": text, "max_tokens": 12, "temperature": 0.0});
     let (status, answer) = post(&format!("{url}/v1/completions"), &body, None);
     assert_eq!(status, 200, "{answer}");
     content(&answer, "/choices/0/text")
+}
+
+/// The counters once nothing has changed them for half a second: an engine stores a finished
+/// sequence's entry just after its answer is sent.
+fn settled() -> PrefixCacheStats {
+    let mut last = prefix_cache::stats();
+    for _ in 0..40 {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let now = prefix_cache::stats();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the prefix-cache counters kept changing for 20 s: {last:?}");
 }
 
 fn content(answer: &Value, pointer: &str) -> String {
@@ -83,7 +104,7 @@ fn greedy_outputs_with_the_prefix_cache_equal_outputs_without_it() {
     let _serial = serial();
     let cached = server(64);
     let uncached = server(0);
-    let before = prefix_cache::stats();
+    let before = settled();
     let mut prompts: Vec<String> = REVIEWS
         .iter()
         .map(|review| format!("{INSTRUCTIONS}{review}"))
@@ -95,7 +116,7 @@ fn greedy_outputs_with_the_prefix_cache_equal_outputs_without_it() {
         let without = (chat(&uncached, prompt), complete(&uncached, prompt));
         assert_eq!(with, without, "prompt: {prompt}");
     }
-    let after = prefix_cache::stats();
+    let after = settled();
     // The first request of each kind is a miss; every later one shares the instructions.
     let hits = after.hits - before.hits;
     assert!(
@@ -114,7 +135,7 @@ fn distinct_prompts_stay_within_the_byte_bound() {
     let _serial = serial();
     const BOUND_MB: usize = 8;
     let url = server(BOUND_MB);
-    let before = prefix_cache::stats();
+    let before = settled();
     let mut largest = PrefixCacheStats::default();
     // Each prompt starts with its own number, so none shares a prefix with another; about 100
     // tokens of KV each (46 KB a token), so two fill the bound.
@@ -126,7 +147,7 @@ fn distinct_prompts_stay_within_the_byte_bound() {
         );
         complete(&url, &prompt);
         // Another test's cache may hold entries too; it takes no requests while this one runs.
-        let now = prefix_cache::stats();
+        let now = settled();
         let held = PrefixCacheStats {
             bytes: now.bytes - before.bytes,
             entries: now.entries - before.entries,
@@ -139,7 +160,7 @@ fn distinct_prompts_stay_within_the_byte_bound() {
         largest.bytes = largest.bytes.max(held.bytes);
         largest.entries = largest.entries.max(held.entries);
     }
-    let after = prefix_cache::stats();
+    let after = settled();
     assert!(
         after.evictions > before.evictions,
         "8 prompts of ~4.6 MB must have evicted under an 8 MB bound: {after:?}"
@@ -148,4 +169,40 @@ fn distinct_prompts_stay_within_the_byte_bound() {
         largest.entries >= 1 && largest.bytes > (1 << 20),
         "the cache held nothing: {largest:?}"
     );
+}
+
+#[test]
+fn concurrent_requests_with_prefixes_from_different_entries_decode_as_alone() {
+    let _serial = serial();
+    let cached = batching_server(64, 4);
+    let uncached = server(0);
+    // Entries of different lengths, each starting with its own digit.
+    let seeds = [
+        "1 The cat sat.",
+        "2 The dog ran far away over the green hills.",
+        "3 A bird.",
+        "4 The river flows down to the sea past the old mill and the bridge.",
+    ];
+    for seed in seeds {
+        complete(&cached, seed);
+    }
+    // Prompts of one length that share only their first token with an entry each: they can be
+    // prefilled in one batch whose caches come from entries of different sizes.
+    let prompts: Vec<String> = (1..=4)
+        .map(|d| format!("{d} Sun rises in the east and sets in the west, said"))
+        .collect();
+    let expected: Vec<String> = prompts.iter().map(|p| complete(&uncached, p)).collect();
+    for round in 0..3 {
+        let answers: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = prompts
+                .iter()
+                .map(|prompt| scope.spawn(|| complete(&cached, prompt)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| panic!("a request thread panicked")))
+                .collect()
+        });
+        assert_eq!(answers, expected, "round {round}");
+    }
 }

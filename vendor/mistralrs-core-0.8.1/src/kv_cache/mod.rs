@@ -274,7 +274,7 @@ impl<T: CacheManagerMixin + MetadataMixin + ?Sized> CacheManager<T> for NormalCa
             // Preallocate combined k and v caches across all sequences, avoiding Tensor::cat copies
             let batch_len = seqs.len();
             // Use the first sequence as template
-            let (first_k, first_v) = {
+            let (first_k, first_v, pad_dim) = {
                 let src_cache = if modify_draft_cache {
                     seqs[0].normal_draft_cache()
                 } else {
@@ -286,12 +286,16 @@ impl<T: CacheManagerMixin + MetadataMixin + ?Sized> CacheManager<T> for NormalCa
                     continue;
                 };
                 match cache {
-                    KvCache::Normal { k, v } => {
-                        (k.all_data.clone().unwrap(), v.all_data.clone().unwrap())
-                    }
-                    KvCache::Rotating { k, v } => {
-                        (k.all_data.clone().unwrap(), v.all_data.clone().unwrap())
-                    }
+                    KvCache::Normal { k, v } => (
+                        k.all_data.clone().unwrap(),
+                        v.all_data.clone().unwrap(),
+                        Some(k.dim),
+                    ),
+                    KvCache::Rotating { k, v } => (
+                        k.all_data.clone().unwrap(),
+                        v.all_data.clone().unwrap(),
+                        None,
+                    ),
                     KvCache::Shared { .. } => {
                         new_k_cache.push(None);
                         new_v_cache.push(None);
@@ -299,11 +303,36 @@ impl<T: CacheManagerMixin + MetadataMixin + ?Sized> CacheManager<T> for NormalCa
                     }
                 }
             };
+            // r2l patch: sequences whose plain caches have different capacities (a prefix-cache
+            // hit brings its entry's, cut to its length) are padded to the largest; published
+            // 0.8.1 took the first sequence's and panicked on a shape mismatch.
+            let capacity = pad_dim.map(|dim| {
+                seqs.iter_mut()
+                    .filter_map(|seq| {
+                        let cache = if modify_draft_cache {
+                            seq.normal_draft_cache()
+                        } else {
+                            seq.normal_cache()
+                        };
+                        match cache.get(layer).unwrap().as_ref() {
+                            Some(KvCache::Normal { k, .. }) => {
+                                k.all_data.as_ref().map(|t| t.dims()[dim])
+                            }
+                            _ => None,
+                        }
+                    })
+                    .max()
+                    .unwrap_or(first_k.dims()[dim])
+            });
             // Build dims for batched cache
             let mut dims_k = first_k.dims().to_vec();
             let mut dims_v = first_v.dims().to_vec();
             dims_k[0] *= batch_len;
             dims_v[0] *= batch_len;
+            if let (Some(dim), Some(capacity)) = (pad_dim, capacity) {
+                dims_k[dim] = capacity;
+                dims_v[dim] = capacity;
+            }
             let batch_k = Tensor::zeros(dims_k.clone(), first_k.dtype(), first_k.device()).unwrap();
             let batch_v = Tensor::zeros(dims_v.clone(), first_v.dtype(), first_v.device()).unwrap();
             // Fill each sequence's cache slice
@@ -324,6 +353,16 @@ impl<T: CacheManagerMixin + MetadataMixin + ?Sized> CacheManager<T> for NormalCa
                         (k.all_data.clone().unwrap(), v.all_data.clone().unwrap())
                     }
                     KvCache::Shared { .. } => continue,
+                };
+                let (src_k, src_v) = match (pad_dim, capacity) {
+                    (Some(dim), Some(capacity)) if src_k.dims()[dim] < capacity => {
+                        let missing = capacity - src_k.dims()[dim];
+                        (
+                            src_k.pad_with_zeros(dim, 0, missing).unwrap(),
+                            src_v.pad_with_zeros(dim, 0, missing).unwrap(),
+                        )
+                    }
+                    _ => (src_k, src_v),
                 };
                 let offset = i * first_k.dims()[0];
                 batch_k.slice_set(&src_k, 0, offset).unwrap();
@@ -354,7 +393,11 @@ impl<T: CacheManagerMixin + MetadataMixin + ?Sized> CacheManager<T> for NormalCa
                     let template_cache_dim = old_k.dim;
                     let template_cache_csl = old_k.current_seq_len;
                     let template_cache_msl = old_k.max_seq_len;
-                    let template_cache_capsl = old_k.capacity_seq_len;
+                    // r2l patch: the batch's capacity (the largest, see above), not the first
+                    // sequence's.
+                    let template_cache_capsl = k_cache
+                        .as_ref()
+                        .map_or(old_k.capacity_seq_len, |t| t.dims()[template_cache_dim]);
 
                     caches.push(KvCache::Normal {
                         k: SingleCache {
