@@ -28,14 +28,8 @@ fn serial() -> MutexGuard<'static, ()> {
 
 /// A server for the default model with a prefix cache of `mb` megabytes (0 = off).
 fn server(mb: usize) -> String {
-    batching_server(mb, 1)
-}
-
-/// As [`server`], decoding up to `max_seqs` sequences together.
-fn batching_server(mb: usize, max_seqs: usize) -> String {
     let spec = ModelSpec {
         prefix_cache_mb: mb,
-        max_seqs,
         ..default_spec()
     };
     let engine = RUNTIME
@@ -169,40 +163,4 @@ fn distinct_prompts_stay_within_the_byte_bound() {
         largest.entries >= 1 && largest.bytes > (1 << 20),
         "the cache held nothing: {largest:?}"
     );
-}
-
-#[test]
-fn concurrent_requests_with_prefixes_from_different_entries_decode_as_alone() {
-    let _serial = serial();
-    let cached = batching_server(64, 4);
-    let uncached = server(0);
-    // Entries of different lengths, each starting with its own digit.
-    let seeds = [
-        "1 The cat sat.",
-        "2 The dog ran far away over the green hills.",
-        "3 A bird.",
-        "4 The river flows down to the sea past the old mill and the bridge.",
-    ];
-    for seed in seeds {
-        complete(&cached, seed);
-    }
-    // Prompts of one length that share only their first token with an entry each: they can be
-    // prefilled in one batch whose caches come from entries of different sizes.
-    let prompts: Vec<String> = (1..=4)
-        .map(|d| format!("{d} Sun rises in the east and sets in the west, said"))
-        .collect();
-    let expected: Vec<String> = prompts.iter().map(|p| complete(&uncached, p)).collect();
-    for round in 0..3 {
-        let answers: Vec<String> = std::thread::scope(|scope| {
-            let handles: Vec<_> = prompts
-                .iter()
-                .map(|prompt| scope.spawn(|| complete(&cached, prompt)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| panic!("a request thread panicked")))
-                .collect()
-        });
-        assert_eq!(answers, expected, "round {round}");
-    }
 }

@@ -122,10 +122,30 @@ impl Metrics {
 /// The prefix cache's counters (every loaded model together).
 fn render_prefix_cache(out: &mut String, stats: &PrefixCacheStats) {
     let lines = [
-        ("hits_total", "counter", "Requests that reused a cached prompt prefix.", stats.hits),
-        ("misses_total", "counter", "Requests that found no cached prefix.", stats.misses),
-        ("hit_tokens_total", "counter", "Prompt tokens taken from the cache instead of a prefill.", stats.hit_tokens),
-        ("evictions_total", "counter", "Entries dropped to stay within the byte bound.", stats.evictions),
+        (
+            "hits_total",
+            "counter",
+            "Requests that reused a cached prompt prefix.",
+            stats.hits,
+        ),
+        (
+            "misses_total",
+            "counter",
+            "Requests that found no cached prefix.",
+            stats.misses,
+        ),
+        (
+            "hit_tokens_total",
+            "counter",
+            "Prompt tokens taken from the cache instead of a prefill.",
+            stats.hit_tokens,
+        ),
+        (
+            "evictions_total",
+            "counter",
+            "Entries dropped to stay within the byte bound.",
+            stats.evictions,
+        ),
         ("bytes", "gauge", "KV-cache bytes held.", stats.bytes),
         ("entries", "gauge", "Cached prefixes held.", stats.entries),
     ];

@@ -58,12 +58,10 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 
 /// Prometheus text exposition.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state
-        .metrics
-        .render(
-            state.admission.queue_depth(),
-            state.admission.in_flight(),
-            &crate::engine::prefix_cache::stats(),
-        );
+    let body = state.metrics.render(
+        state.admission.queue_depth(),
+        state.admission.in_flight(),
+        &crate::engine::prefix_cache::stats(),
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -77,7 +77,10 @@ fn q4_1_matmul_is_close_to_the_dequantized_product() {
                 .sum();
             let got = out[row * n + col];
             // The activations are quantized to 8 bits: about 1 % of the row's scale.
-            assert!((got - exact).abs() < 0.1, "({row}, {col}): {got} vs {exact}");
+            assert!(
+                (got - exact).abs() < 0.1,
+                "({row}, {col}): {got} vs {exact}"
+            );
         }
     }
 }

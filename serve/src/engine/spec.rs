@@ -61,7 +61,11 @@ pub enum ModelFormat {
 
 /// Sequences decoded together by default. Measured here (`r2l eval --task uit-visfd --local
 /// default --limit 16 --concurrency 8`): 313 s with mistral.rs's default of 32, 203 s with 2,
-/// 93 s with 1 — on this CPU engine batching is slower than one sequence at a time.
+/// 93 s with 1 — on this CPU engine batching is slower than one sequence at a time. Again after
+/// the vendored engine fixes (2026-12-07, 8 concurrent 128-token requests of
+/// `benchmarks/serve/client.py`): 42.4 tok/s with 8 against 52.5 with 1 (Q4_1 GGUF), 48.5
+/// against 59.7 (ISQ Q8_0). mistral.rs copies every sequence's whole KV cache whenever the batch
+/// changes and runs sequences of different lengths apart until they catch up.
 pub const DEFAULT_MAX_SEQS: usize = 1;
 
 /// A model to load.

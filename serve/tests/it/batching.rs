@@ -32,7 +32,10 @@ fn ask(url: &str, prompt: &str) -> (String, u64) {
         .as_str()
         .unwrap_or_else(|| panic!("no content in {answer}"))
         .to_string();
-    (text, answer["usage"]["completion_tokens"].as_u64().unwrap_or(0))
+    (
+        text,
+        answer["usage"]["completion_tokens"].as_u64().unwrap_or(0),
+    )
 }
 
 #[test]
@@ -58,11 +61,17 @@ fn batched_greedy_decoding_equals_serial_decoding() {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| panic!("a request thread panicked")))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| panic!("a request thread panicked"))
+            })
             .collect()
     });
     for ((prompt, serial), batched) in PROMPTS.iter().zip(&one_at_a_time).zip(&together) {
-        assert!(serial.1 > 4, "{prompt}: too short an answer to compare: {serial:?}");
+        assert!(
+            serial.1 > 4,
+            "{prompt}: too short an answer to compare: {serial:?}"
+        );
         assert_eq!(serial, batched, "{prompt}");
     }
 }

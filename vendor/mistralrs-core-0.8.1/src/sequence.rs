@@ -763,6 +763,12 @@ impl Sequence {
         &self.tokens
     }
 
+    /// r2l patch: every token of the sequence, also while a prefix-cache hit prefills only the
+    /// uncached part (when [`Self::get_toks`] returns just that part). The sampler's context.
+    pub fn all_toks(&self) -> &[u32] {
+        &self.tokens
+    }
+
     pub fn get_initial_prompt(&self) -> &str {
         &self.prompt
     }
