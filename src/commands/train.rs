@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use distill::student::{
-    train, LoraConfig, Objective, TrainOptions, Tuning, DPO_BETA, DPO_LR, DPO_MAX_LENGTH,
+    train, LoraConfig, ObjectiveKind, TrainOptions, Tuning, DPO_BETA, DPO_LR, DPO_MAX_LENGTH,
     DPO_MAX_PROMPT_LENGTH, LORA_MODULES, SFT_LR, SFT_MAX_LENGTH,
 };
 use serde_json::json;
@@ -145,11 +145,11 @@ fn base_dir(base: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn options(common: &CommonArgs, objective: Objective) -> Result<TrainOptions> {
+fn options(common: &CommonArgs, objective: ObjectiveKind) -> Result<TrainOptions> {
     let base = base_dir(&common.base)?;
     let mut options = match objective {
-        Objective::Sft => TrainOptions::sft(&common.data, base, &common.out),
-        Objective::Dpo { .. } => TrainOptions {
+        ObjectiveKind::Sft => TrainOptions::sft(&common.data, base, &common.out),
+        ObjectiveKind::Dpo { .. } => TrainOptions {
             objective,
             ..TrainOptions::dpo(&common.data, base, &common.out)
         },
@@ -169,8 +169,8 @@ fn options(common: &CommonArgs, objective: Objective) -> Result<TrainOptions> {
         })
     };
     let (default_lr, default_length) = match objective {
-        Objective::Sft => (SFT_LR, SFT_MAX_LENGTH),
-        Objective::Dpo { .. } => (DPO_LR, DPO_MAX_LENGTH),
+        ObjectiveKind::Sft => (SFT_LR, SFT_MAX_LENGTH),
+        ObjectiveKind::Dpo { .. } => (DPO_LR, DPO_MAX_LENGTH),
     };
     options.epochs = common.epochs;
     options.lr = common.lr.unwrap_or(default_lr);
@@ -191,10 +191,10 @@ fn options(common: &CommonArgs, objective: Objective) -> Result<TrainOptions> {
 /// Runs `r2l train sft|dpo`.
 pub fn run(command: &TrainCommand) -> Result<ExitCode> {
     let mut options = match command {
-        TrainCommand::Sft(args) => options(&args.common, Objective::Sft)?,
+        TrainCommand::Sft(args) => options(&args.common, ObjectiveKind::Sft)?,
         TrainCommand::Dpo(args) => options(
             &args.common,
-            Objective::Dpo {
+            ObjectiveKind::Dpo {
                 beta: args.beta,
                 max_prompt_length: args.max_prompt_length,
             },

@@ -6,13 +6,143 @@
 
 use candle_core::Result;
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::batch::Packed;
+use super::examples::{load_dpo, DataSummary};
+use super::export::Base;
 use super::grads::Grads;
 use super::head;
 use super::linear::Pass;
 use super::model::{gather_rows, scatter_rows, Llama};
+use super::objective::{Objective, StepStats};
+use super::options::TrainOptions;
 use super::tokenize::Pair;
+use crate::error::{io_error, Error};
+
+/// The DPO reference log-probabilities, cached beside the output.
+pub const REFERENCE_FILE: &str = "reference_logps.json";
+
+/// DPO over tokenized pairs, against the starting model's log-probabilities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DpoObjective {
+    /// The examples.
+    pub pairs: Vec<Pair>,
+    /// TRL's `beta`.
+    pub beta: f64,
+    /// The reference log-probabilities of every pair ([`Objective::prepare`] fills them).
+    pub references: Vec<PairRef>,
+}
+
+impl DpoObjective {
+    /// Reads and tokenizes `options.data` for `base`.
+    pub fn load(
+        options: &TrainOptions,
+        base: &Base,
+        beta: f64,
+        max_prompt_length: usize,
+    ) -> crate::Result<DpoObjective> {
+        Ok(DpoObjective {
+            pairs: load_dpo(options, base, max_prompt_length)?,
+            beta,
+            references: Vec::new(),
+        })
+    }
+}
+
+impl Objective for DpoObjective {
+    fn examples(&self) -> usize {
+        self.pairs.len()
+    }
+
+    fn summary(&self) -> Value {
+        serde_json::to_value(DataSummary::of_pairs(&self.pairs)).unwrap_or_default()
+    }
+
+    fn prepare(
+        &mut self,
+        model: &Llama,
+        options: &TrainOptions,
+        fingerprint: &Value,
+    ) -> crate::Result<()> {
+        self.references = reference_logprobs(model, &self.pairs, options, fingerprint)?;
+        Ok(())
+    }
+
+    fn step(
+        &self,
+        model: &Llama,
+        picked: &[Vec<usize>],
+        grads: &mut Grads,
+        seed: u64,
+    ) -> crate::Result<StepStats> {
+        if self.references.len() != self.pairs.len() {
+            return Err(Error::Fatal(
+                "a DPO step before the reference log-probabilities".to_string(),
+            ));
+        }
+        let micro: Vec<(Packed, Vec<PairRef>)> = picked
+            .iter()
+            .map(|ids| {
+                let chosen: Vec<_> = ids.iter().map(|&i| &self.pairs[i]).collect();
+                (
+                    pack_pairs(&chosen),
+                    ids.iter().map(|&i| self.references[i]).collect(),
+                )
+            })
+            .collect();
+        let s = dpo_step(model, &micro, self.beta, grads, seed)?;
+        let extra = json!({
+            "rewards_chosen": s.rewards_chosen, "rewards_rejected": s.rewards_rejected,
+            "margin": s.margin, "accuracy": s.accuracy,
+        });
+        Ok(StepStats {
+            loss: s.loss,
+            tokens: s.tokens,
+            extra: extra.as_object().cloned().unwrap_or_default(),
+        })
+    }
+}
+
+/// The reference log-probabilities of every pair under the starting model: read from
+/// `out/reference_logps.json` when a previous session of this run computed them, else
+/// computed now (batch by batch, without dropout) and written there.
+fn reference_logprobs(
+    model: &Llama,
+    pairs: &[Pair],
+    options: &TrainOptions,
+    fingerprint: &Value,
+) -> crate::Result<Vec<PairRef>> {
+    let path = options.out.join(REFERENCE_FILE);
+    if path.is_file() {
+        let text = std::fs::read_to_string(&path).map_err(io_error(&path))?;
+        let saved: Value = serde_json::from_str(&text).map_err(|e| Error::Resume {
+            dir: options.out.clone(),
+            message: format!("{REFERENCE_FILE}: {e}"),
+        })?;
+        if saved.get("fingerprint") == Some(fingerprint) {
+            let refs: Vec<PairRef> =
+                serde_json::from_value(saved["pairs"].clone()).map_err(|e| Error::Resume {
+                    dir: options.out.clone(),
+                    message: format!("{REFERENCE_FILE}: {e}"),
+                })?;
+            if refs.len() == pairs.len() {
+                return Ok(refs);
+            }
+        }
+    }
+    let mut refs = Vec::with_capacity(pairs.len());
+    for chunk in pairs.chunks(options.batch) {
+        let chosen: Vec<_> = chunk.iter().collect();
+        let logps = sequence_logprobs(model, &pack_pairs(&chosen))?;
+        refs.extend(logps.chunks(2).map(|c| PairRef {
+            chosen: c[0],
+            rejected: c[1],
+        }));
+    }
+    checkpoint::write_json(&path, &json!({"fingerprint": fingerprint, "pairs": refs}))?;
+    Ok(refs)
+}
 
 /// The reference model's log-probabilities of a pair's completions (nats).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

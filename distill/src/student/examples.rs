@@ -1,23 +1,13 @@
 //! A training file read and tokenized for one base model: every bad record is an error naming
-//! `file:line`.
+//! `file:line`; and the counts of the tokenized data that `training.json` keeps.
 
 use std::path::Path;
 
-use checkpoint::{ChatTemplate, Tokenizer};
-
 use super::data::{data_error, read_dpo, read_sft};
-use super::options::{Objective, TrainOptions};
+use super::export::Base;
+use super::options::TrainOptions;
 use super::tokenize::{DpoLimits, Encoder, Pair, Sequence};
 use crate::error::Result;
-
-/// The tokenized examples of a run.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Examples {
-    /// SFT sequences.
-    Sft(Vec<Sequence>),
-    /// DPO pairs.
-    Dpo(Vec<Pair>),
-}
 
 /// Counts worth reporting about the tokenized data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -34,107 +24,100 @@ pub struct DataSummary {
     pub completions_cut: usize,
 }
 
-impl Examples {
-    /// Number of examples.
-    pub fn len(&self) -> usize {
-        match self {
-            Examples::Sft(s) => s.len(),
-            Examples::Dpo(p) => p.len(),
-        }
-    }
-
-    /// Whether there is none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Counts for the log.
-    pub fn summary(&self) -> DataSummary {
+impl DataSummary {
+    /// The counts of SFT sequences.
+    pub fn of_sequences(sequences: &[Sequence]) -> DataSummary {
         let mut summary = DataSummary {
-            examples: self.len(),
+            examples: sequences.len(),
             ..DataSummary::default()
         };
-        match self {
-            Examples::Sft(sequences) => {
-                for s in sequences {
-                    summary.tokens += s.ids.len();
-                    summary.longest = summary.longest.max(s.ids.len());
-                }
-            }
-            Examples::Dpo(pairs) => {
-                for p in pairs {
-                    summary.tokens += p.prompt.len() + p.chosen.len() + p.rejected.len();
-                    summary.longest = summary
-                        .longest
-                        .max(p.prompt.len() + p.chosen.len().max(p.rejected.len()));
-                    summary.prompts_cut += usize::from(p.prompt_cut > 0);
-                    summary.completions_cut += usize::from(p.completion_cut > 0);
-                }
-            }
+        for s in sequences {
+            summary.tokens += s.ids.len();
+            summary.longest = summary.longest.max(s.ids.len());
+        }
+        summary
+    }
+
+    /// The counts of DPO pairs.
+    pub fn of_pairs(pairs: &[Pair]) -> DataSummary {
+        let mut summary = DataSummary {
+            examples: pairs.len(),
+            ..DataSummary::default()
+        };
+        for p in pairs {
+            summary.tokens += p.prompt.len() + p.chosen.len() + p.rejected.len();
+            summary.longest = summary
+                .longest
+                .max(p.prompt.len() + p.chosen.len().max(p.rejected.len()));
+            summary.prompts_cut += usize::from(p.prompt_cut > 0);
+            summary.completions_cut += usize::from(p.completion_cut > 0);
         }
         summary
     }
 }
 
-/// Reads and tokenizes `options.data` with the tokenizer and chat template of `options.base`;
-/// `eos` is appended to plain-text completions. No sequence may exceed `context` tokens (the
-/// model's context length) nor `options.max_length`.
-pub fn load_examples(
-    options: &TrainOptions,
-    tokenizer: &Tokenizer,
-    template: Option<&ChatTemplate>,
-    eos: Option<u32>,
-    context: usize,
-) -> Result<Examples> {
-    let path: &Path = &options.data;
-    let encoder = Encoder {
-        tokenizer,
-        template,
-        eos,
-    };
-    match options.objective {
-        Objective::Sft => read_sft(path)?
-            .iter()
-            .map(|r| {
-                let sequence = encoder
-                    .sft(&r.record, options.max_length)
-                    .map_err(|m| data_error(path, r.line, m))?;
-                if sequence.ids.len() > context {
-                    return Err(data_error(
-                        path,
-                        r.line,
-                        format!(
-                            "{} tokens, over the model's context of {context} tokens",
-                            sequence.ids.len()
-                        ),
-                    ));
-                }
-                Ok(sequence)
-            })
-            .collect::<Result<Vec<_>>>()
-            .map(Examples::Sft),
-        Objective::Dpo {
-            max_prompt_length, ..
-        } => {
-            if options.max_length > context {
-                return Err(crate::error::Error::InvalidInput(format!(
-                    "--max-length {} exceeds the model's context of {context} tokens",
-                    options.max_length
-                )));
-            }
-            let limits = DpoLimits {
-                max_length: options.max_length,
-                max_prompt_length,
-            };
-            read_dpo(path)?
-                .iter()
-                .map(|r| {
-                    encoder
-                        .dpo(&r.record, limits)
-                        .map_err(|m| data_error(path, r.line, m))
-                })
-                .collect::<Result<Vec<_>>>()
-                .map(Examples::Dpo)
-        }
+fn encoder(base: &Base) -> Encoder<'_> {
+    Encoder {
+        tokenizer: &base.tokenizer,
+        template: base.template.as_ref(),
+        eos: base.eos(),
     }
+}
+
+/// Reads `options.data` as SFT records and tokenizes them with `base`'s tokenizer and chat
+/// template (`eos` appended to plain-text completions). No sequence may exceed the model's
+/// context nor `options.max_length`.
+pub fn load_sft(options: &TrainOptions, base: &Base) -> Result<Vec<Sequence>> {
+    let path: &Path = &options.data;
+    let encoder = encoder(base);
+    let context = base.config.max_position_embeddings;
+    read_sft(path)?
+        .iter()
+        .map(|r| {
+            let sequence = encoder
+                .sft(&r.record, options.max_length)
+                .map_err(|m| data_error(path, r.line, m))?;
+            if sequence.ids.len() > context {
+                return Err(data_error(
+                    path,
+                    r.line,
+                    format!(
+                        "{} tokens, over the model's context of {context} tokens",
+                        sequence.ids.len()
+                    ),
+                ));
+            }
+            Ok(sequence)
+        })
+        .collect()
+}
+
+/// Reads `options.data` as DPO records and tokenizes them with `base`'s tokenizer and chat
+/// template, cutting as [`DpoLimits`] say.
+pub fn load_dpo(
+    options: &TrainOptions,
+    base: &Base,
+    max_prompt_length: usize,
+) -> Result<Vec<Pair>> {
+    let path: &Path = &options.data;
+    let context = base.config.max_position_embeddings;
+    if options.max_length > context {
+        return Err(crate::error::Error::InvalidInput(format!(
+            "--max-length {} exceeds the model's context of {context} tokens",
+            options.max_length
+        )));
+    }
+    let limits = DpoLimits {
+        max_length: options.max_length,
+        max_prompt_length,
+    };
+    let encoder = encoder(base);
+    read_dpo(path)?
+        .iter()
+        .map(|r| {
+            encoder
+                .dpo(&r.record, limits)
+                .map_err(|m| data_error(path, r.line, m))
+        })
+        .collect()
 }

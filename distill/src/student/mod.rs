@@ -24,6 +24,7 @@ mod lora;
 mod math;
 mod model;
 mod norm;
+mod objective;
 mod optimizer;
 mod options;
 mod prompt_cut;
@@ -40,8 +41,11 @@ pub use attention::Span;
 pub use batch::{epoch_order, step_examples, Packed};
 pub use config::{Config, RopeKind};
 pub use data::{read_dpo, read_sft, DpoRecord, Lined, SftRecord};
-pub use dpo::{dpo_step, log_sigmoid, pack_pairs, sequence_logprobs, DpoStep, PairRef};
-pub use examples::{load_examples, DataSummary, Examples};
+pub use dpo::{
+    dpo_step, log_sigmoid, pack_pairs, sequence_logprobs, DpoObjective, DpoStep, PairRef,
+    REFERENCE_FILE,
+};
+pub use examples::{load_dpo, load_sft, DataSummary};
 pub use export::{export, Base, TRAINING_FILE};
 pub use generate::generate_greedy;
 pub use grads::Grads;
@@ -49,16 +53,17 @@ pub use linear::Pass;
 pub use log::TRAIN_LOG_FILE;
 pub use lora::{LoraConfig, LORA_MODULES};
 pub use model::{KvCache, Llama, Tuning};
+pub use objective::{build as build_objective, Objective, StepStats};
 pub use optimizer::{clip_scale, grad_norm, learning_rate, AdamW, AdamWConfig};
 pub use options::{
-    Objective, TrainOptions, DPO_BETA, DPO_LR, DPO_MAX_LENGTH, DPO_MAX_PROMPT_LENGTH, SFT_LR,
+    ObjectiveKind, TrainOptions, DPO_BETA, DPO_LR, DPO_MAX_LENGTH, DPO_MAX_PROMPT_LENGTH, SFT_LR,
     SFT_MAX_LENGTH,
 };
 pub use random::{random_weights, tiny_config};
 pub use resume::{exists as resume_point_exists, RESUME_DIR};
-pub use sft::{sft_loss, sft_step, SftStep};
+pub use sft::{sft_loss, sft_step, SftObjective, SftStep};
 pub use tokenize::{DpoLimits, Encoder, Pair, Sequence};
-pub use train::{train, TrainReport, REFERENCE_FILE};
+pub use train::{train, TrainReport};
 
 #[cfg(test)]
 pub(crate) mod testing {

@@ -12,9 +12,10 @@ use super::model::Tuning;
 use super::optimizer::AdamWConfig;
 use crate::error::{Error, Result};
 
-/// The training objective.
+/// Which training objective a run uses, with its own settings (the objective itself is an
+/// [`super::objective::Objective`], built from this).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Objective {
+pub enum ObjectiveKind {
     /// Supervised fine-tuning on `sft.jsonl` (loss on assistant tokens).
     Sft,
     /// DPO on `dpo.jsonl` against the starting model.
@@ -43,7 +44,7 @@ pub const DPO_MAX_PROMPT_LENGTH: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
     /// SFT or DPO.
-    pub objective: Objective,
+    pub objective: ObjectiveKind,
     /// The TRL-format JSONL file.
     pub data: PathBuf,
     /// The base checkpoint directory.
@@ -91,7 +92,7 @@ impl TrainOptions {
         out: impl Into<PathBuf>,
     ) -> TrainOptions {
         TrainOptions {
-            objective: Objective::Sft,
+            objective: ObjectiveKind::Sft,
             data: data.into(),
             base: base.into(),
             out: out.into(),
@@ -120,7 +121,7 @@ impl TrainOptions {
         out: impl Into<PathBuf>,
     ) -> TrainOptions {
         TrainOptions {
-            objective: Objective::Dpo {
+            objective: ObjectiveKind::Dpo {
                 beta: DPO_BETA,
                 max_prompt_length: DPO_MAX_PROMPT_LENGTH,
             },
@@ -179,7 +180,7 @@ impl TrainOptions {
                 )));
             }
         }
-        if let Objective::Dpo {
+        if let ObjectiveKind::Dpo {
             beta,
             max_prompt_length,
         } = self.objective
@@ -201,8 +202,8 @@ impl TrainOptions {
     /// hyper-parameters of `training.json`).
     pub fn settings(&self) -> Value {
         let (objective, beta, max_prompt_length) = match self.objective {
-            Objective::Sft => ("sft", None, None),
-            Objective::Dpo {
+            ObjectiveKind::Sft => ("sft", None, None),
+            ObjectiveKind::Dpo {
                 beta,
                 max_prompt_length,
             } => ("dpo", Some(beta), Some(max_prompt_length)),

@@ -2,12 +2,63 @@
 //! (summed over its micro-batches, divided by their learnt tokens, as one big batch would be).
 
 use candle_core::Result;
+use serde_json::Value;
 
 use super::batch::Packed;
+use super::examples::{load_sft, DataSummary};
+use super::export::Base;
 use super::grads::Grads;
 use super::head;
 use super::linear::Pass;
 use super::model::{gather_rows, scatter_rows, Llama};
+use super::objective::{Objective, StepStats};
+use super::options::TrainOptions;
+use super::tokenize::Sequence;
+
+/// SFT over tokenized sequences.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SftObjective {
+    /// The examples.
+    pub sequences: Vec<Sequence>,
+}
+
+impl SftObjective {
+    /// Reads and tokenizes `options.data` for `base`.
+    pub fn load(options: &TrainOptions, base: &Base) -> crate::Result<SftObjective> {
+        Ok(SftObjective {
+            sequences: load_sft(options, base)?,
+        })
+    }
+}
+
+impl Objective for SftObjective {
+    fn examples(&self) -> usize {
+        self.sequences.len()
+    }
+
+    fn summary(&self) -> Value {
+        serde_json::to_value(DataSummary::of_sequences(&self.sequences)).unwrap_or_default()
+    }
+
+    fn step(
+        &self,
+        model: &Llama,
+        picked: &[Vec<usize>],
+        grads: &mut Grads,
+        seed: u64,
+    ) -> crate::Result<StepStats> {
+        let micro: Vec<Packed> = picked
+            .iter()
+            .map(|ids| Packed::new(ids.iter().map(|&i| &self.sequences[i])))
+            .collect();
+        let s = sft_step(model, &micro, grads, seed)?;
+        Ok(StepStats {
+            loss: s.loss,
+            tokens: s.tokens,
+            extra: serde_json::Map::new(),
+        })
+    }
+}
 
 /// What one step's micro-batches gave.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use checkpoint::Architecture;
 use distill::student::{
-    generate_greedy, random_weights, sft_loss, tiny_config, train, Base, Examples, Llama,
-    LoraConfig, Objective, Packed, TrainOptions, Tuning, LORA_MODULES, REFERENCE_FILE, RESUME_DIR,
+    generate_greedy, random_weights, sft_loss, tiny_config, train, Base, Llama, LoraConfig,
+    ObjectiveKind, Packed, TrainOptions, Tuning, LORA_MODULES, REFERENCE_FILE, RESUME_DIR,
     TRAINING_FILE, TRAIN_LOG_FILE,
 };
 use serde_json::{json, Value};
@@ -303,7 +303,7 @@ fn a_dpo_run_logs_rewards_and_caches_the_reference() {
     let mut options = TrainOptions::dpo(dpo_data(tmp.path()), &base, &out);
     options.tuning = Tuning::Full;
     options.max_length = 60;
-    options.objective = Objective::Dpo {
+    options.objective = ObjectiveKind::Dpo {
         beta: 0.1,
         max_prompt_length: 40,
     };
@@ -454,16 +454,7 @@ fn overfitting_eight_examples_drives_the_sft_loss_below_0_05() {
     let report = ok(train(&options));
     // The loss of the trained weights on the same 8 examples, dropout off.
     let student = ok(Base::open(&out));
-    let examples = ok(distill::student::load_examples(
-        &options,
-        &student.tokenizer,
-        student.template.as_ref(),
-        student.eos(),
-        student.config.max_position_embeddings,
-    ));
-    let Examples::Sft(sequences) = examples else {
-        panic!("not SFT examples")
-    };
+    let sequences = ok(distill::student::load_sft(&options, &student));
     let (model, _) = ok(Llama::load(&out, None, 0));
     let loss = ok(sft_loss(&model, &[Packed::new(&sequences)]));
     eprintln!(
