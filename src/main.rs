@@ -40,9 +40,12 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Convert a llama-architecture GGUF into a checkpoint directory (safetensors + tokenizer + config).
     Convert(commands::serve::ConvertArgs),
-    /// Fine-tune a student (SFT or DPO, LoRA or full) into a checkpoint `r2l serve` loads.
+    /// Fine-tune a student (SFT or DPO, LoRA or full) or a process reward model into a checkpoint `r2l serve` loads.
     #[command(subcommand)]
     Train(commands::train::TrainCommand),
+    /// Use a trained process reward model (score the steps of stepwise rows).
+    #[command(subcommand)]
+    Prm(commands::prm::PrmCommand),
     /// The whole loop: baselines, R2L distillation, training, serving and evaluating the student, comparison, report.
     Reproduce(commands::reproduce::ReproduceArgs),
 }
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(&args),
         Command::Convert(args) => commands::serve::convert(&args),
         Command::Train(command) => commands::train::run(&command),
+        Command::Prm(command) => commands::prm::run(&command),
         Command::Reproduce(args) => commands::reproduce::run(&args),
     };
     match outcome {

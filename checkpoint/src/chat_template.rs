@@ -107,6 +107,12 @@ impl ChatTemplate {
         &self.source
     }
 
+    /// The beginning-of-sequence token named in `tokenizer_config.json`, if any (what
+    /// transformers calls `tokenizer.bos_token`).
+    pub fn bos_token(&self) -> Option<&str> {
+        self.bos_token.as_deref()
+    }
+
     /// The end-of-sequence token named in `tokenizer_config.json`, if any.
     pub fn eos_token(&self) -> Option<&str> {
         self.eos_token.as_deref()

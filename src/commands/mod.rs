@@ -4,6 +4,7 @@ pub mod agree;
 pub mod data;
 pub mod distill;
 pub mod eval;
+pub mod prm;
 pub mod reproduce;
 pub mod runs;
 pub mod score;

@@ -1,13 +1,15 @@
-//! `r2l train sft|dpo`: fine-tune a student (LoRA or full weights) into a checkpoint directory
-//! that `r2l serve --model DIR` and `r2l eval --local DIR` load.
+//! `r2l train sft|dpo|prm`: fine-tune a student (LoRA or full weights) into a checkpoint directory
+//! that `r2l serve --model DIR` and `r2l eval --local DIR` load (a PRM adds its head, read by
+//! `r2l prm score`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use distill::student::{
-    train, LoraConfig, ObjectiveKind, TrainOptions, Tuning, DPO_BETA, DPO_LR, DPO_MAX_LENGTH,
-    DPO_MAX_PROMPT_LENGTH, LORA_MODULES, SFT_LR, SFT_MAX_LENGTH,
+    train, LoraConfig, ObjectiveKind, PrmSettings, TrainOptions, Tuning, DPO_BETA, DPO_LR,
+    DPO_MAX_LENGTH, DPO_MAX_PROMPT_LENGTH, LORA_MODULES, PRM_LR, PRM_MAX_LENGTH,
+    PRM_MAX_PROMPT_LENGTH, SFT_LR, SFT_MAX_LENGTH, STEP_SEPARATOR,
 };
 use serde_json::json;
 
@@ -21,6 +23,9 @@ pub enum TrainCommand {
     Sft(SftArgs),
     /// Direct preference optimisation on TRL preference records (`prompt`, `chosen`, `rejected`)
     Dpo(DpoArgs),
+    /// A process reward model on TRL stepwise rows (`prompt`, `completions`, `labels`), e.g. the
+    /// `stepwise.jsonl` of `r2l distill agentark`
+    Prm(PrmArgs),
 }
 
 /// Flags shared by both objectives.
@@ -65,10 +70,10 @@ pub struct CommonArgs {
     /// Train every weight instead of LoRA adapters
     #[arg(long)]
     full: bool,
-    /// Passes over the data
-    #[arg(long, value_name = "E", default_value_t = 2)]
-    epochs: usize,
-    /// Peak learning rate [default: 2e-4 for sft, 5e-6 for dpo]
+    /// Passes over the data [default: 2; prm: 3]
+    #[arg(long, value_name = "E")]
+    epochs: Option<usize>,
+    /// Peak learning rate [default: 2e-4 for sft, 5e-6 for dpo, 1e-4 for prm]
     #[arg(long, value_name = "X")]
     lr: Option<f64>,
     /// Examples per micro-batch (dpo: pairs)
@@ -83,15 +88,15 @@ pub struct CommonArgs {
     /// Seed of data order, adapter initialisation and dropout
     #[arg(long, value_name = "S", default_value_t = 0)]
     seed: u64,
-    /// Longest sequence in tokens [default: 1024 for sft (longer is an error), 1600 for dpo (completions are cut)]
+    /// Longest sequence in tokens [default: 1024 for sft (longer is an error), 1600 for dpo (completions are cut), 1024 for prm (cut as TRL)]
     #[arg(long, value_name = "TOKENS")]
     max_length: Option<usize>,
-    /// Share of the steps spent warming the learning rate up
-    #[arg(long, value_name = "R", default_value_t = 0.03)]
-    warmup_ratio: f64,
-    /// AdamW decoupled weight decay
-    #[arg(long, value_name = "W", default_value_t = 0.0)]
-    weight_decay: f64,
+    /// Share of the steps spent warming the learning rate up [default: 0.03; prm: 0]
+    #[arg(long, value_name = "R")]
+    warmup_ratio: Option<f64>,
+    /// AdamW decoupled weight decay [default: 0; prm: 0.1]
+    #[arg(long, value_name = "W")]
+    weight_decay: Option<f64>,
     /// Clip gradients to this global norm (0 = off)
     #[arg(long, value_name = "N", default_value_t = 1.0)]
     max_grad_norm: f64,
@@ -126,6 +131,32 @@ pub struct DpoArgs {
     max_prompt_length: usize,
 }
 
+/// `r2l train prm` flags (defaults: AgentArk's README for `prm/finetune2.py`: 3 epochs, lr 1e-4,
+/// weight decay 0.1, Adam β2 0.95, no warmup).
+#[derive(clap::Args, Debug)]
+pub struct PrmArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Text written after every step; each step's label sits on its last token
+    #[arg(long, value_name = "TEXT", default_value = STEP_SEPARATOR)]
+    separator: String,
+    /// Train only the classification head (AgentArk's `fix_llm`)
+    #[arg(long)]
+    freeze_backbone: bool,
+    /// Weight of AgentArk's contrastive term on the labelled positions (0 = off)
+    #[arg(long, value_name = "W", default_value_t = PrmSettings::default().contrastive)]
+    contrastive: f64,
+    /// Longest prompt in tokens (longer prompts keep their end, as TRL)
+    #[arg(long, value_name = "TOKENS", default_value_t = PRM_MAX_PROMPT_LENGTH)]
+    max_prompt_length: usize,
+    /// Longest run of steps in tokens (longer ones keep their start; later labels are lost)
+    #[arg(long, value_name = "TOKENS")]
+    max_completion_length: Option<usize>,
+    /// Adam's second-moment decay
+    #[arg(long, value_name = "B", default_value_t = 0.95)]
+    adam_beta2: f64,
+}
+
 /// The base model directory for `--base`.
 fn base_dir(base: &str) -> Result<PathBuf> {
     if base == "default" {
@@ -145,13 +176,17 @@ fn base_dir(base: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn options(common: &CommonArgs, objective: ObjectiveKind) -> Result<TrainOptions> {
+fn options(common: &CommonArgs, objective: &ObjectiveKind) -> Result<TrainOptions> {
     let base = base_dir(&common.base)?;
-    let mut options = match objective {
+    let mut options = match &objective {
         ObjectiveKind::Sft => TrainOptions::sft(&common.data, base, &common.out),
         ObjectiveKind::Dpo { .. } => TrainOptions {
-            objective,
+            objective: objective.clone(),
             ..TrainOptions::dpo(&common.data, base, &common.out)
+        },
+        ObjectiveKind::Prm(_) => TrainOptions {
+            objective: objective.clone(),
+            ..TrainOptions::prm(&common.data, base, &common.out)
         },
     };
     options.tuning = if common.full {
@@ -171,16 +206,17 @@ fn options(common: &CommonArgs, objective: ObjectiveKind) -> Result<TrainOptions
     let (default_lr, default_length) = match objective {
         ObjectiveKind::Sft => (SFT_LR, SFT_MAX_LENGTH),
         ObjectiveKind::Dpo { .. } => (DPO_LR, DPO_MAX_LENGTH),
+        ObjectiveKind::Prm(_) => (PRM_LR, PRM_MAX_LENGTH),
     };
-    options.epochs = common.epochs;
+    options.epochs = common.epochs.unwrap_or(options.epochs);
     options.lr = common.lr.unwrap_or(default_lr);
     options.batch = common.batch;
     options.grad_accum = common.grad_accum;
     options.max_steps = common.max_steps;
     options.seed = common.seed;
     options.max_length = common.max_length.unwrap_or(default_length);
-    options.warmup_ratio = common.warmup_ratio;
-    options.adamw.weight_decay = common.weight_decay;
+    options.warmup_ratio = common.warmup_ratio.unwrap_or(options.warmup_ratio);
+    options.adamw.weight_decay = common.weight_decay.unwrap_or(options.adamw.weight_decay);
     options.max_grad_norm = common.max_grad_norm;
     options.save_steps = common.save_steps;
     options.resume = common.resume;
@@ -188,17 +224,34 @@ fn options(common: &CommonArgs, objective: ObjectiveKind) -> Result<TrainOptions
     Ok(options)
 }
 
-/// Runs `r2l train sft|dpo`.
+/// Runs `r2l train sft|dpo|prm`.
 pub fn run(command: &TrainCommand) -> Result<ExitCode> {
     let mut options = match command {
-        TrainCommand::Sft(args) => options(&args.common, ObjectiveKind::Sft)?,
+        TrainCommand::Sft(args) => options(&args.common, &ObjectiveKind::Sft)?,
         TrainCommand::Dpo(args) => options(
             &args.common,
-            ObjectiveKind::Dpo {
+            &ObjectiveKind::Dpo {
                 beta: args.beta,
                 max_prompt_length: args.max_prompt_length,
             },
         )?,
+        TrainCommand::Prm(args) => {
+            let mut options = options(
+                &args.common,
+                &ObjectiveKind::Prm(PrmSettings {
+                    separator: args.separator.clone(),
+                    freeze_backbone: args.freeze_backbone,
+                    contrastive: args.contrastive,
+                    max_prompt_length: args.max_prompt_length,
+                    max_completion_length: args.max_completion_length,
+                }),
+            )?;
+            if !(0.0..1.0).contains(&args.adam_beta2) {
+                bail!("--adam-beta2: must be in [0, 1)");
+            }
+            options.adamw.beta2 = args.adam_beta2;
+            options
+        }
     };
     options.stop = Some(super::ctrl_c_flag(
         "interrupted: finishing this step and saving a resume point (Ctrl-C again to quit at once)",

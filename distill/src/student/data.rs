@@ -75,7 +75,7 @@ pub(crate) fn data_error(path: &Path, line: usize, message: impl Into<String>) -
 }
 
 /// The non-blank lines of `path` parsed as JSON objects. An empty file is an error.
-fn json_lines(path: &Path) -> Result<Vec<(usize, serde_json::Map<String, Value>)>> {
+pub(crate) fn json_lines(path: &Path) -> Result<Vec<(usize, serde_json::Map<String, Value>)>> {
     let text = std::fs::read_to_string(path).map_err(crate::error::io_error(path))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {

@@ -1,5 +1,5 @@
-//! The student trainer (candle): a Llama/Qwen2 decoder with a hand-written backward pass, SFT and
-//! DPO objectives, LoRA or full fine-tuning, AdamW, resumable runs, and the export into the
+//! The student trainer (candle): a Llama/Qwen2 decoder with a hand-written backward pass, SFT,
+//! DPO and PRM objectives, LoRA or full fine-tuning, AdamW, resumable runs, and the export into the
 //! checkpoint layout `r2l serve` loads.
 //!
 //! candle-nn's fused ops (`rms_norm`, `softmax_last_dim`, `rope`) have no backward pass, and
@@ -11,6 +11,7 @@ mod attention;
 mod batch;
 mod block;
 mod config;
+mod contrastive;
 mod data;
 mod dpo;
 mod examples;
@@ -27,11 +28,15 @@ mod norm;
 mod objective;
 mod optimizer;
 mod options;
+mod prm;
+mod prm_head;
+mod prm_model;
 mod prompt_cut;
 mod random;
 mod resume;
 mod rope;
 mod sft;
+mod stepwise;
 mod swiglu;
 mod tensor;
 mod tokenize;
@@ -40,6 +45,7 @@ mod train;
 pub use attention::Span;
 pub use batch::{epoch_order, step_examples, Packed};
 pub use config::{Config, RopeKind};
+pub use contrastive::{info_nce, Projector};
 pub use data::{read_dpo, read_sft, DpoRecord, Lined, SftRecord};
 pub use dpo::{
     dpo_step, log_sigmoid, pack_pairs, sequence_logprobs, DpoObjective, DpoStep, PairRef,
@@ -56,12 +62,19 @@ pub use model::{KvCache, Llama, Tuning};
 pub use objective::{build as build_objective, Objective, StepStats};
 pub use optimizer::{clip_scale, grad_norm, learning_rate, AdamW, AdamWConfig};
 pub use options::{
-    ObjectiveKind, TrainOptions, DPO_BETA, DPO_LR, DPO_MAX_LENGTH, DPO_MAX_PROMPT_LENGTH, SFT_LR,
-    SFT_MAX_LENGTH,
+    ObjectiveKind, PrmSettings, TrainOptions, DPO_BETA, DPO_LR, DPO_MAX_LENGTH,
+    DPO_MAX_PROMPT_LENGTH, PRM_LR, SFT_LR, SFT_MAX_LENGTH,
 };
+pub use prm::{pack_labelled, prm_step, PrmExample, PrmObjective, PrmStep};
+pub use prm_head::PrmHead;
+pub use prm_model::{PrmConfig, PrmModel, PRM_CONFIG_FILE, PRM_HEAD_FILE};
 pub use random::{random_weights, tiny_config};
 pub use resume::{exists as resume_point_exists, RESUME_DIR};
 pub use sft::{sft_loss, sft_step, SftObjective, SftStep};
+pub use stepwise::{
+    read_stepwise, tokenize_steps, StepLimits, StepSequence, StepwiseRow, PRM_MAX_LENGTH,
+    PRM_MAX_PROMPT_LENGTH, STEP_SEPARATOR,
+};
 pub use tokenize::{DpoLimits, Encoder, Pair, Sequence};
 pub use train::{train, TrainReport};
 

@@ -13,6 +13,7 @@ use super::export::{export, Base};
 use super::grads::Grads;
 use super::model::Llama;
 use super::options::{ObjectiveKind, TrainOptions};
+use super::prm::PrmObjective;
 use super::sft::SftObjective;
 use crate::error::Result;
 
@@ -78,11 +79,17 @@ pub trait Objective {
 
 /// The objective `options` names, with its examples read and tokenized for `base`.
 pub fn build(options: &TrainOptions, base: &Base) -> Result<Box<dyn Objective>> {
-    Ok(match options.objective {
+    Ok(match &options.objective {
         ObjectiveKind::Sft => Box::new(SftObjective::load(options, base)?),
         ObjectiveKind::Dpo {
             beta,
             max_prompt_length,
-        } => Box::new(DpoObjective::load(options, base, beta, max_prompt_length)?),
+        } => Box::new(DpoObjective::load(
+            options,
+            base,
+            *beta,
+            *max_prompt_length,
+        )?),
+        ObjectiveKind::Prm(settings) => Box::new(PrmObjective::load(options, base, settings)?),
     })
 }

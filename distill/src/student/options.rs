@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 
 /// Which training objective a run uses, with its own settings (the objective itself is an
 /// [`super::objective::Objective`], built from this).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ObjectiveKind {
     /// Supervised fine-tuning on `sft.jsonl` (loss on assistant tokens).
     Sft,
@@ -25,6 +25,36 @@ pub enum ObjectiveKind {
         /// Most prompt tokens (longer prompts are cut, see the tokenizer's rule).
         max_prompt_length: usize,
     },
+    /// A process reward model on stepwise rows (`stepwise.jsonl`).
+    Prm(PrmSettings),
+}
+
+/// A PRM run's own settings (AgentArk's `prm/finetune2.py` over TRL's `PRMConfig`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrmSettings {
+    /// Written after every step (TRL's `step_separator`).
+    pub separator: String,
+    /// Train only the head (AgentArk's `fix_llm`).
+    pub freeze_backbone: bool,
+    /// Weight of the contrastive term (0 = off).
+    pub contrastive: f64,
+    /// Most prompt tokens (the prompt keeps its end).
+    pub max_prompt_length: usize,
+    /// Most step tokens, when limited.
+    pub max_completion_length: Option<usize>,
+}
+
+impl Default for PrmSettings {
+    /// TRL's separator and prompt limit, AgentArk's contrastive weight, backbone trained.
+    fn default() -> PrmSettings {
+        PrmSettings {
+            separator: super::stepwise::STEP_SEPARATOR.to_string(),
+            freeze_backbone: false,
+            contrastive: super::contrastive::DEFAULT_WEIGHT,
+            max_prompt_length: super::stepwise::PRM_MAX_PROMPT_LENGTH,
+            max_completion_length: None,
+        }
+    }
 }
 
 /// SFT's default learning rate (D&R, LoRA).
@@ -39,6 +69,8 @@ pub const SFT_MAX_LENGTH: usize = 1024;
 pub const DPO_MAX_LENGTH: usize = 1600;
 /// DPO's default longest prompt (D&R), tokens.
 pub const DPO_MAX_PROMPT_LENGTH: usize = 1000;
+/// The PRM's default learning rate (AgentArk's README).
+pub const PRM_LR: f64 = 1e-4;
 
 /// A training run.
 #[derive(Debug, Clone)]
@@ -131,6 +163,29 @@ impl TrainOptions {
         }
     }
 
+    /// A PRM with AgentArk's README settings: 3 epochs, lr 1e-4, weight decay 0.1, Adam β2 0.95,
+    /// no warmup; TRL's `max_length` 1024.
+    pub fn prm(
+        data: impl Into<PathBuf>,
+        base: impl Into<PathBuf>,
+        out: impl Into<PathBuf>,
+    ) -> TrainOptions {
+        let sft = TrainOptions::sft(data, base, out);
+        TrainOptions {
+            objective: ObjectiveKind::Prm(PrmSettings::default()),
+            epochs: 3,
+            lr: PRM_LR,
+            warmup_ratio: 0.0,
+            max_length: super::stepwise::PRM_MAX_LENGTH,
+            adamw: AdamWConfig {
+                beta2: 0.95,
+                weight_decay: 0.1,
+                ..sft.adamw
+            },
+            ..sft
+        }
+    }
+
     /// Checks values a run cannot start with, naming the flag.
     pub fn validate(&self) -> Result<()> {
         let bad =
@@ -180,6 +235,20 @@ impl TrainOptions {
                 )));
             }
         }
+        if let ObjectiveKind::Prm(prm) = &self.objective {
+            if prm.separator.is_empty() {
+                return bad("--separator", "must not be empty");
+            }
+            if !(prm.contrastive.is_finite() && prm.contrastive >= 0.0) {
+                return bad("--contrastive", "must be a number >= 0");
+            }
+            if prm.max_prompt_length == 0 || prm.max_prompt_length >= self.max_length {
+                return bad(
+                    "--max-prompt-length",
+                    "must be at least 1 and below --max-length",
+                );
+            }
+        }
         if let ObjectiveKind::Dpo {
             beta,
             max_prompt_length,
@@ -201,12 +270,13 @@ impl TrainOptions {
     /// Every setting that changes what the run computes (the resume fingerprint, and the
     /// hyper-parameters of `training.json`).
     pub fn settings(&self) -> Value {
-        let (objective, beta, max_prompt_length) = match self.objective {
-            ObjectiveKind::Sft => ("sft", None, None),
+        let (objective, beta, max_prompt_length, prm) = match &self.objective {
+            ObjectiveKind::Sft => ("sft", None, None, Value::Null),
             ObjectiveKind::Dpo {
                 beta,
                 max_prompt_length,
-            } => ("dpo", Some(beta), Some(max_prompt_length)),
+            } => ("dpo", Some(*beta), Some(*max_prompt_length), Value::Null),
+            ObjectiveKind::Prm(prm) => ("prm", None, None, super::prm::settings_json(prm)),
         };
         let (tuning, lora) = match &self.tuning {
             Tuning::Full => ("full", Value::Null),
@@ -228,6 +298,7 @@ impl TrainOptions {
             "max_length": self.max_length,
             "max_prompt_length": max_prompt_length,
             "beta": beta,
+            "prm": prm,
             "optimizer": "adamw",
             "adamw": self.adamw,
             "max_grad_norm": self.max_grad_norm,

@@ -7,5 +7,6 @@ mod debate;
 mod r2l;
 mod solvers;
 mod student_math;
+mod student_prm;
 mod student_train;
 mod support;

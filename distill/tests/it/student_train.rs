@@ -16,7 +16,7 @@ use distill::student::{
 use serde_json::{json, Value};
 
 /// Training runs on the real model take GBs: one at a time.
-static REAL_MODEL: Mutex<()> = Mutex::new(());
+pub static REAL_MODEL: Mutex<()> = Mutex::new(());
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
@@ -409,7 +409,7 @@ fn bad_input_is_a_clear_error() {
 }
 
 /// The converted default model (set up by scripts/setup.sh).
-fn default_model() -> PathBuf {
+pub fn default_model() -> PathBuf {
     let home = std::env::var_os("R2L_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
