@@ -18,6 +18,7 @@ mod examples;
 mod export;
 mod generate;
 mod grads;
+mod grpo_math;
 mod head;
 mod linear;
 mod log;
@@ -55,6 +56,10 @@ pub use examples::{load_dpo, load_sft, DataSummary};
 pub use export::{export, Base, TRAINING_FILE};
 pub use generate::generate_greedy;
 pub use grads::Grads;
+pub use grpo_math::{
+    advantages, kl_k3, soft_min_reward, step_reward, token_loss, verifiable_reward, Advantage,
+    CLIP_EPSILON, SOFT_MIN_TEMPERATURE,
+};
 pub use linear::Pass;
 pub use log::TRAIN_LOG_FILE;
 pub use lora::{LoraConfig, LORA_MODULES};
