@@ -73,29 +73,9 @@ fn main() {
 }
 
 fn set_git_revision() {
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()
-        .and_then(|output| {
-            if output.status.success() {
-                String::from_utf8(output.stdout).ok()
-            } else {
-                None
-            }
-        })
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_string());
-
-    println!("cargo:rustc-env=MISTRALRS_GIT_REVISION={commit}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    if let Ok(head) = std::fs::read_to_string(".git/HEAD") {
-        if let Some(ref_path) = head.strip_prefix("ref:") {
-            let ref_path = ref_path.trim();
-            if !ref_path.is_empty() {
-                println!("cargo:rerun-if-changed=.git/{}", ref_path);
-            }
-        }
-    }
+    // r2l: vendored as a path dependency inside r2l's repository. Upstream's version ran `git
+    // rev-parse HEAD` (which here gives r2l's commit) and watched `.git/HEAD` relative to this
+    // crate, which does not exist here, so cargo saw the build script as stale and rebuilt this
+    // crate on every build. As published (outside a checkout) the revision is "unknown".
+    println!("cargo:rustc-env=MISTRALRS_GIT_REVISION=unknown");
 }
