@@ -6,6 +6,9 @@
 # with the ratio r2l/llama.cpp. See README.md beside this file.
 #
 #   bash benchmarks/serve/bench.sh                 # everything
+#   ENGINES="llamaserver r2l" bash benchmarks/serve/bench.sh  # llama.cpp's own llama-server
+#       (-np 8, continuous batching; build it first with build_llama_server.sh) instead of
+#       llama-cpp-python's one-request-at-a-time server
 #   ENGINES=llamacpp bash benchmarks/serve/bench.sh  # one engine only (results are kept, the
 #                                                  # table combines whatever has been measured)
 #   MODELS="135m-q4_1" RUNS=1 bash benchmarks/serve/bench.sh
@@ -34,6 +37,8 @@ BENCH_DIR=${BENCH_DIR:-$R2L_HOME/bench-serve}
 VENV=$R2L_HOME/venv-llamacpp
 R2L_BIN=${R2L_BIN:-${CARGO_TARGET_DIR:-$R2L_HOME/target}/release/r2l}
 ENGINES=${ENGINES:-"llamacpp r2l"}
+LLAMA_SERVER=${LLAMA_SERVER:-$R2L_HOME/llama-server/bin/llama-server}
+LLAMA_SLOTS=${LLAMA_SLOTS:-8}
 MODELS=${MODELS:-"135m-q4_1 135m-q8_0 1.5b-q8_0"}
 RUNS=${RUNS:-3}
 THREADS=${THREADS:-2}
@@ -104,9 +109,9 @@ model_for() {
   case "$1:$2" in
     *:135m-q4_1) echo "$GGUF_Q4 -" ;;
     r2l:135m-q8_0) echo "$CONVERTED q8_0" ;;
-    llamacpp:135m-q8_0) echo "$MODEL_DIR/smollm2-135m.Q8_0.gguf -" ;;
+    llamacpp:135m-q8_0|llamaserver:135m-q8_0) echo "$MODEL_DIR/smollm2-135m.Q8_0.gguf -" ;;
     r2l:1.5b-q8_0) echo "$MODEL_DIR/random-1.5b q8_0" ;;
-    llamacpp:1.5b-q8_0) echo "$MODEL_DIR/random-1.5b.Q8_0.gguf -" ;;
+    llamacpp:1.5b-q8_0|llamaserver:1.5b-q8_0) echo "$MODEL_DIR/random-1.5b.Q8_0.gguf -" ;;
     *) die "unknown model $2 (known: 135m-q4_1 135m-q8_0 1.5b-q8_0)" ;;
   esac
 }
@@ -138,6 +143,13 @@ start_server() {
     RAYON_NUM_THREADS=$THREADS "$R2L_BIN" serve --model "$path" "${isq_arg[@]}" ${R2L_SERVE_ARGS:-} \
       --timeout 3600 --host 127.0.0.1 --port "$port" >"$logf" 2>&1 &
     probe=/ready
+  elif [ "$engine" = llamaserver ]; then
+    [ -x "$LLAMA_SERVER" ] || die "no llama-server at $LLAMA_SERVER: run benchmarks/serve/build_llama_server.sh"
+    # continuous batching over LLAMA_SLOTS parallel slots, 2048 tokens of context each
+    "$LLAMA_SERVER" --model "$path" --threads "$THREADS" --threads-batch "$THREADS" \
+      --parallel "$LLAMA_SLOTS" --ctx-size $((2048 * LLAMA_SLOTS)) --cont-batching \
+      --host 127.0.0.1 --port "$port" >"$logf" 2>&1 &
+    probe=/health
   else
     "$VENV/bin/python" -m llama_cpp.server --model "$path" --n_threads "$THREADS" \
       --n_threads_batch "$THREADS" --n_ctx 2048 --interrupt_requests False \

@@ -216,16 +216,20 @@ def table(args):
         sys.exit(f"client.py: no result files in {args.dir}")
     metrics = [("prefill tok/s", "prefill_tok_s"), ("decode tok/s", "decode_tok_s"),
                ("8-way tok/s", "concurrent_tok_s")]
-    fmt = "{:<22} {:<14} {:>10} {:>10} {:>14}"
-    print(fmt.format("model", "metric", "r2l", "llama.cpp", "r2l/llama.cpp"))
+    fmt = "{:<22} {:<14} {:>10} {:>10} {:>12} {:>14} {:>16}"
+    print(fmt.format("model", "metric", "r2l", "llama.cpp", "llama-server", "r2l/llama.cpp",
+                     "r2l/llama-server"))
+    num = lambda v: f"{v:.2f}" if v else "-"
+    ratio = lambda a, b: f"{a / b:.2f}" if a and b else "-"
     for model, eng in rows.items():
         for name, key in metrics:
             a = eng.get("r2l", {}).get(key)
             b = eng.get("llamacpp", {}).get(key)
-            ratio = f"{a / b:.2f}" if a and b else "-"
-            print(fmt.format(model, name, f"{a:.2f}" if a else "-", f"{b:.2f}" if b else "-", ratio))
-    print("(median of runs; prompt tokens: "
-          + ", ".join(f"{m} {e.get('r2l', e.get('llamacpp'))['prompt_tokens']}" for m, e in rows.items()) + ")")
+            c = eng.get("llamaserver", {}).get(key)
+            print(fmt.format(model, name, num(a), num(b), num(c), ratio(a, b), ratio(a, c)))
+    print("(median of runs; llama.cpp = llama-cpp-python's server, one request at a time; "
+          "llama-server = llama.cpp's own server, -np 8, continuous batching; prompt tokens: "
+          + ", ".join(f"{m} {next(iter(e.values()))['prompt_tokens']}" for m, e in rows.items()) + ")")
 
 
 def main():
@@ -234,7 +238,7 @@ def main():
     m = sub.add_parser("measure", help="measure one running server")
     m.add_argument("--url", required=True, help="server base URL, e.g. http://127.0.0.1:8080")
     m.add_argument("--model", help="model id to send (default: the first of /v1/models)")
-    m.add_argument("--engine", default="?", help="engine label for the table (r2l, llamacpp)")
+    m.add_argument("--engine", default="?", help="engine label for the table (r2l, llamacpp, llamaserver)")
     m.add_argument("--model-label", default="?", help="model label for the table")
     m.add_argument("--label", default="", help="free text kept in the JSON")
     m.add_argument("--runs", type=int, default=3)
