@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use distill::student::{read_stepwise, PrmModel};
+use harness::metrics::roc_auc;
 use serde_json::json;
 
 /// `r2l prm` subcommands.
@@ -26,21 +27,20 @@ pub struct ScoreArgs {
     data: PathBuf,
 }
 
-/// Runs `r2l prm score`: rows on stdout; with labels, the step accuracy at 0.5 on stderr.
+/// Runs `r2l prm score`: rows on stdout; with labels, the step accuracy at 0.5 and the ROC AUC
+/// of P(correct) on stderr.
 pub fn run(command: &PrmCommand) -> Result<ExitCode> {
     let PrmCommand::Score(args) = command;
     let prm = PrmModel::load(&args.model)?;
     let rows = read_stepwise(&args.data, false)?;
-    let (mut right, mut judged) = (0usize, 0usize);
+    let (mut scores, mut truths) = (Vec::new(), Vec::new());
     for row in &rows {
         let probabilities = prm
             .step_probabilities(&row.prompt, &row.completions)
             .map_err(|e| anyhow::anyhow!("{}:{}: {e}", args.data.display(), row.line))?;
         if let Some(labels) = &row.labels {
-            for (p, &l) in probabilities.iter().zip(labels) {
-                judged += 1;
-                right += usize::from((*p > 0.5) == l);
-            }
+            scores.extend(probabilities.iter().copied());
+            truths.extend(labels.iter().take(probabilities.len()).copied());
         }
         println!(
             "{}",
@@ -53,11 +53,18 @@ pub fn run(command: &PrmCommand) -> Result<ExitCode> {
             })
         );
     }
-    if judged > 0 {
+    if !scores.is_empty() {
+        let right = scores
+            .iter()
+            .zip(&truths)
+            .filter(|(p, l)| (**p > 0.5) == **l)
+            .count();
+        let auc = roc_auc(&scores, &truths).map_or("-".to_string(), |a| format!("{a:.3}"));
         eprintln!(
-            "{} rows, {judged} labelled steps scored, accuracy at 0.5: {:.3}",
+            "{} rows, {} labelled steps scored, accuracy at 0.5: {:.3}, ROC AUC: {auc}",
             rows.len(),
-            right as f64 / judged as f64
+            scores.len(),
+            right as f64 / scores.len() as f64
         );
     }
     Ok(ExitCode::SUCCESS)

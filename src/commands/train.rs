@@ -1,15 +1,15 @@
-//! `r2l train sft|dpo|prm`: fine-tune a student (LoRA or full weights) into a checkpoint directory
+//! `r2l train sft|dpo|prm|grpo`: fine-tune a student (LoRA or full weights) into a checkpoint directory
 //! that `r2l serve --model DIR` and `r2l eval --local DIR` load (a PRM adds its head, read by
 //! `r2l prm score`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use distill::student::{
-    train, LoraConfig, ObjectiveKind, PrmSettings, TrainOptions, Tuning, DPO_BETA, DPO_LR,
-    DPO_MAX_LENGTH, DPO_MAX_PROMPT_LENGTH, LORA_MODULES, PRM_LR, PRM_MAX_LENGTH,
-    PRM_MAX_PROMPT_LENGTH, SFT_LR, SFT_MAX_LENGTH, STEP_SEPARATOR,
+    train, Advantage, GrpoSettings, LoraConfig, ObjectiveKind, PrmSettings, Sampling, TrainOptions,
+    Tuning, DPO_BETA, DPO_LR, DPO_MAX_LENGTH, DPO_MAX_PROMPT_LENGTH, GRPO_LR, LORA_MODULES, PRM_LR,
+    PRM_MAX_LENGTH, PRM_MAX_PROMPT_LENGTH, SFT_LR, SFT_MAX_LENGTH, STEP_SEPARATOR,
 };
 use serde_json::json;
 
@@ -26,17 +26,25 @@ pub enum TrainCommand {
     /// A process reward model on TRL stepwise rows (`prompt`, `completions`, `labels`), e.g. the
     /// `stepwise.jsonl` of `r2l distill agentark`
     Prm(PrmArgs),
+    /// RL on a task's questions: sampled groups, verifiable (and PRM) rewards, GRPO/RLOO
+    /// advantages, clipped policy gradient with a KL to the starting policy
+    Grpo(GrpoArgs),
 }
 
-/// Flags shared by both objectives.
+/// The training file and the base of the objectives that learn from a file.
 #[derive(clap::Args, Debug)]
-pub struct CommonArgs {
+pub struct FileArgs {
     /// The TRL-format JSONL file
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
     /// `default` (the setup step's converted SmolLM2) or a checkpoint directory (Llama or Qwen2)
     #[arg(long, value_name = "MODEL", default_value = "default")]
     base: String,
+}
+
+/// Flags shared by every objective.
+#[derive(clap::Args, Debug)]
+pub struct CommonArgs {
     /// Output checkpoint directory
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -115,12 +123,16 @@ pub struct CommonArgs {
 #[derive(clap::Args, Debug)]
 pub struct SftArgs {
     #[command(flatten)]
+    file: FileArgs,
+    #[command(flatten)]
     common: CommonArgs,
 }
 
 /// `r2l train dpo` flags.
 #[derive(clap::Args, Debug)]
 pub struct DpoArgs {
+    #[command(flatten)]
+    file: FileArgs,
     #[command(flatten)]
     common: CommonArgs,
     /// DPO beta
@@ -135,6 +147,8 @@ pub struct DpoArgs {
 /// weight decay 0.1, Adam β2 0.95, no warmup).
 #[derive(clap::Args, Debug)]
 pub struct PrmArgs {
+    #[command(flatten)]
+    file: FileArgs,
     #[command(flatten)]
     common: CommonArgs,
     /// Text written after every step; each step's label sits on its last token
@@ -157,6 +171,70 @@ pub struct PrmArgs {
     adam_beta2: f64,
 }
 
+/// `r2l train grpo` flags (defaults: AgentArk's `train_grpo_ray.py` command: group 8, KL 0.001,
+/// temperature 0.5, actor lr 5e-7, one epoch; advantages as TRL's GRPOTrainer, which that script
+/// runs, computes them).
+#[derive(clap::Args, Debug)]
+pub struct GrpoArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// A reasoning task with a verifiable judge (gsm8k, math500, strategyqa, commonsenseqa, arc-challenge, medmcqa, or a TOML)
+    #[arg(long, value_name = "TASK")]
+    task: String,
+    /// The split whose questions are the prompts
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// Use this many questions (a seeded selection)
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    #[command(flatten)]
+    data_dir: super::DataDirArg,
+    /// The policy to train: `default` or a checkpoint directory (e.g. an R-SFT student)
+    #[arg(long, value_name = "MODEL", default_value = "default")]
+    policy: String,
+    /// A PRM checkpoint (`r2l train prm`): its soft-minimum step reward is added to the verifiable one
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "verifiable_only",
+        required_unless_present = "verifiable_only"
+    )]
+    prm: Option<PathBuf>,
+    /// Reward answers by the task's judge alone (no PRM)
+    #[arg(long)]
+    verifiable_only: bool,
+    /// How rewards become advantages within a group
+    #[arg(long, value_enum, default_value = "grpo")]
+    advantage: AdvantageArg,
+    /// Answers sampled per prompt
+    #[arg(long, value_name = "G", default_value_t = 8)]
+    group: usize,
+    /// Weight of the KL to the starting policy
+    #[arg(long, value_name = "BETA", default_value_t = 0.001)]
+    kl: f64,
+    /// Sampling temperature of the rollouts
+    #[arg(long, value_name = "T", default_value_t = 0.5)]
+    temperature: f64,
+    /// Nucleus of the rollouts
+    #[arg(long, value_name = "P", default_value_t = 1.0)]
+    top_p: f64,
+    /// Longest answer in tokens
+    #[arg(long, value_name = "TOKENS", default_value_t = 256)]
+    max_new_tokens: usize,
+    /// Weight of the verifiable reward (+1 right, -1 wrong)
+    #[arg(long, value_name = "C", default_value_t = 1.0)]
+    verifiable_coef: f64,
+}
+
+/// `--advantage` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum AdvantageArg {
+    /// Leave-one-out baseline
+    Rloo,
+    /// Group z-score
+    Grpo,
+}
+
 /// The base model directory for `--base`.
 fn base_dir(base: &str) -> Result<PathBuf> {
     if base == "default" {
@@ -176,18 +254,26 @@ fn base_dir(base: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn options(common: &CommonArgs, objective: &ObjectiveKind) -> Result<TrainOptions> {
-    let base = base_dir(&common.base)?;
+fn options(
+    data: &Path,
+    base: &str,
+    common: &CommonArgs,
+    objective: &ObjectiveKind,
+) -> Result<TrainOptions> {
+    let base = base_dir(base)?;
     let mut options = match &objective {
-        ObjectiveKind::Sft => TrainOptions::sft(&common.data, base, &common.out),
+        ObjectiveKind::Sft => TrainOptions::sft(data, base, &common.out),
         ObjectiveKind::Dpo { .. } => TrainOptions {
             objective: objective.clone(),
-            ..TrainOptions::dpo(&common.data, base, &common.out)
+            ..TrainOptions::dpo(data, base, &common.out)
         },
         ObjectiveKind::Prm(_) => TrainOptions {
             objective: objective.clone(),
-            ..TrainOptions::prm(&common.data, base, &common.out)
+            ..TrainOptions::prm(data, base, &common.out)
         },
+        ObjectiveKind::Grpo(settings) => {
+            TrainOptions::grpo((**settings).clone(), base, &common.out)
+        }
     };
     options.tuning = if common.full {
         Tuning::Full
@@ -207,6 +293,7 @@ fn options(common: &CommonArgs, objective: &ObjectiveKind) -> Result<TrainOption
         ObjectiveKind::Sft => (SFT_LR, SFT_MAX_LENGTH),
         ObjectiveKind::Dpo { .. } => (DPO_LR, DPO_MAX_LENGTH),
         ObjectiveKind::Prm(_) => (PRM_LR, PRM_MAX_LENGTH),
+        ObjectiveKind::Grpo(_) => (GRPO_LR, SFT_MAX_LENGTH),
     };
     options.epochs = common.epochs.unwrap_or(options.epochs);
     options.lr = common.lr.unwrap_or(default_lr);
@@ -224,11 +311,18 @@ fn options(common: &CommonArgs, objective: &ObjectiveKind) -> Result<TrainOption
     Ok(options)
 }
 
-/// Runs `r2l train sft|dpo|prm`.
+/// Runs `r2l train sft|dpo|prm|grpo`.
 pub fn run(command: &TrainCommand) -> Result<ExitCode> {
     let mut options = match command {
-        TrainCommand::Sft(args) => options(&args.common, &ObjectiveKind::Sft)?,
+        TrainCommand::Sft(args) => options(
+            &args.file.data,
+            &args.file.base,
+            &args.common,
+            &ObjectiveKind::Sft,
+        )?,
         TrainCommand::Dpo(args) => options(
+            &args.file.data,
+            &args.file.base,
             &args.common,
             &ObjectiveKind::Dpo {
                 beta: args.beta,
@@ -237,6 +331,8 @@ pub fn run(command: &TrainCommand) -> Result<ExitCode> {
         )?,
         TrainCommand::Prm(args) => {
             let mut options = options(
+                &args.file.data,
+                &args.file.base,
                 &args.common,
                 &ObjectiveKind::Prm(PrmSettings {
                     separator: args.separator.clone(),
@@ -251,6 +347,33 @@ pub fn run(command: &TrainCommand) -> Result<ExitCode> {
             }
             options.adamw.beta2 = args.adam_beta2;
             options
+        }
+        TrainCommand::Grpo(args) => {
+            let settings = GrpoSettings {
+                task: args.task.clone(),
+                split: args.split.clone(),
+                limit: args.limit,
+                data_dir: args.data_dir.resolve()?,
+                prm: args.prm.clone(),
+                group: args.group,
+                advantage: match args.advantage {
+                    AdvantageArg::Rloo => Advantage::Rloo,
+                    AdvantageArg::Grpo => Advantage::Grpo,
+                },
+                kl: args.kl,
+                sampling: Sampling {
+                    temperature: args.temperature,
+                    top_p: args.top_p,
+                },
+                max_new_tokens: args.max_new_tokens,
+                verifiable_coef: args.verifiable_coef,
+            };
+            options(
+                Path::new(""),
+                &args.policy,
+                &args.common,
+                &ObjectiveKind::Grpo(Box::new(settings)),
+            )?
         }
     };
     options.stop = Some(super::ctrl_c_flag(

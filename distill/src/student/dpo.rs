@@ -14,7 +14,7 @@ use super::export::Base;
 use super::grads::Grads;
 use super::head;
 use super::linear::Pass;
-use super::model::{gather_rows, scatter_rows, Llama};
+use super::model::Llama;
 use super::objective::{Objective, StepStats};
 use super::options::TrainOptions;
 use super::tokenize::Pair;
@@ -96,11 +96,7 @@ impl Objective for DpoObjective {
             "rewards_chosen": s.rewards_chosen, "rewards_rejected": s.rewards_rejected,
             "margin": s.margin, "accuracy": s.accuracy,
         });
-        Ok(StepStats {
-            loss: s.loss,
-            tokens: s.tokens,
-            extra: extra.as_object().cloned().unwrap_or_default(),
-        })
+        Ok(StepStats::new(s.loss, s.tokens, extra))
     }
 }
 
@@ -198,10 +194,7 @@ pub fn pack_pairs(pairs: &[&Pair]) -> Packed {
 /// Per sequence of `packed`, the sum of the learnt tokens' log-probabilities under `model`
 /// (no dropout, no gradient).
 pub fn sequence_logprobs(model: &Llama, packed: &Packed) -> Result<Vec<f64>> {
-    let (hidden, _) =
-        model.forward_train(&packed.ids, &packed.spans, &packed.positions, Pass::EVAL)?;
-    let rows = gather_rows(&hidden, &packed.target_rows)?;
-    drop(hidden);
+    let (rows, _) = model.forward_rows(packed, Pass::EVAL)?;
     let out = head::run(
         model.head_weight(),
         &rows,
@@ -242,10 +235,7 @@ pub fn dpo_step(
             train: true,
             seed: seed.wrapping_mul(0x0100_0000_01b3).wrapping_add(i as u64),
         };
-        let (hidden, acts) =
-            model.forward_train(&packed.ids, &packed.spans, &packed.positions, pass)?;
-        let rows = gather_rows(&hidden, &packed.target_rows)?;
-        drop(hidden);
+        let (rows, acts) = model.forward_rows(packed, pass)?;
         let first = head::run(model.head_weight(), &rows, &packed.targets, None, grads)?;
         let policy = sum_by_sequence(&first.logprobs, packed);
         // dL/dπ per sequence.
@@ -279,9 +269,7 @@ pub fn dpo_step(
         let d_rows = out
             .d_input
             .ok_or_else(|| candle_core::Error::Msg("the head returned no gradient".into()))?;
-        let d_hidden = scatter_rows(packed.tokens(), &packed.target_rows, &d_rows)?;
-        drop(d_rows);
-        model.backward(acts, &d_hidden, &packed.spans, &packed.positions, grads)?;
+        model.backward_rows(acts, packed, &d_rows, grads)?;
         stats.tokens += packed.tokens();
     }
     Ok(stats)

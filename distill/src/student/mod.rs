@@ -1,5 +1,5 @@
 //! The student trainer (candle): a Llama/Qwen2 decoder with a hand-written backward pass, SFT,
-//! DPO and PRM objectives, LoRA or full fine-tuning, AdamW, resumable runs, and the export into the
+//! DPO, PRM and GRPO objectives, LoRA or full fine-tuning, AdamW, resumable runs, and the export into the
 //! checkpoint layout `r2l serve` loads.
 //!
 //! candle-nn's fused ops (`rms_norm`, `softmax_last_dim`, `rope`) have no backward pass, and
@@ -18,6 +18,7 @@ mod examples;
 mod export;
 mod generate;
 mod grads;
+mod grpo;
 mod grpo_math;
 mod head;
 mod linear;
@@ -54,8 +55,11 @@ pub use dpo::{
 };
 pub use examples::{load_dpo, load_sft, DataSummary};
 pub use export::{export, Base, TRAINING_FILE};
-pub use generate::generate_greedy;
+pub use generate::{generate_greedy, generate_sampled, Sampling};
 pub use grads::Grads;
+pub use grpo::{
+    grpo_step, token_logprobs, GrpoBatch, GrpoLoss, GrpoObjective, GrpoSettings, GRPO_LR,
+};
 pub use grpo_math::{
     advantages, kl_k3, soft_min_reward, step_reward, token_loss, verifiable_reward, Advantage,
     CLIP_EPSILON, SOFT_MIN_TEMPERATURE,

@@ -9,6 +9,7 @@ use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::attention::Span;
+use super::batch::Packed;
 use super::block::{Block, BlockCache, LayerCache};
 use super::config::Config;
 use super::grads::Grads;
@@ -218,6 +219,27 @@ impl Llama {
                 norm,
             },
         ))
+    }
+
+    /// The training forward pass over `packed`, keeping the final hidden states of its target
+    /// rows only (`[targets, hidden]`), and the activations [`Llama::backward_rows`] needs.
+    pub fn forward_rows(&self, packed: &Packed, pass: Pass) -> Result<(Tensor, Activations)> {
+        let (hidden, acts) =
+            self.forward_train(&packed.ids, &packed.spans, &packed.positions, pass)?;
+        Ok((gather_rows(&hidden, &packed.target_rows)?, acts))
+    }
+
+    /// Back-propagates `d_rows`, the gradient of the target rows' hidden states of
+    /// [`Llama::forward_rows`].
+    pub fn backward_rows(
+        &self,
+        acts: Activations,
+        packed: &Packed,
+        d_rows: &Tensor,
+        grads: &mut Grads,
+    ) -> Result<()> {
+        let d_hidden = scatter_rows(packed.tokens(), &packed.target_rows, d_rows)?;
+        self.backward(acts, &d_hidden, &packed.spans, &packed.positions, grads)
     }
 
     /// Back-propagates `d_hidden` (the gradient of the final normed hidden states) through the

@@ -1,6 +1,6 @@
 //! What a training objective is to the loop: its examples, one optimizer step's forward and
 //! backward, the tensors it trains besides the model's, and what it exports. SFT and DPO are
-//! the first implementations; a new objective is one more implementation and one line in
+//! the first implementations (then PRM and GRPO); a new objective is one more implementation and one line in
 //! [`build`].
 
 use std::path::Path;
@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::dpo::DpoObjective;
 use super::export::{export, Base};
 use super::grads::Grads;
+use super::grpo::GrpoObjective;
 use super::model::Llama;
 use super::options::{ObjectiveKind, TrainOptions};
 use super::prm::PrmObjective;
@@ -28,6 +29,20 @@ pub struct StepStats {
     pub extra: Map<String, Value>,
 }
 
+impl StepStats {
+    /// A step's figures; `extra` (a JSON object) goes to `train_log.jsonl` beside them.
+    pub fn new(loss: f64, tokens: usize, extra: Value) -> StepStats {
+        StepStats {
+            loss,
+            tokens,
+            extra: match extra {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+        }
+    }
+}
+
 /// A training objective over tokenized examples.
 pub trait Objective {
     /// Examples an epoch visits.
@@ -35,6 +50,15 @@ pub trait Objective {
 
     /// Counts about the tokenized data, for `training.json`.
     fn summary(&self) -> Value;
+
+    /// What the data is, for `training.json` and the resume fingerprint: by default the
+    /// training file's path and sha256.
+    fn data_identity(&self, options: &TrainOptions) -> Result<Value> {
+        Ok(serde_json::json!({
+            "path": options.data.display().to_string(),
+            "sha256": checkpoint::file_sha256(&options.data)?,
+        }))
+    }
 
     /// Runs once before the first step of every session (DPO: the reference log-probabilities,
     /// cached in `out` under `fingerprint`).
@@ -91,5 +115,6 @@ pub fn build(options: &TrainOptions, base: &Base) -> Result<Box<dyn Objective>> 
             *max_prompt_length,
         )?),
         ObjectiveKind::Prm(settings) => Box::new(PrmObjective::load(options, base, settings)?),
+        ObjectiveKind::Grpo(settings) => Box::new(GrpoObjective::load(options, base, settings)?),
     })
 }

@@ -27,6 +27,8 @@ pub enum ObjectiveKind {
     },
     /// A process reward model on stepwise rows (`stepwise.jsonl`).
     Prm(PrmSettings),
+    /// RL on a task's questions (GRPO/RLOO, verifiable reward, optionally a PRM's).
+    Grpo(Box<super::grpo::GrpoSettings>),
 }
 
 /// A PRM run's own settings (AgentArk's `prm/finetune2.py` over TRL's `PRMConfig`).
@@ -186,6 +188,22 @@ impl TrainOptions {
         }
     }
 
+    /// RL on `settings`' task from the policy `base`, AgentArk's actor settings: lr 5e-7,
+    /// one epoch, one prompt (a group of answers) per step.
+    pub fn grpo(
+        settings: super::grpo::GrpoSettings,
+        base: impl Into<PathBuf>,
+        out: impl Into<PathBuf>,
+    ) -> TrainOptions {
+        TrainOptions {
+            objective: ObjectiveKind::Grpo(Box::new(settings)),
+            epochs: 1,
+            lr: super::grpo::GRPO_LR,
+            batch: 1,
+            ..TrainOptions::sft(PathBuf::new(), base, out)
+        }
+    }
+
     /// Checks values a run cannot start with, naming the flag.
     pub fn validate(&self) -> Result<()> {
         let bad =
@@ -270,13 +288,15 @@ impl TrainOptions {
     /// Every setting that changes what the run computes (the resume fingerprint, and the
     /// hyper-parameters of `training.json`).
     pub fn settings(&self) -> Value {
-        let (objective, beta, max_prompt_length, prm) = match &self.objective {
+        // `own`: the objective's own settings (PRM, GRPO).
+        let (objective, beta, max_prompt_length, own) = match &self.objective {
             ObjectiveKind::Sft => ("sft", None, None, Value::Null),
             ObjectiveKind::Dpo {
                 beta,
                 max_prompt_length,
             } => ("dpo", Some(*beta), Some(*max_prompt_length), Value::Null),
             ObjectiveKind::Prm(prm) => ("prm", None, None, super::prm::settings_json(prm)),
+            ObjectiveKind::Grpo(grpo) => ("grpo", None, None, grpo.to_json()),
         };
         let (tuning, lora) = match &self.tuning {
             Tuning::Full => ("full", Value::Null),
@@ -298,7 +318,8 @@ impl TrainOptions {
             "max_length": self.max_length,
             "max_prompt_length": max_prompt_length,
             "beta": beta,
-            "prm": prm,
+            "prm": if objective == "prm" { own.clone() } else { Value::Null },
+            "grpo": if objective == "grpo" { own } else { Value::Null },
             "optimizer": "adamw",
             "adamw": self.adamw,
             "max_grad_norm": self.max_grad_norm,

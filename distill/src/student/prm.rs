@@ -22,7 +22,7 @@ use super::contrastive::{info_nce, Projector, TEMPERATURE};
 use super::export::{export, Base};
 use super::grads::Grads;
 use super::linear::Pass;
-use super::model::{gather_rows, scatter_rows, Llama};
+use super::model::Llama;
 use super::objective::{Objective, StepStats};
 use super::options::{PrmSettings, TrainOptions};
 use super::prm_head::PrmHead;
@@ -213,11 +213,7 @@ impl Objective for PrmObjective {
             "accuracy": s.correct as f64 / s.labelled.max(1) as f64,
             "labelled_steps": s.labelled,
         });
-        Ok(StepStats {
-            loss: s.loss,
-            tokens: s.tokens,
-            extra: extra.as_object().cloned().unwrap_or_default(),
-        })
+        Ok(StepStats::new(s.loss, s.tokens, extra))
     }
 
     fn export(&self, model: &Llama, base: &Base, out: &Path, training: &Value) -> Result<()> {
@@ -273,10 +269,7 @@ pub fn prm_step(
             train: train_model,
             seed: seed.wrapping_mul(0x0100_0000_01b3).wrapping_add(i as u64),
         };
-        let (hidden, acts) =
-            model.forward_train(&packed.ids, &packed.spans, &packed.positions, pass)?;
-        let rows = gather_rows(&hidden, &packed.target_rows)?;
-        drop(hidden);
+        let (rows, acts) = model.forward_rows(packed, pass)?;
         let n = packed.targets.len() as f64;
         let ce = head.cross_entropy(&rows, &packed.targets, 1.0 / (n * m), grads)?;
         out.cross_entropy += ce.loss_sum / n / m;
@@ -301,9 +294,7 @@ pub fn prm_step(
             d_rows = (d_rows + d_x)?;
         }
         drop(rows);
-        let d_hidden = scatter_rows(packed.tokens(), &packed.target_rows, &d_rows)?;
-        drop(d_rows);
-        model.backward(acts, &d_hidden, &packed.spans, &packed.positions, grads)?;
+        model.backward_rows(acts, packed, &d_rows, grads)?;
     }
     Ok(out)
 }

@@ -10,7 +10,7 @@ use super::export::Base;
 use super::grads::Grads;
 use super::head;
 use super::linear::Pass;
-use super::model::{gather_rows, scatter_rows, Llama};
+use super::model::Llama;
 use super::objective::{Objective, StepStats};
 use super::options::TrainOptions;
 use super::tokenize::Sequence;
@@ -52,11 +52,7 @@ impl Objective for SftObjective {
             .map(|ids| Packed::new(ids.iter().map(|&i| &self.sequences[i])))
             .collect();
         let s = sft_step(model, &micro, grads, seed)?;
-        Ok(StepStats {
-            loss: s.loss,
-            tokens: s.tokens,
-            extra: serde_json::Map::new(),
-        })
+        Ok(StepStats::new(s.loss, s.tokens, Value::Null))
     }
 }
 
@@ -86,10 +82,7 @@ pub fn sft_step(model: &Llama, micro: &[Packed], grads: &mut Grads, seed: u64) -
             train: true,
             seed: seed.wrapping_mul(0x0100_0000_01b3).wrapping_add(i as u64),
         };
-        let (hidden, acts) =
-            model.forward_train(&packed.ids, &packed.spans, &packed.positions, pass)?;
-        let rows = gather_rows(&hidden, &packed.target_rows)?;
-        drop(hidden);
+        let (rows, acts) = model.forward_rows(packed, pass)?;
         let coefs = vec![coef; packed.targets.len()];
         let out = head::run(
             model.head_weight(),
@@ -103,9 +96,7 @@ pub fn sft_step(model: &Llama, micro: &[Packed], grads: &mut Grads, seed: u64) -
         let d_rows = out
             .d_input
             .ok_or_else(|| candle_core::Error::Msg("the head returned no gradient".into()))?;
-        let d_hidden = scatter_rows(packed.tokens(), &packed.target_rows, &d_rows)?;
-        drop(d_rows);
-        model.backward(acts, &d_hidden, &packed.spans, &packed.positions, grads)?;
+        model.backward_rows(acts, packed, &d_rows, grads)?;
     }
     Ok(SftStep {
         loss,
@@ -121,9 +112,7 @@ pub fn sft_loss(model: &Llama, batches: &[Packed]) -> Result<f64> {
     let mut count = 0usize;
     let mut no_grads = Grads::default();
     for packed in batches {
-        let (hidden, _) =
-            model.forward_train(&packed.ids, &packed.spans, &packed.positions, Pass::EVAL)?;
-        let rows = gather_rows(&hidden, &packed.target_rows)?;
+        let (rows, _) = model.forward_rows(packed, Pass::EVAL)?;
         let out = head::run(
             model.head_weight(),
             &rows,

@@ -94,7 +94,7 @@ fn role(message: &Message) -> &'static str {
     }
 }
 
-fn turns(messages: &[Message]) -> Vec<Turn<'_>> {
+pub(crate) fn turns(messages: &[Message]) -> Vec<Turn<'_>> {
     messages
         .iter()
         .map(|m| Turn {

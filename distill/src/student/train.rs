@@ -74,7 +74,8 @@ pub fn train(options: &TrainOptions) -> Result<TrainReport> {
     }
     let base = Base::open(&options.base)?;
     let mut objective = objective::build(options, &base)?;
-    let fingerprint = fingerprint(options, &base)?;
+    let data = objective.data_identity(options)?;
+    let fingerprint = fingerprint(options, &base, &data)?;
     let lora = match &options.tuning {
         Tuning::Lora(lora) => Some(lora),
         Tuning::Full => None,
@@ -182,7 +183,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainReport> {
     } else {
         let training = json!({
             "base": {"path": base.dir.display().to_string(), "sha256": base.weights_sha256()?},
-            "data": {"path": options.data.display().to_string(), "sha256": checkpoint::file_sha256(&options.data)?},
+            "data": data,
             "examples": objective.summary(),
             "hyperparameters": options.settings(),
             "threads": rayon::current_num_threads(),
@@ -206,14 +207,14 @@ pub fn train(options: &TrainOptions) -> Result<TrainReport> {
     })
 }
 
-/// The run's settings plus the hashes of its data and base weights.
-fn fingerprint(options: &TrainOptions, base: &Base) -> Result<Value> {
+/// The run's settings plus the identities of its data and base weights.
+fn fingerprint(options: &TrainOptions, base: &Base, data: &Value) -> Result<Value> {
     let mut value = options.settings();
     if let Some(map) = value.as_object_mut() {
-        map.insert(
-            "data_sha256".into(),
-            checkpoint::file_sha256(&options.data)?.into(),
-        );
+        match data.get("sha256") {
+            Some(sha) => map.insert("data_sha256".into(), sha.clone()),
+            None => map.insert("data".into(), data.clone()),
+        };
         map.insert("base_sha256".into(), base.weights_sha256()?.into());
     }
     Ok(value)

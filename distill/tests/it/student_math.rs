@@ -10,6 +10,8 @@ use distill::student::{
     Tuning, LORA_MODULES,
 };
 
+use crate::support::{element, set_element};
+
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
 }
@@ -63,18 +65,6 @@ fn sequences() -> Vec<Sequence> {
             learn: vec![false, true, true, true, true],
         },
     ]
-}
-
-fn element(t: &Tensor, i: usize) -> f32 {
-    ok(ok(t.flatten_all())
-        .get(i)
-        .and_then(|v| v.to_scalar::<f32>()))
-}
-
-fn set_element(t: &Tensor, i: usize, value: f32) {
-    let flat = ok(t.flatten_all());
-    let src = ok(Tensor::from_vec(vec![value], 1, &Device::Cpu));
-    ok(flat.slice_set(&src, 0, i));
 }
 
 /// Checks the analytic gradient of every trained tensor on its two largest and two fixed

@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
 use checkpoint::Architecture;
 use distill::student::{
     pack_labelled, prm_step, random_weights, tiny_config, tokenize_steps, train, Base, Grads,
@@ -15,7 +14,7 @@ use distill::student::{
 use serde_json::{json, Value};
 
 use crate::student_train::{default_model, REAL_MODEL};
-use crate::support::data_dir;
+use crate::support::{data_dir, element, set_element};
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
@@ -70,18 +69,6 @@ fn stepwise_rows_are_tokenized_by_trls_rule() {
     });
     assert_eq!(short.ids[..5], TRL_IDS[12..17]);
     assert_eq!(short.label_rows, vec![13, 27]);
-}
-
-fn element(t: &Tensor, i: usize) -> f32 {
-    ok(ok(t.flatten_all())
-        .get(i)
-        .and_then(|v| v.to_scalar::<f32>()))
-}
-
-fn set_element(t: &Tensor, i: usize, value: f32) {
-    let flat = ok(t.flatten_all());
-    let src = ok(Tensor::from_vec(vec![value], 1, &Device::Cpu));
-    ok(flat.slice_set(&src, 0, i));
 }
 
 /// Labelled sequences of the tiny vocabulary (labels on some positions, both classes in each
@@ -399,4 +386,67 @@ fn bad_stepwise_rows_name_file_line_and_field() {
     .map(|e| e.to_string())
     .unwrap_or_default();
     assert!(err.contains("no usable row"), "{err}");
+}
+
+/// GSM8K train solutions `from..from + n` as rows whose correct steps are the solution's lines
+/// and whose incorrect step is one systematic kind: an appended "So the answer is N." with a
+/// wrong N.
+fn systematic_rows(from: usize, n: usize) -> Vec<Value> {
+    let text = ok(std::fs::read_to_string(
+        data_dir().join("gsm8k/train.jsonl"),
+    ));
+    text.lines()
+        .skip(from)
+        .take(n)
+        .map(|line| {
+            let record: Value = ok(serde_json::from_str(line));
+            let answer = record["answer"].as_str().unwrap_or_default();
+            let mut steps: Vec<String> = answer.lines().map(strip_calculator).collect();
+            let gold = answer
+                .rsplit("#### ")
+                .next()
+                .unwrap_or("0")
+                .trim()
+                .to_string();
+            let mut labels = vec![true; steps.len()];
+            steps.push(format!("So the answer is {gold}7."));
+            labels.push(false);
+            json!({"prompt": record["question"], "completions": steps, "labels": labels})
+        })
+        .collect()
+}
+
+#[test]
+fn a_prm_separates_held_out_steps_that_differ_systematically() {
+    let _one_at_a_time = REAL_MODEL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = ok(tempfile::tempdir());
+    let data = tmp.path().join("train.jsonl");
+    write_rows(&data, &systematic_rows(0, 8));
+    let out = tmp.path().join("prm");
+    let mut options = TrainOptions::prm(&data, default_model(), &out);
+    options.objective = ObjectiveKind::Prm(PrmSettings {
+        freeze_backbone: true,
+        ..PrmSettings::default()
+    });
+    options.epochs = 40;
+    options.batch = 8;
+    options.lr = 2e-2;
+    options.adamw.weight_decay = 0.0;
+    ok(train(&options));
+    let prm = ok(PrmModel::load(&out));
+    let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    for row in systematic_rows(8, 8) {
+        let steps: Vec<String> = ok(serde_json::from_value(row["completions"].clone()));
+        let truth: Vec<bool> = ok(serde_json::from_value(row["labels"].clone()));
+        let p = ok(prm.step_probabilities(row["prompt"].as_str().unwrap_or_default(), &steps));
+        scores.extend(p);
+        labels.extend(truth);
+    }
+    let auc = harness::metrics::roc_auc(&scores, &labels).unwrap_or(0.0);
+    eprintln!(
+        "held-out ROC AUC over {} steps ({} incorrect): {auc:.3}",
+        labels.len(),
+        labels.iter().filter(|&&l| !l).count()
+    );
+    assert!(auc >= 0.9, "held-out AUC {auc}");
 }

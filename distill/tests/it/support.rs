@@ -480,3 +480,19 @@ pub fn data_files(dir: &Path) -> Vec<(String, String)> {
     })
     .collect()
 }
+
+/// Element `i` of `t` (row-major).
+pub fn element(t: &candle_core::Tensor, i: usize) -> f32 {
+    t.flatten_all()
+        .and_then(|f| f.get(i))
+        .and_then(|v| v.to_scalar::<f32>())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Sets element `i` of `t` (row-major) in place.
+pub fn set_element(t: &candle_core::Tensor, i: usize, value: f32) {
+    let flat = t.flatten_all().unwrap_or_else(|e| panic!("{e}"));
+    let src = candle_core::Tensor::from_vec(vec![value], 1, &candle_core::Device::Cpu)
+        .unwrap_or_else(|e| panic!("{e}"));
+    flat.slice_set(&src, 0, i).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -20,6 +20,7 @@ mod bootstrap;
 mod corpus;
 mod paired;
 mod rank_correlation;
+mod roc_auc;
 
 pub use self::{
     absa_f1::{AbsaF1, AspectPair},
@@ -34,4 +35,5 @@ pub use self::{
     corpus::CorpusMetric,
     paired::{mcnemar, paired_bootstrap, McNemar, McNemarMethod, PairedBootstrap},
     rank_correlation::{spearman, Spearman},
+    roc_auc::roc_auc,
 };

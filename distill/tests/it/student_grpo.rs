@@ -1,0 +1,167 @@
+//! The RL update on tiny random models: the clipped policy-gradient loss with its KL term
+//! against a hand computation and its gradients against finite differences, and seeded
+//! sampling.
+
+use checkpoint::Architecture;
+use distill::student::{
+    generate_sampled, grpo_step, kl_k3, random_weights, tiny_config, token_logprobs, Grads,
+    GrpoBatch, Llama, Packed, Sampling, Sequence, Tuning,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::support::{element, set_element};
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn model(seed: u64) -> Llama {
+    let cfg = tiny_config(Architecture::Llama);
+    ok(Llama::from_tensors(
+        &cfg,
+        ok(random_weights(&cfg, seed, 0.3)),
+        None,
+        seed,
+    ))
+}
+
+/// Two prompts with two answers each (one answer empty: it has no token to learn).
+fn rollouts() -> (Packed, Vec<f64>) {
+    let seq = |prompt: &[u32], answer: &[u32]| {
+        let mut ids = prompt.to_vec();
+        ids.extend_from_slice(answer);
+        let mut learn = vec![false; prompt.len()];
+        learn.resize(ids.len(), true);
+        Sequence { ids, learn }
+    };
+    let sequences = [
+        seq(&[1, 5, 9], &[12, 7, 2]),
+        seq(&[1, 5, 9], &[30, 2]),
+        seq(&[1, 8, 21, 4], &[3, 3, 17, 2]),
+        seq(&[1, 8, 21, 4], &[]),
+    ];
+    (Packed::new(&sequences), vec![0.8, -0.8, 1.2, -1.2])
+}
+
+#[test]
+fn at_the_sampling_policy_the_loss_is_minus_the_mean_advantage_plus_the_kl() {
+    let policy = model(3);
+    let reference = model(4);
+    let (packed, advantages) = rollouts();
+    let refs = ok(token_logprobs(&reference, &packed));
+    let logps = ok(token_logprobs(&policy, &packed));
+    let beta = 0.1;
+    // Per answer with tokens: mean over its tokens of (−A + β k3); then mean over the 3 answers.
+    let mut expected = 0.0;
+    for (s, advantage) in advantages.iter().enumerate().take(3) {
+        let tokens: Vec<usize> = (0..packed.targets.len())
+            .filter(|&t| packed.target_sequence[t] == s)
+            .collect();
+        let mean: f64 = tokens
+            .iter()
+            .map(|&t| -advantage + beta * kl_k3(f64::from(logps[t]), f64::from(refs[t])))
+            .sum::<f64>()
+            / tokens.len() as f64;
+        expected += mean / 3.0;
+    }
+    let batch = GrpoBatch {
+        packed,
+        advantages,
+        reference: refs,
+        old: None,
+    };
+    let out = ok(grpo_step(&policy, &[batch], beta, &mut Grads::default(), 0));
+    assert_eq!(out.sequences, 3);
+    assert!(
+        (out.loss - expected).abs() < 1e-9,
+        "{} vs {expected}",
+        out.loss
+    );
+    assert!(out.kl > 0.0);
+}
+
+#[test]
+fn grpo_gradients_match_finite_differences() {
+    let policy = model(5);
+    let reference = model(6);
+    let (packed, advantages) = rollouts();
+    let refs = ok(token_logprobs(&reference, &packed));
+    // An older policy a little off the current one: ratios inside the clip range, not 1.
+    let old: Vec<f32> = ok(token_logprobs(&policy, &packed))
+        .iter()
+        .enumerate()
+        .map(|(i, lp)| lp + if i % 2 == 0 { 0.05 } else { -0.07 })
+        .collect();
+    let batches = [GrpoBatch {
+        packed,
+        advantages,
+        reference: refs,
+        old: Some(old),
+    }];
+    let trained = policy.trained(&Tuning::Full);
+    let mut grads = Grads::new(trained.iter().map(|(_, t)| t));
+    ok(grpo_step(&policy, &batches, 0.1, &mut grads, 0));
+    let eps = 1e-2f32;
+    for (name, t) in &trained {
+        let Some(g) = grads.get(t) else {
+            panic!("no gradient for {name}");
+        };
+        let g: Vec<f32> = ok(ok(g.flatten_all()).to_vec1());
+        let mut order: Vec<usize> = (0..g.len()).collect();
+        order.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
+        let mut picks = vec![order[0], g.len() / 3, g.len() - 1];
+        picks.dedup();
+        for i in picks {
+            let original = element(t, i);
+            let loss = || ok(grpo_step(&policy, &batches, 0.1, &mut Grads::default(), 0)).loss;
+            set_element(t, i, original + eps);
+            let plus = loss();
+            set_element(t, i, original - eps);
+            let minus = loss();
+            set_element(t, i, original);
+            let numeric = (plus - minus) / (2.0 * f64::from(eps));
+            let analytic = f64::from(g[i]);
+            assert!(
+                (numeric - analytic).abs() <= 3e-4 + 0.03 * analytic.abs(),
+                "{name}[{i}]: analytic {analytic:.6}, finite difference {numeric:.6}"
+            );
+        }
+    }
+}
+
+#[test]
+fn seeded_sampling_repeats_and_seeds_differ() {
+    let policy = model(7);
+    let sampling = Sampling {
+        temperature: 1.0,
+        top_p: 0.95,
+    };
+    let draw = |seed: u64| {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        ok(generate_sampled(
+            &policy,
+            &[1, 5, 9],
+            12,
+            &[],
+            sampling,
+            &mut rng,
+        ))
+    };
+    let a = draw(1);
+    assert_eq!(a.len(), 12);
+    assert_eq!(a, draw(1));
+    assert!((2..6).any(|seed| draw(seed) != a));
+    // A stop token ends the answer and is kept.
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let stopped = ok(generate_sampled(
+        &policy,
+        &[1, 5, 9],
+        12,
+        &[a[2]],
+        sampling,
+        &mut rng,
+    ));
+    assert_eq!(stopped.last(), Some(&a[2]));
+    assert!(stopped.len() <= 3);
+}
