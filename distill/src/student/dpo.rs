@@ -258,18 +258,7 @@ pub fn dpo_step(
             .iter()
             .map(|&s| seq_coef[s] as f32)
             .collect();
-        let out = head::run(
-            model.head_weight(),
-            &rows,
-            &packed.targets,
-            Some(&coefs),
-            grads,
-        )?;
-        drop(rows);
-        let d_rows = out
-            .d_input
-            .ok_or_else(|| candle_core::Error::Msg("the head returned no gradient".into()))?;
-        model.backward_rows(acts, packed, &d_rows, grads)?;
+        model.backward_through_head(acts, packed, rows, &coefs, grads)?;
         stats.tokens += packed.tokens();
     }
     Ok(stats)

@@ -205,18 +205,7 @@ pub fn grpo_step(
             out.kl += kl_k3(lp, reference) / total_targets as f64;
             coefs.push((d * scale) as f32);
         }
-        let second = head::run(
-            model.head_weight(),
-            &rows,
-            &packed.targets,
-            Some(&coefs),
-            grads,
-        )?;
-        drop(rows);
-        let d_rows = second
-            .d_input
-            .ok_or_else(|| candle_core::Error::Msg("the head returned no gradient".into()))?;
-        model.backward_rows(acts, packed, &d_rows, grads)?;
+        model.backward_through_head(acts, packed, rows, &coefs, grads)?;
     }
     Ok(out)
 }

@@ -229,6 +229,32 @@ impl Llama {
         Ok((gather_rows(&hidden, &packed.target_rows)?, acts))
     }
 
+    /// Back-propagates a loss that depends on the target rows' log-probabilities through
+    /// `coefs` (`dL/dlog p` of each target row of [`Llama::forward_rows`]): the head's gradient,
+    /// then the model's. Returns the rows' log-probabilities.
+    pub fn backward_through_head(
+        &self,
+        acts: Activations,
+        packed: &Packed,
+        rows: Tensor,
+        coefs: &[f32],
+        grads: &mut Grads,
+    ) -> Result<Vec<f32>> {
+        let out = super::head::run(
+            self.head_weight(),
+            &rows,
+            &packed.targets,
+            Some(coefs),
+            grads,
+        )?;
+        drop(rows);
+        let d_rows = out
+            .d_input
+            .ok_or_else(|| candle_core::Error::Msg("the head returned no gradient".into()))?;
+        self.backward_rows(acts, packed, &d_rows, grads)?;
+        Ok(out.logprobs)
+    }
+
     /// Back-propagates `d_rows`, the gradient of the target rows' hidden states of
     /// [`Llama::forward_rows`].
     pub fn backward_rows(

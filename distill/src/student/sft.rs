@@ -84,19 +84,8 @@ pub fn sft_step(model: &Llama, micro: &[Packed], grads: &mut Grads, seed: u64) -
         };
         let (rows, acts) = model.forward_rows(packed, pass)?;
         let coefs = vec![coef; packed.targets.len()];
-        let out = head::run(
-            model.head_weight(),
-            &rows,
-            &packed.targets,
-            Some(&coefs),
-            grads,
-        )?;
-        drop(rows);
-        loss -= out.logprobs.iter().map(|&l| f64::from(l)).sum::<f64>() / targets as f64;
-        let d_rows = out
-            .d_input
-            .ok_or_else(|| candle_core::Error::Msg("the head returned no gradient".into()))?;
-        model.backward_rows(acts, packed, &d_rows, grads)?;
+        let logprobs = model.backward_through_head(acts, packed, rows, &coefs, grads)?;
+        loss -= logprobs.iter().map(|&l| f64::from(l)).sum::<f64>() / targets as f64;
     }
     Ok(SftStep {
         loss,
