@@ -14,7 +14,7 @@ use super::export::Base;
 use super::grads::Grads;
 use super::head;
 use super::linear::Pass;
-use super::model::Llama;
+use super::model::{token_logprobs, Llama};
 use super::objective::{Objective, StepStats};
 use super::options::TrainOptions;
 use super::tokenize::Pair;
@@ -194,15 +194,7 @@ pub fn pack_pairs(pairs: &[&Pair]) -> Packed {
 /// Per sequence of `packed`, the sum of the learnt tokens' log-probabilities under `model`
 /// (no dropout, no gradient).
 pub fn sequence_logprobs(model: &Llama, packed: &Packed) -> Result<Vec<f64>> {
-    let (rows, _) = model.forward_rows(packed, Pass::EVAL)?;
-    let out = head::run(
-        model.head_weight(),
-        &rows,
-        &packed.targets,
-        None,
-        &mut Grads::default(),
-    )?;
-    Ok(sum_by_sequence(&out.logprobs, packed))
+    Ok(sum_by_sequence(&token_logprobs(model, packed)?, packed))
 }
 
 fn sum_by_sequence(logprobs: &[f32], packed: &Packed) -> Vec<f64> {

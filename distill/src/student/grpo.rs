@@ -28,7 +28,7 @@ use super::grpo_math::{
 };
 use super::head;
 use super::linear::Pass;
-use super::model::Llama;
+use super::model::{token_logprobs, Llama};
 use super::objective::{Objective, StepStats};
 use super::options::TrainOptions;
 use super::prm_model::{tokenizer_sha256, PrmModel};
@@ -129,22 +129,6 @@ pub struct GrpoLoss {
     pub sequences: usize,
     /// Tokens processed.
     pub tokens: usize,
-}
-
-/// The log-probability of every learnt token of `packed` under `model` (no dropout).
-pub fn token_logprobs(model: &Llama, packed: &Packed) -> CandleResult<Vec<f32>> {
-    if packed.targets.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (rows, _) = model.forward_rows(packed, Pass::EVAL)?;
-    let out = head::run(
-        model.head_weight(),
-        &rows,
-        &packed.targets,
-        None,
-        &mut Grads::default(),
-    )?;
-    Ok(out.logprobs)
 }
 
 /// Forward and backward of the clipped policy-gradient loss with the KL term over `micro`

@@ -57,9 +57,7 @@ pub use examples::{load_dpo, load_sft, DataSummary};
 pub use export::{export, Base, TRAINING_FILE};
 pub use generate::{generate_greedy, generate_sampled, Sampling};
 pub use grads::Grads;
-pub use grpo::{
-    grpo_step, token_logprobs, GrpoBatch, GrpoLoss, GrpoObjective, GrpoSettings, GRPO_LR,
-};
+pub use grpo::{grpo_step, GrpoBatch, GrpoLoss, GrpoObjective, GrpoSettings, GRPO_LR};
 pub use grpo_math::{
     advantages, kl_k3, soft_min_reward, step_reward, token_loss, verifiable_reward, Advantage,
     CLIP_EPSILON, SOFT_MIN_TEMPERATURE,
@@ -67,7 +65,7 @@ pub use grpo_math::{
 pub use linear::Pass;
 pub use log::TRAIN_LOG_FILE;
 pub use lora::{LoraConfig, LORA_MODULES};
-pub use model::{KvCache, Llama, Tuning};
+pub use model::{token_logprobs, KvCache, Llama, Tuning};
 pub use objective::{build as build_objective, Objective, StepStats};
 pub use optimizer::{clip_scale, grad_norm, learning_rate, AdamW, AdamWConfig};
 pub use options::{

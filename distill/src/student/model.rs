@@ -366,6 +366,23 @@ impl Llama {
     }
 }
 
+/// The log-probability of every learnt token of `packed` under `model` (no dropout, no
+/// gradient).
+pub fn token_logprobs(model: &Llama, packed: &Packed) -> Result<Vec<f32>> {
+    if packed.targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (rows, _) = model.forward_rows(packed, Pass::EVAL)?;
+    let out = super::head::run(
+        model.head_weight(),
+        &rows,
+        &packed.targets,
+        None,
+        &mut Grads::default(),
+    )?;
+    Ok(out.logprobs)
+}
+
 /// Copies rows `rows` of `x` (`[n, width]`) into a new `[rows.len(), width]` tensor.
 pub fn gather_rows(x: &Tensor, rows: &[usize]) -> Result<Tensor> {
     let (_, width) = x.dims2()?;

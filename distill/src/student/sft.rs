@@ -8,9 +8,8 @@ use super::batch::Packed;
 use super::examples::{load_sft, DataSummary};
 use super::export::Base;
 use super::grads::Grads;
-use super::head;
 use super::linear::Pass;
-use super::model::Llama;
+use super::model::{token_logprobs, Llama};
 use super::objective::{Objective, StepStats};
 use super::options::TrainOptions;
 use super::tokenize::Sequence;
@@ -99,18 +98,10 @@ pub fn sft_step(model: &Llama, micro: &[Packed], grads: &mut Grads, seed: u64) -
 pub fn sft_loss(model: &Llama, batches: &[Packed]) -> Result<f64> {
     let mut total = 0f64;
     let mut count = 0usize;
-    let mut no_grads = Grads::default();
     for packed in batches {
-        let (rows, _) = model.forward_rows(packed, Pass::EVAL)?;
-        let out = head::run(
-            model.head_weight(),
-            &rows,
-            &packed.targets,
-            None,
-            &mut no_grads,
-        )?;
-        total -= out.logprobs.iter().map(|&l| f64::from(l)).sum::<f64>();
-        count += out.logprobs.len();
+        let logprobs = token_logprobs(model, packed)?;
+        total -= logprobs.iter().map(|&l| f64::from(l)).sum::<f64>();
+        count += logprobs.len();
     }
     Ok(total / count.max(1) as f64)
 }
