@@ -33,6 +33,13 @@ pub struct ReproduceConfig {
     /// `dr-tdpo` row).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tdpo: Option<TrainConfig>,
+    /// AgentArk: the process reward model trained on the debate's `stepwise.jsonl` (the `pad`
+    /// row's reward).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prm: Option<TrainConfig>,
+    /// AgentArk: RL of the `r-sft` student with the PRM's reward (the `pad` row).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rl: Option<RlConfig>,
 }
 
 /// The evaluation slices.
@@ -114,6 +121,36 @@ pub struct TrainConfig {
     /// Micro-batches per optimizer step.
     pub grad_accum: usize,
     /// Seed of data order and adapter initialisation.
+    pub seed: u64,
+}
+
+/// The RL step (`r2l train grpo`): the policy samples groups of answers to the distilled task's
+/// questions and learns from their verifiable and PRM rewards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RlConfig {
+    /// Questions of the distilled split (a seeded selection); absent = the whole split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// LoRA rank; 0 = full fine-tuning.
+    pub lora_rank: usize,
+    /// Stop after this many optimizer steps (one prompt's group each); absent = one epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<usize>,
+    /// Peak learning rate; absent = the trainer's default (AgentArk's 5e-7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    /// Answers sampled per prompt.
+    pub group: usize,
+    /// `grpo` (group z-score) or `rloo` (leave-one-out).
+    pub advantage: String,
+    /// Weight of the KL to the starting policy.
+    pub kl: f64,
+    /// Sampling temperature of the rollouts.
+    pub temperature: f64,
+    /// Longest answer in tokens.
+    pub max_new_tokens: usize,
+    /// Seed of the question order, the sampling and the adapters.
     pub seed: u64,
 }
 
@@ -228,6 +265,7 @@ impl ReproduceConfig {
             ("sft", Some(&self.sft)),
             ("dpo", self.dpo.as_ref()),
             ("tdpo", self.tdpo.as_ref()),
+            ("prm", self.prm.as_ref()),
         ];
         for (name, train) in trainings {
             if let Some(train) = train {
@@ -236,6 +274,22 @@ impl ReproduceConfig {
                         "{source}: field `{name}`: batch, grad_accum and epochs must be at least 1"
                     );
                 }
+            }
+        }
+        if let Some(rl) = &self.rl {
+            if rl.group < 2 {
+                bail!("{source}: field `rl.group`: at least 2 answers per prompt (advantages compare them)");
+            }
+            if !["grpo", "rloo"].contains(&rl.advantage.as_str()) {
+                bail!(
+                    "{source}: field `rl.advantage`: `{}` is not grpo or rloo",
+                    rl.advantage
+                );
+            }
+            if rl.limit == Some(0) || rl.max_steps == Some(0) || rl.max_new_tokens == 0 {
+                bail!(
+                    "{source}: field `rl`: limit, max_steps and max_new_tokens must be at least 1"
+                );
             }
         }
         Ok(())
@@ -248,6 +302,8 @@ const PAPER_FIELDS: &[(&str, Paper)] = &[
     ("distill.rationalize", Paper::R2l),
     ("tdpo", Paper::Debate),
     ("distill.augment", Paper::AgentArk),
+    ("prm", Paper::AgentArk),
+    ("rl", Paper::AgentArk),
 ];
 
 /// Deep-merges `overrides` into `base` (tables merge key by key; anything else replaces).
@@ -314,6 +370,23 @@ mod tests {
     }
 
     #[test]
+    fn rl_settings_are_checked_naming_the_field() {
+        let error = refused(Paper::AgentArk, "[rl]\ngroup = 1\n");
+        assert!(error.contains("rl.group"), "{error}");
+        let error = refused(Paper::AgentArk, "[rl]\nadvantage = \"ppo\"\n");
+        assert!(
+            error.contains("rl.advantage") && error.contains("ppo"),
+            "{error}"
+        );
+        let (_dir, path) = write("[rl]\nmax_steps = 2\n[prm]\nepochs = 1\n");
+        let config = ReproduceConfig::load(Paper::AgentArk, true, Some(&path))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let rl = config.rl.unwrap_or_else(|| panic!("no rl"));
+        assert_eq!((rl.max_steps, rl.group), (Some(2), 8));
+        assert_eq!(config.prm.map(|p| p.epochs), Some(1));
+    }
+
+    #[test]
     fn an_agents_file_without_teachers_is_refused_naming_the_field() {
         let (dir, path) = write("[distill]\nagents = \"agents.toml\"\n");
         std::fs::write(
@@ -350,6 +423,11 @@ mod tests {
         let error = refused(Paper::R2l, "[distill]\naugment = 2\n");
         assert!(
             error.contains("distill.augment") && error.contains("agentark"),
+            "{error}"
+        );
+        let error = refused(Paper::Debate, "[rl]\ngroup = 4\n");
+        assert!(
+            error.contains("`rl`") && error.contains("agentark"),
             "{error}"
         );
         let (_dir, path) = write("[distill]\naugment = 3\n");

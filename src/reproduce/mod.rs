@@ -223,8 +223,9 @@ fn run_action(
         } => {
             let records = data;
             let data = out.join(records);
-            if steps::record_count(&data)? == 0 {
-                // Nothing to train on (e.g. no DPO pair): the base is handed on unchanged.
+            if steps::trainable_records(mode, &data)? == 0 {
+                // Nothing to train on (e.g. no DPO pair, no stepwise row with both a right and
+                // a wrong step): the base is handed on unchanged.
                 eprintln!(
                     "  {mode}: nothing to train on in {}; the model is handed on unchanged",
                     data.display()
@@ -246,6 +247,25 @@ fn run_action(
                 config,
                 fresh,
             )
+        }
+        Action::Rl {
+            distill,
+            policy,
+            prm_step,
+            dir,
+            config,
+        } => {
+            let prm = plan::prm_dir(prm_step, out, state)?;
+            if prm.is_none() {
+                eprintln!("  {prm_step} trained no PRM: the verifiable reward alone");
+            }
+            let rl = steps::Rl {
+                distill,
+                policy: &policy.train_arg(out, state)?,
+                prm: prm.as_deref(),
+                dir: &out.join(dir),
+            };
+            steps::rl(context, &rl, config, fresh)
         }
     }
 }

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use super::budget::TimeBudget;
-use super::config::{DistillConfig, EvalConfig, TrainConfig};
+use super::config::{DistillConfig, EvalConfig, RlConfig, TrainConfig};
 use super::state::ReproduceState;
 
 /// Where a model a step reads comes from.
@@ -121,9 +121,24 @@ pub enum Action {
         /// Instead of the distillation's size: as many records as this time budget trains.
         budget: Option<TimeBudget>,
     },
+    /// `r2l train grpo` of `policy` on the questions of `config`'s task and split into
+    /// `out/<dir>`, rewarded by the PRM `prm_step` trained (the verifiable reward alone when
+    /// that step had no usable row).
+    Rl {
+        /// The distilled task and split whose questions are the prompts.
+        distill: DistillConfig,
+        /// The policy trained.
+        policy: ModelSource,
+        /// The step that trained the process reward model.
+        prm_step: String,
+        /// The checkpoint directory written, relative to the output directory.
+        dir: String,
+        /// The RL settings.
+        config: RlConfig,
+    },
     /// `r2l train <mode>` of `base` on `data` into `out/<dir>`.
     Train {
-        /// `sft` or `dpo`.
+        /// `sft`, `dpo` or `prm`.
         mode: String,
         /// The records file, relative to the output directory.
         data: String,
@@ -221,6 +236,19 @@ impl Step {
                 "base": checkpoint::weights_sha256(&base.dir(out, state)?)?,
                 "data": file_hash(Some(&out.join(data)))?,
             }),
+            Action::Rl {
+                distill,
+                policy,
+                prm_step,
+                dir,
+                config,
+            } => json!({
+                "rl": {"task": distill.task, "split": distill.split, "sample_seed": distill.sample_seed,
+                       "dir": dir, "config": config},
+                "policy": checkpoint::weights_sha256(&policy.dir(out, state)?)?,
+                "prm": prm_weights(prm_step, out, state)?,
+                "task": task_versions(std::slice::from_ref(&distill.task))?,
+            }),
         })
     }
 }
@@ -249,10 +277,17 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The records file a training step trains on (relative to the output directory).
+    /// What a training step trains on: its records file (relative to the output directory),
+    /// or an RL step's questions and reward.
     pub fn training_data(&self, step: &str) -> Option<String> {
         match &self.steps.iter().find(|s| s.name == step)?.action {
             Action::Train { data, .. } => Some(data.clone()),
+            Action::Rl {
+                distill, prm_step, ..
+            } => Some(format!(
+                "{} {} questions, reward: verifiable + {prm_step}",
+                distill.task, distill.split
+            )),
             _ => None,
         }
     }
@@ -280,6 +315,32 @@ fn gold_limit(
     Ok(match budget {
         Some(budget) => Some(budget.size(out, state)?.records),
         None => config.limit,
+    })
+}
+
+/// The PRM an RL step is rewarded by: the directory `prm_step` wrote, or None when it had no
+/// usable row (the RL step then uses the verifiable reward alone).
+pub fn prm_dir(prm_step: &str, out: &Path, state: &ReproduceState) -> Result<Option<PathBuf>> {
+    let record = state
+        .steps
+        .get(prm_step)
+        .with_context(|| format!("step {prm_step} has not finished"))?;
+    if record.outputs["skipped"].is_string() {
+        return Ok(None);
+    }
+    ModelSource::Trained(prm_step.to_string())
+        .dir(out, state)
+        .map(Some)
+}
+
+/// The sha256 of the PRM's weights and head (null without a PRM).
+fn prm_weights(prm_step: &str, out: &Path, state: &ReproduceState) -> Result<Value> {
+    Ok(match prm_dir(prm_step, out, state)? {
+        Some(dir) => json!({
+            "backbone": checkpoint::weights_sha256(&dir)?,
+            "head": file_hash(Some(&dir.join(distill::student::PRM_HEAD_FILE)))?,
+        }),
+        None => Value::Null,
     })
 }
 

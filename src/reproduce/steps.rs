@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use super::config::{DistillConfig, EvalConfig, TrainConfig};
+use super::config::{DistillConfig, EvalConfig, RlConfig, TrainConfig};
 use super::server::ServedModel;
 
 /// What the steps share: the r2l binary, the output directory, the data directory flag.
@@ -456,6 +456,72 @@ pub fn train(
     if let Some(warmup) = config.warmup_ratio {
         command.args(["--warmup-ratio", &warmup.to_string()]);
     }
+    run_training(context, command, mode, dir)
+}
+
+/// What an RL step trains: the policy (a `--policy` argument), its prompts, its PRM.
+pub struct Rl<'a> {
+    /// The task and split whose questions are the prompts.
+    pub distill: &'a DistillConfig,
+    /// `default` or a checkpoint directory.
+    pub policy: &'a str,
+    /// The PRM checkpoint; None = the verifiable reward alone.
+    pub prm: Option<&'a Path>,
+    /// The checkpoint directory written.
+    pub dir: &'a Path,
+}
+
+/// `r2l train grpo` of `rl.policy` into `rl.dir`, resuming an interrupted run unless `fresh`.
+/// Returns the checkpoint's directory, weights hash and final loss.
+pub fn rl(context: &StepContext, rl: &Rl, config: &RlConfig, fresh: bool) -> Result<Value> {
+    if fresh {
+        remove_dir(rl.dir)?;
+    }
+    let mut command = context.command("train");
+    command
+        .arg("grpo")
+        .args(["--task", &rl.distill.task, "--split", &rl.distill.split])
+        .args(["--policy", rl.policy])
+        .arg("--out")
+        .arg(rl.dir)
+        .args(["--group", &config.group.to_string()])
+        .args(["--advantage", &config.advantage])
+        .args(["--kl", &config.kl.to_string()])
+        .args(["--temperature", &config.temperature.to_string()])
+        .args(["--max-new-tokens", &config.max_new_tokens.to_string()])
+        .args(["--seed", &config.seed.to_string()])
+        .args(["--epochs", "1", "--batch", "1"]);
+    match rl.prm {
+        Some(prm) => command.arg("--prm").arg(prm),
+        None => command.arg("--verifiable-only"),
+    };
+    if config.lora_rank == 0 {
+        command.arg("--full");
+    } else {
+        command.args(["--lora-rank", &config.lora_rank.to_string()]);
+    }
+    for (flag, value) in [
+        ("--limit", config.limit.map(|n| n.to_string())),
+        ("--max-steps", config.max_steps.map(|n| n.to_string())),
+        ("--lr", config.lr.map(|x| x.to_string())),
+    ] {
+        if let Some(value) = value {
+            command.args([flag, &value]);
+        }
+    }
+    context.data_dir_args(&mut command);
+    run_training(context, command, "grpo", rl.dir)
+}
+
+/// Runs a prepared `r2l train` command into `dir` (resuming the interrupted run there, else
+/// replacing what a run with other inputs left); returns the checkpoint's directory, weights
+/// hash and final loss.
+fn run_training(
+    context: &StepContext,
+    mut command: Command,
+    mode: &str,
+    dir: &Path,
+) -> Result<Value> {
     if distill::student::resume_point_exists(dir) {
         eprintln!("  resuming the interrupted training in {}", dir.display());
         command.arg("--resume");
@@ -477,8 +543,13 @@ pub fn train(
     }))
 }
 
-/// Records (non-empty lines) in a JSONL file.
-pub fn record_count(path: &Path) -> Result<usize> {
+/// Records `r2l train MODE` can learn from in `path`: its non-empty lines, or for a PRM the
+/// stepwise rows holding both a correct and an incorrect step (the only ones it trains on).
+pub fn trainable_records(mode: &str, path: &Path) -> Result<usize> {
+    if mode == "prm" {
+        let rows = distill::student::read_stepwise(path, true)?;
+        return Ok(rows.iter().filter(|row| row.is_mixed()).count());
+    }
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(lines_in(&bytes))
 }

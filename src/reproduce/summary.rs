@@ -267,11 +267,14 @@ impl Summary {
                     row: row.name.clone(),
                     step: step.to_string(),
                     data: plan.training_data(step).unwrap_or_default(),
-                    // `examples` is a count, or (SFT) {examples, tokens, longest, …}.
+                    // `examples` is a count, or (SFT) {examples, tokens, longest, …}, or (RL)
+                    // {prompts, …}.
                     records: match &training["examples"] {
-                        Value::Object(figures) => {
-                            figures.get("examples").cloned().unwrap_or(Value::Null)
-                        }
+                        Value::Object(figures) => figures
+                            .get("examples")
+                            .or(figures.get("prompts"))
+                            .cloned()
+                            .unwrap_or(Value::Null),
                         count => count.clone(),
                     },
                     steps: training["steps"].clone(),

@@ -175,11 +175,45 @@ fn reproduce_agentark_scores_the_team_at_test_time_beside_the_students() {
     let summary = reproduce_interrupted_then_rerun(
         "agentark",
         work.path(),
-        &tiny_config(&agents, "").replace("rounds = 1\n", "rounds = 1\naugment = 1\n"),
+        &tiny_config(
+            &agents,
+            "[prm]\nmax_steps = 2\nbatch = 1\n\
+             [rl]\nlimit = 1\nmax_steps = 1\ngroup = 2\nmax_new_tokens = 16\n",
+        )
+        .replace("rounds = 1\n", "rounds = 1\naugment = 1\n"),
         "r-sft",
     );
-    assert_eq!(rows(&summary, "rows"), ["debate", "r-sft", "r-sft-aug"]);
+    assert_eq!(
+        rows(&summary, "rows"),
+        ["debate", "r-sft", "r-sft-aug", "pad"]
+    );
     assert_eq!(summary["student_row"], "r-sft");
+    // PAD: a PRM on the debate's stepwise rows (one right and one wrong teacher make them
+    // mixed), then RL of the R-SFT student rewarded by it.
+    let out = work.path().join("out");
+    assert!(out
+        .join("train/prm")
+        .join(distill::student::PRM_HEAD_FILE)
+        .is_file());
+    let pad = json_file(&out.join("train/pad/training.json"));
+    let grpo = &pad["hyperparameters"]["grpo"];
+    assert!(
+        grpo["prm"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("train/prm")),
+        "{pad}"
+    );
+    assert_eq!(
+        (grpo["group"].as_u64(), pad["steps"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let r_sft = json_file(&out.join("train/r-sft/training.json"));
+    assert!(
+        pad["base"]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("train/r-sft")),
+        "RL starts from the R-SFT student: {pad} {r_sft}"
+    );
     let costs = summary["costs"].as_array().cloned().unwrap_or_default();
     let cost = |row: &str| {
         costs

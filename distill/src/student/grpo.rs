@@ -364,8 +364,8 @@ impl Objective for GrpoObjective {
         grads: &mut Grads,
         seed: u64,
     ) -> Result<StepStats> {
-        let started = std::time::Instant::now();
         let (mut rewards_all, mut right, mut generated) = (Vec::new(), 0usize, 0usize);
+        let mut rollout = std::time::Duration::ZERO;
         let mut batches = Vec::with_capacity(picked.len());
         for ids in picked {
             let mut sequences = Vec::new();
@@ -377,6 +377,7 @@ impl Objective for GrpoObjective {
                     let mut rng = ChaCha8Rng::seed_from_u64(
                         seed ^ ((k as u64) << 20 | g as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
                     );
+                    let sampling = std::time::Instant::now();
                     let answer = generate_sampled(
                         model,
                         &prompt.ids,
@@ -385,6 +386,7 @@ impl Objective for GrpoObjective {
                         self.settings.sampling,
                         &mut rng,
                     )?;
+                    rollout += sampling.elapsed();
                     let (reward, correct) = self.reward(prompt, &answer)?;
                     right += usize::from(correct);
                     generated += answer.len();
@@ -411,7 +413,7 @@ impl Objective for GrpoObjective {
         let n = rewards_all.len() as f64;
         let mean = rewards_all.iter().sum::<f64>() / n;
         let std = (rewards_all.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt();
-        let seconds = started.elapsed().as_secs_f64();
+        let rollout_s = rollout.as_secs_f64();
         let extra = json!({
             "reward_mean": mean,
             "reward_std": std,
@@ -419,7 +421,8 @@ impl Objective for GrpoObjective {
             "kl": update.kl,
             "answers": rewards_all.len(),
             "answer_tokens": generated,
-            "generated_tokens_per_s": generated as f64 / seconds.max(1e-9),
+            "rollout_s": rollout_s,
+            "generated_tokens_per_s": generated as f64 / rollout_s.max(1e-9),
         });
         Ok(StepStats::new(
             update.loss,

@@ -2,10 +2,11 @@
 //! into one agent so that one call per question recovers much of the team's gain. Rows: `base`
 //! (the single agent); `debate` (the team's aggregated answer at test time, with its calls and
 //! tokens per question); `r-sft` (reasoning SFT on the debate's right solutions: the student);
-//! `r-sft-aug` (R-SFT with trajectory augmentation). PAD (process-aware distillation) arrives
-//! with the process-reward trainer.
+//! `r-sft-aug` (R-SFT with trajectory augmentation); `pad` (process-aware distillation: a process
+//! reward model trained on the debate's stepwise rows, then RL of the `r-sft` student with its
+//! reward and the task's verifiable one).
 
-use super::super::config::ReproduceConfig;
+use super::super::config::{ReproduceConfig, RlConfig, TrainConfig};
 use super::super::plan::{Action, ModelSource, BASE_ROW};
 use super::{quick_preset, slices, PlanBuilder};
 
@@ -32,7 +33,57 @@ pub fn quick() -> ReproduceConfig {
     );
     config.distill.rounds = distill::protocols::agentark::DEFAULT_ROUNDS;
     config.distill.augment = Some(DEFAULT_AUGMENT);
+    config.prm = Some(prm(Some(QUICK_PRM_STEPS)));
+    config.rl = Some(RlConfig {
+        limit: Some(QUICK_RL_STEPS),
+        lora_rank: 16,
+        max_steps: Some(QUICK_RL_STEPS),
+        lr: Some(QUICK_RL_LORA_LR),
+        ..rl()
+    });
     config
+}
+
+/// PRM optimizer steps in quick mode (the 3 distilled questions give a few rows at most).
+const QUICK_PRM_STEPS: usize = 16;
+/// RL steps (one question's group of answers each) in quick mode: about a minute each for the
+/// 135M student on the 2-core reference machine.
+const QUICK_RL_STEPS: usize = 4;
+/// The quick RL run trains LoRA adapters, which need a far larger step than AgentArk's 5e-7 on
+/// every weight to move at all in 4 steps.
+const QUICK_RL_LORA_LR: f64 = 2e-5;
+
+/// The PRM as AgentArk's README trains it (`prm/finetune2.py`: 3 epochs; lr 1e-4, weight decay
+/// 0.1, Adam beta2 0.95 are the trainer's PRM defaults), LoRA on this CPU.
+fn prm(max_steps: Option<usize>) -> TrainConfig {
+    TrainConfig {
+        lora_rank: 16,
+        epochs: 3,
+        max_steps,
+        lr: None,
+        warmup_ratio: None,
+        batch: 2,
+        grad_accum: 1,
+        seed: 0,
+    }
+}
+
+/// RL as AgentArk's `train_grpo_ray.py` runs it: every weight, lr 5e-7 (the trainer's
+/// default), 8 answers per prompt, RLOO advantages (its README's `--advantage_estimator rloo`),
+/// KL 0.001, temperature 0.5; one epoch over the distilled questions.
+fn rl() -> RlConfig {
+    RlConfig {
+        limit: None,
+        lora_rank: 0,
+        max_steps: None,
+        lr: None,
+        group: 8,
+        advantage: "rloo".to_string(),
+        kl: 0.001,
+        temperature: 0.5,
+        max_new_tokens: 256,
+        seed: 0,
+    }
 }
 
 /// The full preset: GSM8K, MedMCQA and MATH-500, the whole train split.
@@ -46,6 +97,8 @@ pub fn full() -> ReproduceConfig {
     config.eval.side_limit = None;
     config.distill.limit = None;
     config.sft.max_steps = None;
+    config.prm = Some(prm(None));
+    config.rl = Some(rl());
     config
 }
 
@@ -74,16 +127,29 @@ pub fn plan(plan: &mut PlanBuilder, base: ModelSource) -> &'static str {
         base.clone(),
         &config.sft,
     );
-    plan.evaluate(STUDENT, student, false);
+    plan.evaluate(STUDENT, student.clone(), false);
     let augment = config.distill.augment.unwrap_or(DEFAULT_AUGMENT);
     plan.distill("distill-aug", "agentark", Some(augment), None);
     let augmented = plan.train(
         "r-sft-aug",
         "sft",
         format!("distill-aug/{}", distill::SFT_FILE),
-        base,
+        base.clone(),
         &config.sft,
     );
     plan.evaluate("r-sft-aug", augmented, true);
+    // PAD: the PRM starts from the base, as AgentArk's starts from the pretrained model; RL
+    // starts from the R-SFT student.
+    let prm_config = config.prm.clone().unwrap_or_else(|| prm(None));
+    plan.train(
+        "prm",
+        "prm",
+        format!("distill/{}", distill::STEPWISE_FILE),
+        base,
+        &prm_config,
+    );
+    let rl_config = config.rl.clone().unwrap_or_else(rl);
+    let pad = plan.rl("pad", student, "train-prm", &rl_config);
+    plan.evaluate("pad", pad, false);
     STUDENT
 }

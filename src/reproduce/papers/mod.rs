@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
-use super::config::{DistillConfig, EvalConfig, ReproduceConfig, TrainConfig};
+use super::config::{DistillConfig, EvalConfig, ReproduceConfig, RlConfig, TrainConfig};
 use super::plan::{Action, ModelSource, Plan, Row, Step};
 
 /// A paper whose table `r2l reproduce` builds.
@@ -123,6 +123,8 @@ fn quick_preset(eval: EvalConfig, distill_task: &str, distill_limit: usize) -> R
         sft: quick_sft(16),
         dpo: None,
         tdpo: None,
+        prm: None,
+        rl: None,
     }
 }
 
@@ -198,6 +200,29 @@ impl PlanBuilder<'_> {
                 mode: mode.to_string(),
                 data,
                 base,
+                dir: format!("train/{row}"),
+                config: settings.clone(),
+            },
+        );
+        ModelSource::Trained(name)
+    }
+
+    /// `train-<row>`: `r2l train grpo` of `policy` on the distilled task's questions into
+    /// `train/<row>`, rewarded by the PRM `prm_step` trains; returns the model it writes.
+    fn rl(
+        &mut self,
+        row: &str,
+        policy: ModelSource,
+        prm_step: &str,
+        settings: &RlConfig,
+    ) -> ModelSource {
+        let name = format!("train-{row}");
+        self.step(
+            &name,
+            Action::Rl {
+                distill: self.config.distill.clone(),
+                policy,
+                prm_step: prm_step.to_string(),
                 dir: format!("train/{row}"),
                 config: settings.clone(),
             },
@@ -312,7 +337,17 @@ mod tests {
         assert_eq!(rows(&debate), ["base", "static", "dr-sft", "dr-tdpo"]);
         assert_eq!(debate.student_row, "dr-tdpo");
         let agentark = plan_of(Paper::AgentArk, true);
-        assert_eq!(rows(&agentark), ["base", "debate", "r-sft", "r-sft-aug"]);
+        assert_eq!(
+            rows(&agentark),
+            ["base", "debate", "r-sft", "r-sft-aug", "pad"]
+        );
+        assert_eq!(agentark.trained_step("pad"), Some("train-pad"));
+        let pad = agentark.steps.iter().find(|s| s.name == "train-pad");
+        assert!(
+            matches!(pad.map(|s| &s.action), Some(Action::Rl { prm_step, policy: ModelSource::Trained(policy), .. })
+                if prm_step == "train-prm" && policy == "train-r-sft"),
+            "{pad:?}"
+        );
         assert_eq!(agentark.student_row, "r-sft");
     }
 
