@@ -8,12 +8,15 @@ use std::path::Path;
 use checkpoint::Architecture;
 use distill::student::{
     pack_labelled, prm_step, random_weights, tiny_config, tokenize_steps, train, Base, Grads,
-    Llama, ObjectiveKind, PrmConfig, PrmHead, PrmModel, PrmSettings, Projector, StepLimits,
-    StepSequence, TrainOptions, Tuning, PRM_CONFIG_FILE,
+    Llama, LoraConfig, ObjectiveKind, PrmConfig, PrmHead, PrmModel, PrmSettings, Projector,
+    StepLimits, StepSequence, TrainOptions, Tuning, LORA_MODULES, PRM_CONFIG_FILE, PRM_HEAD_FILE,
 };
 use serde_json::{json, Value};
 
-use crate::student_train::{default_model, REAL_MODEL};
+use crate::student_train::{
+    assert_same_run, default_model, resume_to_the_end, stop_after_two_steps, tiny_checkpoint,
+    REAL_MODEL,
+};
 use crate::support::{data_dir, element, set_element};
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
@@ -449,4 +452,64 @@ fn a_prm_separates_held_out_steps_that_differ_systematically() {
         labels.iter().filter(|&&l| !l).count()
     );
     assert!(auc >= 0.9, "held-out AUC {auc}");
+}
+
+#[test]
+fn a_stopped_prm_run_resumed_equals_an_uninterrupted_one_bit_for_bit() {
+    let tmp = ok(tempfile::tempdir());
+    let base = tmp.path().join("base");
+    tiny_checkpoint(&base);
+    let data = tmp.path().join("stepwise.jsonl");
+    // Rows in the tiny checkpoint's words; its whitespace word-level tokenizer has no "\n", so
+    // the separator is a word of it.
+    let row = |prompt: &str, steps: &[(&str, bool)]| {
+        json!({"prompt": prompt, "completions": steps.iter().map(|s| s.0).collect::<Vec<_>>(),
+               "labels": steps.iter().map(|s| s.1).collect::<Vec<_>>()})
+    };
+    write_rows(
+        &data,
+        &[
+            row(
+                "the food was",
+                &[("good", true), ("the service was slow", false)],
+            ),
+            row(
+                "the price was",
+                &[("high", true), ("low but good", false), ("fast", false)],
+            ),
+            row(
+                "the service was",
+                &[("slow", false), ("the food good", true)],
+            ),
+            row(
+                "the room was",
+                &[("clean", true), ("the staff kind", true), ("bad", false)],
+            ),
+        ],
+    );
+    let options = |out: &Path| {
+        let mut o = TrainOptions::prm(&data, &base, out);
+        o.objective = ObjectiveKind::Prm(PrmSettings {
+            separator: " and".to_string(),
+            max_prompt_length: 16,
+            ..PrmSettings::default()
+        });
+        o.max_length = 60;
+        o.tuning = Tuning::Lora(LoraConfig {
+            rank: 4,
+            alpha: 8.0,
+            dropout: 0.1,
+            targets: LORA_MODULES.iter().map(|m| m.to_string()).collect(),
+        });
+        o.batch = 1;
+        o.epochs = 2;
+        o.lr = 1e-2;
+        o
+    };
+    let whole = tmp.path().join("whole");
+    ok(train(&options(&whole)));
+    let parts = tmp.path().join("parts");
+    stop_after_two_steps(options(&parts));
+    resume_to_the_end(options(&parts));
+    assert_same_run(&whole, &parts, &["model.safetensors", PRM_HEAD_FILE]);
 }

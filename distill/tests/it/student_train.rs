@@ -64,7 +64,7 @@ const WORDS: [&str; 34] = [
 const TEMPLATE: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
 /// Writes a tiny Llama checkpoint (the tiny config, vocabulary 40) into `dir`.
-fn tiny_checkpoint(dir: &Path) {
+pub fn tiny_checkpoint(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
     let cfg = tiny_config(Architecture::Llama);
     let mut config = cfg.to_model_config();
@@ -247,29 +247,8 @@ fn a_stopped_run_resumed_equals_an_uninterrupted_one_bit_for_bit() {
     };
     let whole = tmp.path().join("whole");
     ok(train(&options(&whole)));
-
     let parts = tmp.path().join("parts");
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut first = options(&parts);
-    first.stop = Some(Arc::clone(&stop));
-    let log = parts.join(TRAIN_LOG_FILE);
-    let watcher = std::thread::spawn(move || {
-        // Stop once two steps are logged (the run has 200).
-        for _ in 0..20_000 {
-            let lines = std::fs::read_to_string(&log).map(|t| t.lines().count());
-            if lines.unwrap_or(0) >= 2 {
-                stop.store(true, Ordering::SeqCst);
-                return;
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    });
-    let report = ok(train(&first));
-    let _ = watcher.join();
-    assert!(report.interrupted, "the run finished before the stop");
-    assert!(report.steps >= 2 && report.steps < report.total_steps);
-    assert!(parts.join(RESUME_DIR).join("state.json").is_file());
-    assert!(!parts.join("model.safetensors").exists());
+    stop_after_two_steps(options(&parts));
     // Other settings are refused; the same ones continue.
     let mut changed = options(&parts);
     changed.resume = true;
@@ -279,19 +258,54 @@ fn a_stopped_run_resumed_equals_an_uninterrupted_one_bit_for_bit() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("lr = 0.01"), "{err}");
-    let mut second = options(&parts);
-    second.resume = true;
-    let report = ok(train(&second));
+    resume_to_the_end(options(&parts));
+    assert_same_run(&whole, &parts, &["model.safetensors"]);
+}
+
+/// Runs `options` until two steps are logged, then stops it as Ctrl-C does: the run saves a
+/// resume point and no checkpoint.
+pub fn stop_after_two_steps(mut options: TrainOptions) {
+    let stop = Arc::new(AtomicBool::new(false));
+    options.stop = Some(Arc::clone(&stop));
+    let log = options.out.join(TRAIN_LOG_FILE);
+    let watcher = std::thread::spawn(move || {
+        for _ in 0..200_000 {
+            let lines = std::fs::read_to_string(&log).map(|t| t.lines().count());
+            if lines.unwrap_or(0) >= 2 {
+                stop.store(true, Ordering::SeqCst);
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    });
+    let report = ok(train(&options));
+    let _ = watcher.join();
+    assert!(report.interrupted, "the run finished before the stop");
+    assert!(report.steps >= 2 && report.steps < report.total_steps);
+    assert!(options.out.join(RESUME_DIR).join("state.json").is_file());
+    assert!(!options.out.join("model.safetensors").exists());
+}
+
+/// Continues the run `options` names (`--resume`) to its end.
+pub fn resume_to_the_end(mut options: TrainOptions) {
+    options.resume = true;
+    let report = ok(train(&options));
     assert_eq!(report.steps, report.total_steps);
-    let a = ok(std::fs::read(whole.join("model.safetensors")));
-    let b = ok(std::fs::read(parts.join("model.safetensors")));
-    assert!(
-        a == b,
-        "the resumed weights differ from the uninterrupted run's"
-    );
+}
+
+/// Two finished runs wrote the same `files` and logged the same losses, bit for bit.
+pub fn assert_same_run(whole: &Path, parts: &Path, files: &[&str]) {
+    for file in files {
+        let a = ok(std::fs::read(whole.join(file)));
+        let b = ok(std::fs::read(parts.join(file)));
+        assert!(
+            a == b,
+            "the resumed {file} differs from the uninterrupted run's"
+        );
+    }
     let losses =
         |dir: &Path| -> Vec<Value> { log_lines(dir).iter().map(|l| l["loss"].clone()).collect() };
-    assert_eq!(losses(&whole), losses(&parts));
+    assert_eq!(losses(whole), losses(parts));
 }
 
 #[test]
