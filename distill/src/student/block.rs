@@ -235,31 +235,49 @@ impl Block {
         add_into(dx, &d_mid)
     }
 
-    /// Inference on new rows `x` at `positions` (continuing `cache`, which grows by the rows).
+    /// Inference on the new rows `x` of several sequences at `positions`: the first
+    /// `counts[0]` rows continue `caches[0]`, the next `counts[1]` rows `caches[1]`, and so on
+    /// (each cache grows by its rows). The projections see every row at once, so a group of
+    /// sequences decoding together reads each weight once per step; attention stays within
+    /// each sequence.
     pub fn forward_cached(
         &self,
         x: &Tensor,
         positions: &[usize],
         rope: &Rope,
-        cache: &mut LayerCache,
+        caches: &mut [&mut LayerCache],
+        counts: &[usize],
     ) -> Result<Tensor> {
-        let (rows, _) = x.dims2()?;
         let (normed, _) = self.input_norm.forward(x)?;
         let (qkv_out, _) = self.qkv.forward(&normed, Pass::EVAL)?;
         let [q, k, v] = self.split_rotate(&qkv_out, positions, rope)?;
-        cache.keys.extend_from_slice(view(&k)?.slice());
-        cache.values.extend_from_slice(view(&v)?.slice());
         let kw = self.heads.kv * self.heads.dim;
-        let total = cache.keys.len() / kw;
-        let keys = tensor(cache.keys.clone(), (total, kw))?;
-        let values = tensor(cache.values.clone(), (total, kw))?;
-        let span = Span {
-            q_start: 0,
-            q_len: rows,
-            k_start: 0,
-            k_len: total,
-        };
-        let (attn, _) = attention::forward(&q, &keys, &values, &[span], self.heads)?;
+        let (mut keys, mut values, mut spans) = (Vec::new(), Vec::new(), Vec::new());
+        {
+            let (k, v) = (view(&k)?, view(&v)?);
+            let mut row = 0;
+            for (cache, &n) in caches.iter_mut().zip(counts) {
+                cache
+                    .keys
+                    .extend_from_slice(&k.slice()[row * kw..(row + n) * kw]);
+                cache
+                    .values
+                    .extend_from_slice(&v.slice()[row * kw..(row + n) * kw]);
+                spans.push(Span {
+                    q_start: row,
+                    q_len: n,
+                    k_start: keys.len() / kw,
+                    k_len: cache.keys.len() / kw,
+                });
+                keys.extend_from_slice(&cache.keys);
+                values.extend_from_slice(&cache.values);
+                row += n;
+            }
+        }
+        let total = keys.len() / kw;
+        let keys = tensor(keys, (total, kw))?;
+        let values = tensor(values, (total, kw))?;
+        let (attn, _) = attention::forward(&q, &keys, &values, &spans, self.heads)?;
         let (o_out, _) = self.o_proj.forward(&attn, Pass::EVAL)?;
         let mid = (x + o_out)?;
         let (normed, _) = self.post_norm.forward(&mid)?;

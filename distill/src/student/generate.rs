@@ -70,6 +70,60 @@ pub fn generate_sampled(
     })
 }
 
+/// `rngs.len()` sampled continuations of one prompt (a GRPO group), decoded together: the
+/// prompt is prefilled once, each answer continues a copy of its cache, and every step runs the
+/// answers still going as one batch of rows (each weight read once per step, not once per
+/// answer). Answer `i` draws with `rngs[i]`: the tokens `generate_sampled` gives with that
+/// generator, up to the rounding of a batched matrix product.
+pub fn generate_sampled_group(
+    model: &Llama,
+    prompt: &[u32],
+    max_new: usize,
+    stop: &[u32],
+    sampling: Sampling,
+    rngs: &mut [ChaCha8Rng],
+) -> Result<Vec<Vec<u32>>> {
+    let mut answers = vec![Vec::with_capacity(max_new); rngs.len()];
+    if prompt.is_empty() || max_new == 0 || rngs.is_empty() {
+        return Ok(answers);
+    }
+    let mut prefix = KvCache::new();
+    let logits = model.forward(prompt, &mut prefix)?;
+    let last = logits.get(prompt.len() - 1)?.to_vec1::<f32>()?;
+    let mut caches = vec![prefix; rngs.len()];
+    let mut next: Vec<(usize, u32)> = rngs
+        .iter_mut()
+        .enumerate()
+        .map(|(i, rng)| (i, sample(&last, sampling, rng)))
+        .collect();
+    loop {
+        let mut going = Vec::with_capacity(next.len());
+        for (i, token) in next {
+            answers[i].push(token);
+            if !stop.contains(&token) && answers[i].len() < max_new {
+                going.push((i, token));
+            }
+        }
+        if going.is_empty() {
+            return Ok(answers);
+        }
+        let ids: Vec<u32> = going.iter().map(|&(_, token)| token).collect();
+        let mut rows: Vec<&mut KvCache> = caches
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| going.iter().any(|(g, _)| g == i))
+            .map(|(_, cache)| cache)
+            .collect();
+        let logits = model.forward_many(&ids, &mut rows, &vec![1; ids.len()])?;
+        let logits = logits.to_vec2::<f32>()?;
+        next = going
+            .iter()
+            .zip(&logits)
+            .map(|(&(i, _), row)| (i, sample(row, sampling, &mut rngs[i])))
+            .collect();
+    }
+}
+
 /// Draws a token from `logits` by temperature and nucleus.
 fn sample(logits: &[f32], sampling: Sampling, rng: &mut ChaCha8Rng) -> u32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);

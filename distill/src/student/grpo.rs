@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::batch::Packed;
 use super::export::Base;
-use super::generate::{generate_sampled, Sampling};
+use super::generate::{generate_sampled_group, Sampling};
 use super::grads::Grads;
 use super::grpo_math::{
     advantages, kl_k3, soft_min_reward, step_reward, token_loss, verifiable_reward, Advantage,
@@ -373,20 +373,25 @@ impl Objective for GrpoObjective {
             for &k in ids {
                 let prompt = &self.prompts[k];
                 let mut rewards = Vec::with_capacity(self.settings.group);
-                for g in 0..self.settings.group {
-                    let mut rng = ChaCha8Rng::seed_from_u64(
-                        seed ^ ((k as u64) << 20 | g as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                    );
-                    let sampling = std::time::Instant::now();
-                    let answer = generate_sampled(
-                        model,
-                        &prompt.ids,
-                        self.settings.max_new_tokens,
-                        &self.stop,
-                        self.settings.sampling,
-                        &mut rng,
-                    )?;
-                    rollout += sampling.elapsed();
+                let mut rngs: Vec<ChaCha8Rng> = (0..self.settings.group)
+                    .map(|g| {
+                        ChaCha8Rng::seed_from_u64(
+                            seed ^ ((k as u64) << 20 | g as u64)
+                                .wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                        )
+                    })
+                    .collect();
+                let sampling = std::time::Instant::now();
+                let answers = generate_sampled_group(
+                    model,
+                    &prompt.ids,
+                    self.settings.max_new_tokens,
+                    &self.stop,
+                    self.settings.sampling,
+                    &mut rngs,
+                )?;
+                rollout += sampling.elapsed();
+                for answer in answers {
                     let (reward, correct) = self.reward(prompt, &answer)?;
                     right += usize::from(correct);
                     generated += answer.len();

@@ -55,7 +55,7 @@ pub use dpo::{
 };
 pub use examples::{load_dpo, load_sft, DataSummary};
 pub use export::{export, Base, TRAINING_FILE};
-pub use generate::{generate_greedy, generate_sampled, Sampling};
+pub use generate::{generate_greedy, generate_sampled, generate_sampled_group, Sampling};
 pub use grads::Grads;
 pub use grpo::{grpo_step, GrpoBatch, GrpoLoss, GrpoObjective, GrpoSettings, GRPO_LR};
 pub use grpo_math::{

@@ -296,23 +296,48 @@ impl Llama {
     /// Inference: the logits `[ids.len(), vocab]` of the new tokens `ids`, which continue the
     /// sequence held in `cache` (extended by them).
     pub fn forward(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
-        let start = cache.len;
-        let positions: Vec<usize> = (start..start + ids.len()).collect();
-        if start + ids.len() > self.rope.positions() {
+        self.forward_many(ids, &mut [cache], &[ids.len()])
+    }
+
+    /// Inference on several sequences at once: the first `counts[0]` tokens of `ids` continue
+    /// `caches[0]`, the next `counts[1]` continue `caches[1]`, and so on; the logits
+    /// `[ids.len(), vocab]` of every new token, in that order.
+    pub fn forward_many(
+        &self,
+        ids: &[u32],
+        caches: &mut [&mut KvCache],
+        counts: &[usize],
+    ) -> Result<Tensor> {
+        if caches.len() != counts.len() || counts.iter().sum::<usize>() != ids.len() {
             candle_core::bail!(
-                "{} tokens exceed the model's context of {} tokens",
-                start + ids.len(),
-                self.rope.positions()
+                "{} tokens in counts {counts:?} for {} caches",
+                ids.len(),
+                caches.len()
             );
         }
-        if cache.layers.len() != self.blocks.len() {
-            cache.layers = vec![LayerCache::default(); self.blocks.len()];
+        let mut positions = Vec::with_capacity(ids.len());
+        for (cache, &n) in caches.iter_mut().zip(counts) {
+            if cache.len + n > self.rope.positions() {
+                candle_core::bail!(
+                    "{} tokens exceed the model's context of {} tokens",
+                    cache.len + n,
+                    self.rope.positions()
+                );
+            }
+            if cache.layers.len() != self.blocks.len() {
+                cache.layers = vec![LayerCache::default(); self.blocks.len()];
+            }
+            positions.extend(cache.len..cache.len + n);
         }
         let mut x = self.embed_rows(ids)?;
-        for (block, layer) in self.blocks.iter().zip(cache.layers.iter_mut()) {
-            x = block.forward_cached(&x, &positions, &self.rope, layer)?;
+        for (b, block) in self.blocks.iter().enumerate() {
+            let mut layers: Vec<&mut LayerCache> =
+                caches.iter_mut().map(|c| &mut c.layers[b]).collect();
+            x = block.forward_cached(&x, &positions, &self.rope, &mut layers, counts)?;
         }
-        cache.len += ids.len();
+        for (cache, &n) in caches.iter_mut().zip(counts) {
+            cache.len += n;
+        }
         let (hidden, _) = self.norm.forward(&x)?;
         super::head::logits(self.head_weight(), &hidden)
     }

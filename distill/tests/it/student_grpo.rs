@@ -4,9 +4,9 @@
 
 use checkpoint::Architecture;
 use distill::student::{
-    generate_sampled, grpo_step, kl_k3, random_weights, tiny_config, token_logprobs, train, Grads,
-    GrpoBatch, GrpoSettings, Llama, LoraConfig, Packed, Sampling, Sequence, TrainOptions, Tuning,
-    LORA_MODULES,
+    generate_sampled, generate_sampled_group, grpo_step, kl_k3, random_weights, tiny_config,
+    token_logprobs, train, Grads, GrpoBatch, GrpoSettings, Llama, LoraConfig, Packed, Sampling,
+    Sequence, TrainOptions, Tuning, LORA_MODULES,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -168,6 +168,34 @@ fn seeded_sampling_repeats_and_seeds_differ() {
     ));
     assert_eq!(stopped.last(), Some(&a[2]));
     assert!(stopped.len() <= 3);
+}
+
+#[test]
+fn a_group_decoded_together_draws_what_each_answer_draws_alone() {
+    let policy = model(7);
+    let sampling = Sampling {
+        temperature: 1.0,
+        top_p: 0.95,
+    };
+    let prompt = [1u32, 5, 9, 4];
+    let alone = |seed: u64, stop: &[u32]| {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        ok(generate_sampled(
+            &policy, &prompt, 10, stop, sampling, &mut rng,
+        ))
+    };
+    // A stop token that ends some answers early and not others: the batch shrinks as they end.
+    let stop = [alone(0, &[])[3]];
+    let mut rngs: Vec<ChaCha8Rng> = (0..6).map(ChaCha8Rng::seed_from_u64).collect();
+    let group = ok(generate_sampled_group(
+        &policy, &prompt, 10, &stop, sampling, &mut rngs,
+    ));
+    let each: Vec<Vec<u32>> = (0..6).map(|seed| alone(seed, &stop)).collect();
+    assert_eq!(group, each);
+    assert!(
+        group.iter().any(|a| a.len() < 10) && group.iter().any(|a| a.len() == 10),
+        "{group:?}"
+    );
 }
 
 #[test]
