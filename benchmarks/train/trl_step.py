@@ -13,6 +13,7 @@ at most MAX_NEW tokens, beta 0.001, lr 5e-7), the reward whether the last number
 equals the gold one; PROMPTS is an `r2l data sft` file (messages, the gold answer last).
 """
 
+import contextlib
 import json
 import re
 import resource
@@ -137,7 +138,8 @@ def main() -> None:
     mode, directory, threads, data = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as out:
+    # The trainers print their log dicts to stdout: keep stdout for the one JSON line.
+    with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(sys.stderr):
         if mode == "prm":
             result = run_prm(directory, data, int(sys.argv[5]), int(sys.argv[6]), out)
         else:

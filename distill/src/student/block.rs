@@ -252,7 +252,6 @@ impl Block {
         let (qkv_out, _) = self.qkv.forward(&normed, Pass::EVAL)?;
         let [q, k, v] = self.split_rotate(&qkv_out, positions, rope)?;
         let kw = self.heads.kv * self.heads.dim;
-        let (mut keys, mut values, mut spans) = (Vec::new(), Vec::new(), Vec::new());
         {
             let (k, v) = (view(&k)?, view(&v)?);
             let mut row = 0;
@@ -263,6 +262,21 @@ impl Block {
                 cache
                     .values
                     .extend_from_slice(&v.slice()[row * kw..(row + n) * kw]);
+                row += n;
+            }
+        }
+        let attn = if counts.iter().all(|&n| n == 1) {
+            // Decoding: one query per sequence, straight from the caches.
+            let slices: Vec<(&[f32], &[f32])> = caches
+                .iter()
+                .map(|c| (c.keys.as_slice(), c.values.as_slice()))
+                .collect();
+            let out = attention::decode(view(&q)?.slice(), &slices, self.heads);
+            tensor(out, (counts.len(), self.heads.q * self.heads.dim))?
+        } else {
+            let (mut keys, mut values, mut spans) = (Vec::new(), Vec::new(), Vec::new());
+            let mut row = 0;
+            for (cache, &n) in caches.iter().zip(counts) {
                 spans.push(Span {
                     q_start: row,
                     q_len: n,
@@ -273,11 +287,11 @@ impl Block {
                 values.extend_from_slice(&cache.values);
                 row += n;
             }
-        }
-        let total = keys.len() / kw;
-        let keys = tensor(keys, (total, kw))?;
-        let values = tensor(values, (total, kw))?;
-        let (attn, _) = attention::forward(&q, &keys, &values, &spans, self.heads)?;
+            let total = keys.len() / kw;
+            let keys = tensor(keys, (total, kw))?;
+            let values = tensor(values, (total, kw))?;
+            attention::forward(&q, &keys, &values, &spans, self.heads)?.0
+        };
         let (o_out, _) = self.o_proj.forward(&attn, Pass::EVAL)?;
         let mid = (x + o_out)?;
         let (normed, _) = self.post_norm.forward(&mid)?;

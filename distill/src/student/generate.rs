@@ -128,6 +128,27 @@ pub fn generate_sampled_group(
 fn sample(logits: &[f32], sampling: Sampling, rng: &mut ChaCha8Rng) -> u32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let t = sampling.temperature;
+    if sampling.top_p >= 1.0 {
+        // The whole vocabulary: no need to sort it (a sort per token costs as much as a
+        // small model's forward pass).
+        let weights: Vec<f64> = logits
+            .iter()
+            .map(|&l| (f64::from(l - max) / t).exp())
+            .collect();
+        let draw = rng.random_range(0.0..1.0) * weights.iter().sum::<f64>();
+        let mut acc = 0.0;
+        let mut last = 0;
+        for (id, &w) in weights.iter().enumerate() {
+            if w > 0.0 {
+                acc += w;
+                last = id;
+                if acc > draw {
+                    return id as u32;
+                }
+            }
+        }
+        return last as u32;
+    }
     let mut probs: Vec<(u32, f64)> = logits
         .iter()
         .enumerate()
@@ -177,6 +198,23 @@ mod tests {
         // Within the nucleus: 0.665 / 0.910 = 0.731 for token 1.
         let share = counts[1] as f64 / 4000.0;
         assert!((share - 0.731).abs() < 0.03, "{counts:?}");
+        // The whole vocabulary (top_p 1, drawn without sorting): p(token 1) = 0.665.
+        let whole = Sampling {
+            temperature: 1.0,
+            top_p: 1.0,
+        };
+        let mut counts = [0usize; 4];
+        for _ in 0..4000 {
+            counts[sample(&logits, whole, &mut rng) as usize] += 1;
+        }
+        assert!(
+            (counts[1] as f64 / 4000.0 - 0.665).abs() < 0.03,
+            "{counts:?}"
+        );
+        assert!(
+            (counts[2] as f64 / 4000.0 - 0.245).abs() < 0.03,
+            "{counts:?}"
+        );
         let cold = Sampling {
             temperature: 0.05,
             top_p: 1.0,

@@ -83,9 +83,46 @@ pub(crate) fn modify(t: &Tensor, f: impl FnOnce(&mut [f32])) -> Result<()> {
     t.inplace_op1(&Modify(RefCell::new(Some(f))))
 }
 
+/// Row batches at most this tall take [`matmul_nt`]'s few-rows kernel.
+const FEW_ROWS: usize = 16;
+/// Weight rows per parallel task of the few-rows kernel.
+const WEIGHT_ROWS_PER_TASK: usize = 64;
+
 /// `x W^T` for a row batch `x` `[n, in]` and a weight `w` `[out, in]`.
+///
+/// A few rows (decoding: one per sequence) take a kernel that streams every weight row once and
+/// dots it with all of them. gemm packs the whole weight before multiplying, which for a handful
+/// of rows costs more than the product: it was 46 % of a GRPO rollout's profile (135M student,
+/// 8 answers decoded together); this kernel took the rollout from 47 to 80 tokens/s on 2 cores.
 pub(crate) fn matmul_nt(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    x.matmul(&w.t()?)
+    let (n, k) = x.dims2()?;
+    let (out, wk) = w.dims2()?;
+    let plain = |t: &Tensor| t.is_contiguous() && t.dtype() == candle_core::DType::F32;
+    if n > FEW_ROWS || k != wk || !plain(x) || !plain(w) || !x.device().is_cpu() {
+        return x.matmul(&w.t()?);
+    }
+    let (xs, ws) = (view(x)?, view(w)?);
+    let (xs, ws) = (xs.slice(), ws.slice());
+    // [out, n], then transposed: each task owns a block of weight rows.
+    let mut yt = vec![0f32; out * n];
+    yt.par_chunks_mut(WEIGHT_ROWS_PER_TASK * n)
+        .enumerate()
+        .for_each(|(block, chunk)| {
+            let first = block * WEIGHT_ROWS_PER_TASK;
+            for (j, column) in chunk.chunks_mut(n).enumerate() {
+                let row = &ws[(first + j) * k..][..k];
+                for (m, y) in column.iter_mut().enumerate() {
+                    *y = dot(&xs[m * k..][..k], row);
+                }
+            }
+        });
+    let mut y = vec![0f32; n * out];
+    for (j, column) in yt.chunks(n).enumerate() {
+        for (m, &v) in column.iter().enumerate() {
+            y[m * out + j] = v;
+        }
+    }
+    tensor(y, (n, out))
 }
 
 /// `A^T B` for `a` `[n, p]` and `b` `[n, q]`: `[p, q]`.
@@ -183,6 +220,33 @@ mod tests {
         let w = tensor(vec![1., 0., 0., 1., 1., 1.], (3, 2)).unwrap_or_else(|e| panic!("{e}"));
         let y = matmul_nt(&t, &w).and_then(|y| y.to_vec2::<f32>());
         assert_eq!(y.ok(), Some(vec![vec![2., 4., 6.], vec![6., 8., 14.]]));
+    }
+
+    #[test]
+    fn the_few_rows_product_equals_gemms() {
+        let value = |i: usize| ((i * 7919 % 101) as f32 - 50.0) / 25.0;
+        // 37 columns (a 16-wide remainder), 130 weight rows (a partial last task).
+        let (k, out) = (37, 130);
+        let w =
+            tensor((0..out * k).map(value).collect(), (out, k)).unwrap_or_else(|e| panic!("{e}"));
+        for n in [1, 3, FEW_ROWS, FEW_ROWS + 1] {
+            let x = tensor((0..n * k).map(|i| value(i + 3)).collect(), (n, k))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let got = matmul_nt(&x, &w).and_then(|y| y.to_vec2::<f32>());
+            let want = x
+                .matmul(&w.t().unwrap_or_else(|e| panic!("{e}")))
+                .and_then(|y| y.to_vec2::<f32>());
+            let (got, want) = (
+                got.unwrap_or_else(|e| panic!("{e}")),
+                want.unwrap_or_else(|e| panic!("{e}")),
+            );
+            for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+                assert!(
+                    (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                    "n {n}: {g} vs {w}"
+                );
+            }
+        }
     }
 
     #[test]
