@@ -153,7 +153,8 @@ fn dpo_data(dir: &Path) -> PathBuf {
     path
 }
 
-fn lora(dropout: f64) -> Tuning {
+/// LoRA rank 4 (alpha 8) on every projection with `dropout`.
+pub fn lora(dropout: f64) -> Tuning {
     Tuning::Lora(LoraConfig {
         rank: 4,
         alpha: 8.0,
@@ -260,6 +261,17 @@ fn a_stopped_run_resumed_equals_an_uninterrupted_one_bit_for_bit() {
     assert!(err.contains("lr = 0.01"), "{err}");
     resume_to_the_end(options(&parts));
     assert_same_run(&whole, &parts, &["model.safetensors"]);
+}
+
+/// Trains `options` uninterrupted into `tmp/whole`, and into `tmp/parts` stopped after two steps
+/// then resumed; both write the same `files` and log the same losses, bit for bit.
+pub fn assert_resume_is_exact(tmp: &Path, options: impl Fn(&Path) -> TrainOptions, files: &[&str]) {
+    let whole = tmp.join("whole");
+    ok(train(&options(&whole)));
+    let parts = tmp.join("parts");
+    stop_after_two_steps(options(&parts));
+    resume_to_the_end(options(&parts));
+    assert_same_run(&whole, &parts, files);
 }
 
 /// Runs `options` until two steps are logged, then stops it as Ctrl-C does: the run saves a
