@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::student_train::{assert_resume_is_exact, lora, tiny_checkpoint};
-use crate::support::{data_dir, element, set_element};
+use crate::support::{check_finite_differences, data_dir};
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
@@ -104,31 +104,13 @@ fn grpo_gradients_match_finite_differences() {
     let trained = policy.trained(&Tuning::Full);
     let mut grads = Grads::new(trained.iter().map(|(_, t)| t));
     ok(grpo_step(&policy, &batches, 0.1, &mut grads, 0));
-    let eps = 1e-2f32;
     for (name, t) in &trained {
         let Some(g) = grads.get(t) else {
             panic!("no gradient for {name}");
         };
-        let g: Vec<f32> = ok(ok(g.flatten_all()).to_vec1());
-        let mut order: Vec<usize> = (0..g.len()).collect();
-        order.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
-        let mut picks = vec![order[0], g.len() / 3, g.len() - 1];
-        picks.dedup();
-        for i in picks {
-            let original = element(t, i);
-            let loss = || ok(grpo_step(&policy, &batches, 0.1, &mut Grads::default(), 0)).loss;
-            set_element(t, i, original + eps);
-            let plus = loss();
-            set_element(t, i, original - eps);
-            let minus = loss();
-            set_element(t, i, original);
-            let numeric = (plus - minus) / (2.0 * f64::from(eps));
-            let analytic = f64::from(g[i]);
-            assert!(
-                (numeric - analytic).abs() <= 3e-4 + 0.03 * analytic.abs(),
-                "{name}[{i}]: analytic {analytic:.6}, finite difference {numeric:.6}"
-            );
-        }
+        check_finite_differences(name, t, g, 1, (3e-4, 0.03), || {
+            ok(grpo_step(&policy, &batches, 0.1, &mut Grads::default(), 0)).loss
+        });
     }
 }
 

@@ -10,7 +10,7 @@ use distill::student::{
     Tuning, LORA_MODULES,
 };
 
-use crate::support::{element, set_element};
+use crate::support::check_finite_differences;
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
@@ -78,33 +78,14 @@ fn check_gradients(arch: Architecture, tuning: Tuning) {
     let step = ok(sft_step(&model, &packed, &mut grads, 0));
     let loss = ok(sft_loss(&model, &packed));
     assert!((step.loss - loss).abs() < 1e-6, "{} vs {loss}", step.loss);
-    let eps = 1e-2f32;
     let mut checked = 0;
     for (name, t) in &trained {
-        let g: Vec<f32> = ok(ok(grads
+        let g = grads
             .get(t)
-            .unwrap_or_else(|| panic!("no gradient for {name}"))
-            .flatten_all())
-        .to_vec1());
-        let mut order: Vec<usize> = (0..g.len()).collect();
-        order.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
-        let mut picks = vec![order[0], order[1 % g.len()], g.len() / 3, g.len() - 1];
-        picks.dedup();
-        for i in picks {
-            let original = element(t, i);
-            set_element(t, i, original + eps);
-            let plus = ok(sft_loss(&model, &packed));
-            set_element(t, i, original - eps);
-            let minus = ok(sft_loss(&model, &packed));
-            set_element(t, i, original);
-            let numeric = (plus - minus) / (2.0 * f64::from(eps));
-            let analytic = f64::from(g[i]);
-            assert!(
-                (numeric - analytic).abs() <= 2e-4 + 0.02 * analytic.abs(),
-                "{name}[{i}]: analytic {analytic:.6}, finite difference {numeric:.6}"
-            );
-            checked += 1;
-        }
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
+        checked += check_finite_differences(name, t, g, 2, (2e-4, 0.02), || {
+            ok(sft_loss(&model, &packed))
+        });
     }
     assert!(checked >= 2 * trained.len());
 }

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::student_train::{
     assert_resume_is_exact, default_model, lora, tiny_checkpoint, REAL_MODEL,
 };
-use crate::support::{data_dir, element, set_element};
+use crate::support::{check_finite_differences, data_dir, set_element};
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
@@ -147,7 +147,6 @@ fn prm_gradients_match_finite_differences() {
         if weight > 0.0 && !frozen {
             assert!(step.contrastive > 0.0, "{step:?}");
         }
-        let eps = 1e-2f32;
         for (name, t) in &trained {
             let Some(g) = grads.get(t) else {
                 // The language-model head plays no part in a PRM (PyTorch leaves it without a
@@ -155,25 +154,10 @@ fn prm_gradients_match_finite_differences() {
                 assert_eq!(name, "lm_head.weight", "no gradient for {name}");
                 continue;
             };
-            let g: Vec<f32> = ok(ok(g.flatten_all()).to_vec1());
-            let mut order: Vec<usize> = (0..g.len()).collect();
-            order.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
-            let mut picks = vec![order[0], g.len() / 3, g.len() - 1];
-            picks.dedup();
-            for i in picks {
-                let original = element(t, i);
-                set_element(t, i, original + eps);
-                let plus = loss_of(&mut Grads::default()).loss;
-                set_element(t, i, original - eps);
-                let minus = loss_of(&mut Grads::default()).loss;
-                set_element(t, i, original);
-                let numeric = (plus - minus) / (2.0 * f64::from(eps));
-                let analytic = f64::from(g[i]);
-                assert!(
-                    (numeric - analytic).abs() <= 3e-4 + 0.03 * analytic.abs(),
-                    "frozen {frozen}, weight {weight}: {name}[{i}]: analytic {analytic:.6}, finite difference {numeric:.6}"
-                );
-            }
+            let label = format!("frozen {frozen}, weight {weight}: {name}");
+            check_finite_differences(&label, t, g, 1, (3e-4, 0.03), || {
+                loss_of(&mut Grads::default()).loss
+            });
         }
     }
 }

@@ -496,3 +496,42 @@ pub fn set_element(t: &candle_core::Tensor, i: usize, value: f32) {
         .unwrap_or_else(|e| panic!("{e}"));
     flat.slice_set(&src, 0, i).unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// Checks the analytic gradient `gradient` of `t` against central differences of `loss`
+/// (step 1e-2) at its `largest` largest coordinates, a third of the way in and the last one,
+/// within `absolute + relative·|analytic|`; `name` labels a failure. Returns the coordinates
+/// checked.
+pub fn check_finite_differences(
+    name: &str,
+    t: &candle_core::Tensor,
+    gradient: &candle_core::Tensor,
+    largest: usize,
+    (absolute, relative): (f64, f64),
+    mut loss: impl FnMut() -> f64,
+) -> usize {
+    let g: Vec<f32> = gradient
+        .flatten_all()
+        .and_then(|g| g.to_vec1())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut order: Vec<usize> = (0..g.len()).collect();
+    order.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
+    let mut picks: Vec<usize> = (0..largest).map(|k| order[k % g.len()]).collect();
+    picks.extend([g.len() / 3, g.len() - 1]);
+    picks.dedup();
+    let eps = 1e-2f32;
+    for &i in &picks {
+        let original = element(t, i);
+        set_element(t, i, original + eps);
+        let plus = loss();
+        set_element(t, i, original - eps);
+        let minus = loss();
+        set_element(t, i, original);
+        let numeric = (plus - minus) / (2.0 * f64::from(eps));
+        let analytic = f64::from(g[i]);
+        assert!(
+            (numeric - analytic).abs() <= absolute + relative * analytic.abs(),
+            "{name}[{i}]: analytic {analytic:.6}, finite difference {numeric:.6}"
+        );
+    }
+    picks.len()
+}
