@@ -25,7 +25,7 @@ pub use scripted::{response_for, ScriptedClient};
 #[cfg(feature = "scripted-server")]
 pub use scripted_server::{Reply, ScriptedServer};
 pub use wire::{
-    ChatChoice, ChatChunk, ChatRequest, ChatResponse, ChunkChoice, CompletionChoice,
-    CompletionRequest, CompletionResponse, Delta, ErrorBody, ErrorDetail, JsonSchemaFormat,
-    Message, Prompt, ResponseFormat, Role, Stop, Usage,
+    ChatChoice, ChatChunk, ChatLogprobs, ChatRequest, ChatResponse, ChunkChoice, CompletionChoice,
+    CompletionLogprobs, CompletionRequest, CompletionResponse, Delta, ErrorBody, ErrorDetail,
+    JsonSchemaFormat, Message, Prompt, ResponseFormat, Role, Stop, TokenLogprob, TopLogprob, Usage,
 };

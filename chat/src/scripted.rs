@@ -53,6 +53,7 @@ pub fn response_for(request: &ChatRequest, text: String, id: String) -> ChatResp
             index: 0,
             message: Message::assistant(text),
             finish_reason: Some("stop".to_string()),
+            logprobs: None,
         }],
         usage: Some(Usage {
             prompt_tokens,

@@ -1,7 +1,7 @@
 //! OpenAI chat-completion wire types (the subset r2l speaks), shared by clients and the server.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -159,6 +159,15 @@ pub struct ChatRequest {
     /// Constrained output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_format: Option<ResponseFormat>,
+    /// Return the log-probability of each generated token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<bool>,
+    /// With `logprobs`: the most likely alternatives per position (0–20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<u32>,
+    /// Every other field the client sent (a server decides which it refuses).
+    #[serde(flatten, default, skip_serializing_if = "Map::is_empty")]
+    pub other: Map<String, Value>,
 }
 
 /// Token counts of one request.
@@ -192,6 +201,43 @@ pub struct ChatChoice {
     /// `stop`, `length` (hit max_tokens), ...
     #[serde(default)]
     pub finish_reason: Option<String>,
+    /// The generated tokens' log-probabilities, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<ChatLogprobs>,
+}
+
+/// `logprobs` of a chat choice or chunk: one entry per generated token.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChatLogprobs {
+    /// The tokens of the answer, in order.
+    pub content: Vec<TokenLogprob>,
+}
+
+/// One token with its log-probability and, when asked for, the likeliest alternatives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprob {
+    /// The token's text.
+    pub token: String,
+    /// Its natural-log probability under the model.
+    pub logprob: f64,
+    /// The token text's UTF-8 bytes.
+    #[serde(default)]
+    pub bytes: Option<Vec<u8>>,
+    /// The `top_logprobs` likeliest tokens at this position, likeliest first.
+    #[serde(default)]
+    pub top_logprobs: Vec<TopLogprob>,
+}
+
+/// An alternative token at a position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopLogprob {
+    /// The token's text.
+    pub token: String,
+    /// Its natural-log probability.
+    pub logprob: f64,
+    /// The token text's UTF-8 bytes.
+    #[serde(default)]
+    pub bytes: Option<Vec<u8>>,
 }
 
 /// A chat-completion response.
@@ -256,6 +302,9 @@ pub struct ChunkChoice {
     pub delta: Delta,
     /// Set on the last chunk.
     pub finish_reason: Option<String>,
+    /// The log-probabilities of this chunk's tokens, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<ChatLogprobs>,
 }
 
 /// One server-sent event of a streamed chat completion.
@@ -276,14 +325,18 @@ pub struct ChatChunk {
     pub usage: Option<Usage>,
 }
 
-/// `prompt` of a legacy completion: one string or several.
+/// `prompt` of a legacy completion: one string, several, token ids, or several lists of ids.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Prompt {
     /// One prompt.
     One(String),
-    /// Several prompts (r2l serves one).
+    /// Several prompts, answered one after the other.
     Many(Vec<String>),
+    /// One prompt as token ids (what lm-eval's `local-completions` sends).
+    Tokens(Vec<u32>),
+    /// Several prompts as token ids.
+    ManyTokens(Vec<Vec<u32>>),
 }
 
 /// A legacy text-completion request (`/v1/completions`).
@@ -314,6 +367,29 @@ pub struct CompletionRequest {
     /// Stream as server-sent events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
+    /// Return the log-probability of each token and this many likeliest alternatives (0–20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<u32>,
+    /// Put the prompt before the answer (with its tokens' log-probabilities under `logprobs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub echo: Option<bool>,
+    /// Every other field the client sent (a server decides which it refuses).
+    #[serde(flatten, default, skip_serializing_if = "Map::is_empty")]
+    pub other: Map<String, Value>,
+}
+
+/// `logprobs` of a legacy completion choice, one entry per token (the echoed prompt's first
+/// token has no log-probability: nothing precedes it).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CompletionLogprobs {
+    /// Each token's text.
+    pub tokens: Vec<String>,
+    /// Each token's natural-log probability.
+    pub token_logprobs: Vec<Option<f64>>,
+    /// The likeliest alternatives at each position, token text → log-probability.
+    pub top_logprobs: Vec<Option<std::collections::BTreeMap<String, f64>>>,
+    /// Each token's byte offset in the choice's `text`.
+    pub text_offset: Vec<usize>,
 }
 
 /// One choice of a legacy completion.
@@ -325,6 +401,9 @@ pub struct CompletionChoice {
     pub text: String,
     /// `stop` or `length`.
     pub finish_reason: Option<String>,
+    /// Token log-probabilities, when asked for.
+    #[serde(default)]
+    pub logprobs: Option<CompletionLogprobs>,
 }
 
 /// A legacy completion response.

@@ -105,13 +105,34 @@ fn trainer_logits_match_mistral_rs_on_the_default_model() {
     let (model, _) = ok(Llama::load(&dir, None, 0));
     let all: Vec<Vec<f32>> = ok(ok(model.forward(&ids, &mut KvCache::new())).to_vec2());
     drop(model);
-    // mistral.rs's rows are the last positions of the prompt; compare them with ours.
+    // The trainer's log-probability of each prompt token after the first.
+    let trainer_logprobs: Vec<f32> = all
+        .iter()
+        .zip(&ids[1..])
+        .map(|(row, &id)| {
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let sum: f64 = row.iter().map(|&v| f64::from(v - max).exp()).sum();
+            row[id as usize] - (max + sum.ln() as f32)
+        })
+        .collect();
+    let logprob_diffs = std::cell::RefCell::new(Vec::new());
+    // mistral.rs's rows are the last positions of the prompt; compare them with ours, and the
+    // served log-probabilities (`prompt_logprobs`, what echo returns) with the trainer's.
     let engine_logits = |spec: ModelSpec| -> (Vec<f32>, Vec<f32>, usize) {
-        let rows = RUNTIME.block_on(async {
+        let (rows, logprobs) = RUNTIME.block_on(async {
             let engine = ok(Engine::load(&spec).await);
-            ok(engine.prompt_logits(ids.clone()).await)
+            let rows = ok(engine.prompt_logits(ids.clone()).await);
+            (rows, ok(engine.prompt_logprobs(&ids, 0).await))
         });
         assert!(!rows.is_empty() && rows.len() <= all.len());
+        assert!(logprobs[0].is_none() && logprobs.len() == ids.len());
+        let served: Vec<f32> = logprobs[1..]
+            .iter()
+            .map(|c| c.as_ref().map_or(f32::NAN, |c| c.logprob))
+            .collect();
+        logprob_diffs
+            .borrow_mut()
+            .push(max_abs_diff(&served, &trainer_logprobs));
         let first = all.len() - rows.len();
         let theirs: Vec<f32> = rows.concat();
         let ours: Vec<f32> = all[first..].concat();
@@ -136,6 +157,21 @@ fn trainer_logits_match_mistral_rs_on_the_default_model() {
         ids.len()
     );
     assert!(f32_diff < 1e-3, "F32 logits differ by {f32_diff}");
+    let diffs = logprob_diffs.into_inner();
+    eprintln!(
+        "prompt log-probabilities: max |trainer − served| = {:.2e} (F32), {:.3} (Q4_1 GGUF)",
+        diffs[0], diffs[1]
+    );
+    assert!(
+        diffs[0] < 1e-3,
+        "F32 log-probabilities differ by {}",
+        diffs[0]
+    );
+    assert!(
+        diffs[1] < 0.1 * spread,
+        "GGUF log-probabilities differ by {}",
+        diffs[1]
+    );
     let vocab = ours.len();
     let agree = ours_q
         .chunks(vocab)

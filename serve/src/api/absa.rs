@@ -74,14 +74,7 @@ pub async fn absa(State(state): State<AppState>, body: Body) -> Result<Response,
     // setting (stop sequences and seed included), built by the harness, not rebuilt here.
     let model = request.model.unwrap_or_default();
     let chat_request = task_request(&task, &model, &sample, &[]);
-    let sampling = Sampling {
-        max_tokens: chat_request.max_tokens,
-        temperature: chat_request.temperature,
-        top_p: chat_request.top_p,
-        seed: chat_request.seed,
-        n: None,
-        stop: chat_request.stop.as_ref(),
-    };
+    let sampling = Sampling::of_chat(&chat_request)?;
     let prepared = prepare(
         &state,
         &model,
@@ -92,7 +85,8 @@ pub async fn absa(State(state): State<AppState>, body: Body) -> Result<Response,
     )
     .await?;
     let model_id = prepared.engine.info().id.clone();
-    let (raw, _, usage) = run_to_end(&state, prepared).await?;
+    let collected = run_to_end(&state, prepared).await?;
+    let (raw, usage) = (collected.text, collected.usage);
     let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
     let (aspects, parse_error) = match parse_absa(&raw, &label_refs) {
         Ok(pairs) => (pair_set(pairs), None),

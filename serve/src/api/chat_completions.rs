@@ -7,8 +7,11 @@ use chat::{ChatChoice, ChatChunk, ChatRequest, ChatResponse, ChunkChoice, Delta,
 use serde_json::json;
 
 use super::error::ApiError;
-use super::generate::{prepare, response_id, run_to_end, stream, unix_time, Sampling};
-use super::request::read_json;
+use super::generate::{
+    prepare, response_id, run_to_end, stream, unix_time, LogprobsShape, Sampling,
+};
+use super::logprobs::{chat_logprobs, Aligner};
+use super::request::{read_json, refuse_unsupported};
 use super::state::AppState;
 use crate::engine::{json_schema_of, Prompt};
 
@@ -19,6 +22,7 @@ pub async fn chat_completions(
 ) -> Result<Response, ApiError> {
     let request: ChatRequest = read_json(body, state.config.limits.max_body_bytes).await?;
     let limits = &state.config.limits;
+    refuse_unsupported(&request.other)?;
     if request.messages.is_empty() {
         return Err(ApiError::bad_request(
             "messages",
@@ -36,14 +40,8 @@ pub async fn chat_completions(
         ));
     }
     let json_schema = json_schema_of(request.response_format.as_ref());
-    let sampling = Sampling {
-        max_tokens: request.max_tokens,
-        temperature: request.temperature,
-        top_p: request.top_p,
-        seed: request.seed,
-        n: request.n,
-        stop: request.stop.as_ref(),
-    };
+    let sampling = Sampling::of_chat(&request)?;
+    let logprobs = sampling.logprobs.is_some();
     let prepared = prepare(
         &state,
         &request.model,
@@ -70,6 +68,7 @@ pub async fn chat_completions(
                 index: 0,
                 delta,
                 finish_reason: finish,
+                logprobs: None,
             }],
             usage,
         };
@@ -84,24 +83,40 @@ pub async fn chat_completions(
             None,
         );
         let builder = Box::new(
-            move |text: Option<&str>, finish: Option<&str>, usage: Option<chat::Usage>| {
+            move |text: Option<&str>,
+                  finish: Option<&str>,
+                  usage: Option<chat::Usage>,
+                  logprobs: Option<serde_json::Value>| {
                 let delta = Delta {
                     role: None,
                     content: text.map(str::to_string),
                 };
-                json!(chunk(
+                let mut value = json!(chunk(
                     id.clone(),
                     model.clone(),
                     delta,
                     finish.map(str::to_string),
                     usage
-                ))
+                ));
+                if let Some(logprobs) = logprobs {
+                    value["choices"][0]["logprobs"] = logprobs;
+                }
+                value
             },
         );
-        let sse = stream(&state, prepared, Some(json!(first)), builder).await?;
+        let shape = logprobs.then_some(LogprobsShape::Chat);
+        let sse = stream(&state, prepared, Some(json!(first)), builder, shape).await?;
         return Ok(sse.into_response());
     }
-    let (text, reason, usage) = run_to_end(&state, prepared).await?;
+    let engine = prepared.engine.clone();
+    let collected = run_to_end(&state, prepared).await?;
+    let logprobs = if logprobs {
+        let tokens = engine.token_text();
+        let pieces = Aligner::new(true).take(tokens, &collected.chosen, collected.text.len())?;
+        Some(chat_logprobs(tokens, &pieces)?)
+    } else {
+        None
+    };
     let response = ChatResponse {
         id,
         object: "chat.completion".to_string(),
@@ -109,10 +124,11 @@ pub async fn chat_completions(
         model,
         choices: vec![ChatChoice {
             index: 0,
-            message: Message::assistant(text),
-            finish_reason: Some(reason),
+            message: Message::assistant(collected.text),
+            finish_reason: Some(collected.reason),
+            logprobs,
         }],
-        usage: Some(usage),
+        usage: Some(collected.usage),
     };
     Ok(axum::Json(response).into_response())
 }

@@ -1,82 +1,226 @@
-//! `POST /v1/completions`: raw-text completion without the chat template.
+//! `POST /v1/completions`: raw-text completion without the chat template, with OpenAI's
+//! `logprobs` (the generated tokens' and, with `echo`, the prompt's) and several prompts or
+//! token-id prompts in one request (answered one after the other, one choice each).
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use chat::{CompletionChoice, CompletionRequest, CompletionResponse, Prompt as WirePrompt};
+use chat::{
+    CompletionChoice, CompletionLogprobs, CompletionRequest, CompletionResponse,
+    Prompt as WirePrompt, Usage,
+};
 use serde_json::json;
 
 use super::error::ApiError;
-use super::generate::{prepare, response_id, run_to_end, stream, unix_time, Sampling};
-use super::request::read_json;
+use super::generate::{
+    prepare, response_id, run_to_end, stream, unix_time, LogprobsShape, Sampling,
+};
+use super::logprobs::{completion_logprobs, prompt_pieces, Aligner};
+use super::request::{read_json, refuse_unsupported};
 use super::state::AppState;
-use crate::engine::Prompt;
+use crate::engine::{Engine, Prompt};
+
+/// Most prompts in one request (lm-eval sends one per request unless told to batch).
+const MAX_PROMPTS: usize = 64;
 
 /// Answers a text completion.
 pub async fn completions(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let request: CompletionRequest = read_json(body, state.config.limits.max_body_bytes).await?;
-    let prompt = match &request.prompt {
-        WirePrompt::One(text) => text.clone(),
-        WirePrompt::Many(texts) if texts.len() == 1 => texts[0].clone(),
-        WirePrompt::Many(texts) => {
-            return Err(ApiError::bad_request(
-                "prompt",
-                format!("one prompt per request is served, got {}", texts.len()),
-            ))
-        }
-    };
-    if prompt.is_empty() {
-        return Err(ApiError::bad_request("prompt", "`prompt` is empty"));
+    refuse_unsupported(&request.other)?;
+    let prompts = prompts_of(&request.prompt)?;
+    let sampling = Sampling::of_completion(&request)?;
+    let echo = request.echo == Some(true);
+    let generate = request.max_tokens != Some(0);
+    if !generate && !echo {
+        return Err(ApiError::bad_request(
+            "max_tokens",
+            "max_tokens 0 is only served with `echo: true` (the prompt's log-probabilities)",
+        ));
     }
-    let sampling = Sampling {
-        max_tokens: request.max_tokens,
-        temperature: request.temperature,
-        top_p: request.top_p,
-        seed: request.seed,
-        n: request.n,
-        stop: request.stop.as_ref(),
-    };
-    let prepared = prepare(
-        &state,
-        &request.model,
-        Prompt::Text(prompt),
-        "prompt",
-        sampling,
-        None,
-    )
-    .await?;
-    let model = prepared.engine.info().id.clone();
+    let engine = state.engine(Some(&request.model))?;
+    for (index, prompt) in prompts.iter().enumerate() {
+        check_prompt(&engine, prompt, index, prompts.len())?;
+    }
+    let model = engine.info().id.clone();
     let id = response_id("cmpl");
     let created = unix_time();
     if request.stream == Some(true) {
+        if prompts.len() > 1 || echo {
+            return Err(ApiError::bad_request(
+                "stream",
+                "a streamed completion serves one prompt without `echo`",
+            ));
+        }
+        let Some(prompt) = prompts.into_iter().next() else {
+            return Err(ApiError::bad_request("prompt", "`prompt` is empty"));
+        };
+        let prepared = prepare(&state, &request.model, prompt, "prompt", sampling, None).await?;
         let builder = Box::new(
-            move |text: Option<&str>, finish: Option<&str>, usage: Option<chat::Usage>| {
+            move |text: Option<&str>,
+                  finish: Option<&str>,
+                  usage: Option<chat::Usage>,
+                  logprobs: Option<serde_json::Value>| {
                 json!({
                     "id": id,
                     "object": "text_completion",
                     "created": created,
                     "model": model,
-                    "choices": [{"index": 0, "text": text.unwrap_or(""), "finish_reason": finish, "logprobs": null}],
+                    "choices": [{"index": 0, "text": text.unwrap_or(""), "finish_reason": finish, "logprobs": logprobs}],
                     "usage": usage,
                 })
             },
         );
-        return Ok(stream(&state, prepared, None, builder)
+        let shape = sampling.logprobs.map(|_| LogprobsShape::Completion);
+        return Ok(stream(&state, prepared, None, builder, shape)
             .await?
             .into_response());
     }
-    let (text, reason, usage) = run_to_end(&state, prepared).await?;
+    let mut choices = Vec::with_capacity(prompts.len());
+    let mut usage = Usage::default();
+    for (index, prompt) in prompts.into_iter().enumerate() {
+        let mut text = String::new();
+        let mut logprobs = CompletionLogprobs::default();
+        let mut reason = "length".to_string();
+        let mut prompt = prompt;
+        if echo {
+            let ids = engine
+                .prompt_ids(&prompt)
+                .await
+                .map_err(ApiError::internal)?;
+            text = engine
+                .token_text()
+                .decode(&ids)
+                .map_err(ApiError::internal)?;
+            if let Some(top) = sampling.logprobs {
+                let scored = prompt_logprobs(&state, &engine, &ids, top).await?;
+                let pieces = prompt_pieces(engine.token_text(), &ids, &scored)?;
+                completion_logprobs(engine.token_text(), &pieces, 0, &mut logprobs)?;
+            }
+            if !generate {
+                let n = ids.len() as u64;
+                usage.add(&Usage {
+                    prompt_tokens: n,
+                    completion_tokens: 0,
+                    total_tokens: n,
+                });
+            }
+            // The answer continues exactly the ids scored.
+            prompt = Prompt::Tokens(ids);
+        }
+        if generate {
+            let prepared =
+                prepare(&state, &request.model, prompt, "prompt", sampling, None).await?;
+            let collected = run_to_end(&state, prepared).await?;
+            if sampling.logprobs.is_some() {
+                let pieces = Aligner::new(false).take(
+                    engine.token_text(),
+                    &collected.chosen,
+                    collected.text.len(),
+                )?;
+                completion_logprobs(engine.token_text(), &pieces, text.len(), &mut logprobs)?;
+            }
+            text.push_str(&collected.text);
+            reason = collected.reason;
+            usage.add(&collected.usage);
+        }
+        choices.push(CompletionChoice {
+            index: index as u32,
+            text,
+            finish_reason: Some(reason),
+            logprobs: sampling.logprobs.map(|_| logprobs.clone()),
+        });
+    }
     Ok(axum::Json(CompletionResponse {
         id,
         object: "text_completion".to_string(),
         created,
         model,
-        choices: vec![CompletionChoice {
-            index: 0,
-            text,
-            finish_reason: Some(reason),
-        }],
+        choices,
         usage: Some(usage),
     })
     .into_response())
+}
+
+/// The request's prompts, at least one and at most [`MAX_PROMPTS`].
+fn prompts_of(prompt: &WirePrompt) -> Result<Vec<Prompt>, ApiError> {
+    let prompts: Vec<Prompt> = match prompt {
+        WirePrompt::One(text) => vec![Prompt::Text(text.clone())],
+        WirePrompt::Many(texts) => texts.iter().cloned().map(Prompt::Text).collect(),
+        WirePrompt::Tokens(ids) => vec![Prompt::Tokens(ids.clone())],
+        WirePrompt::ManyTokens(lists) => lists.iter().cloned().map(Prompt::Tokens).collect(),
+    };
+    if prompts.is_empty() {
+        return Err(ApiError::bad_request("prompt", "`prompt` is an empty list"));
+    }
+    if prompts.len() > MAX_PROMPTS {
+        return Err(ApiError::bad_request(
+            "prompt",
+            format!(
+                "{} prompts; at most {MAX_PROMPTS} are served per request",
+                prompts.len()
+            ),
+        ));
+    }
+    Ok(prompts)
+}
+
+/// 400 for an empty prompt or a token id outside the model's vocabulary, naming which prompt.
+fn check_prompt(
+    engine: &Engine,
+    prompt: &Prompt,
+    index: usize,
+    count: usize,
+) -> Result<(), ApiError> {
+    let param = if count == 1 {
+        "prompt".to_string()
+    } else {
+        format!("prompt[{index}]")
+    };
+    match prompt {
+        Prompt::Text(text) if text.is_empty() => {
+            Err(ApiError::bad_request(param, "the prompt is empty"))
+        }
+        Prompt::Tokens(ids) if ids.is_empty() => {
+            Err(ApiError::bad_request(param, "the prompt has no token ids"))
+        }
+        Prompt::Tokens(ids) => {
+            let vocab = engine.token_text().vocab_size();
+            match ids.iter().position(|&id| id as usize >= vocab) {
+                Some(at) => Err(ApiError::bad_request(
+                    param,
+                    format!(
+                        "token id {} (position {at}) is outside the model's vocabulary of {vocab}",
+                        ids[at]
+                    ),
+                )),
+                None => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The prompt's log-probabilities, within the admission limits and the request timeout.
+async fn prompt_logprobs(
+    state: &AppState,
+    engine: &Engine,
+    ids: &[u32],
+    top: usize,
+) -> Result<Vec<Option<crate::engine::Chosen>>, ApiError> {
+    let context = engine.info().context_length;
+    if ids.len() > context {
+        return Err(ApiError::bad_request(
+            "prompt",
+            format!(
+                "the prompt takes {} tokens; the model's context is {context} tokens",
+                ids.len()
+            ),
+        ));
+    }
+    let _slot = state.admission.admit().await?;
+    let limit = state.config.limits.request_timeout;
+    match tokio::time::timeout(limit, engine.prompt_logprobs(ids, top)).await {
+        Err(_) => Err(ApiError::timeout(limit.as_secs_f64())),
+        Ok(result) => result.map_err(ApiError::internal),
+    }
 }

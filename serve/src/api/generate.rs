@@ -10,11 +10,15 @@ use futures::Stream;
 use serde_json::Value;
 
 use super::error::ApiError;
+use super::logprobs::{chat_logprobs, completion_logprobs, Aligner};
 use super::state::{AppState, Slot};
-use crate::engine::{collect, Engine, Event, Generation, GenerationRequest, Prompt};
+use crate::engine::{
+    collect, Collected, Engine, Event, Generation, GenerationRequest, Prompt, MAX_TOP_LOGPROBS,
+};
 use crate::error::Error;
 
 /// Sampling fields common to both completion kinds, as the client sent them.
+#[derive(Debug, Clone, Copy)]
 pub struct Sampling<'a> {
     /// `max_tokens`.
     pub max_tokens: Option<u32>,
@@ -28,6 +32,64 @@ pub struct Sampling<'a> {
     pub n: Option<u32>,
     /// `stop`.
     pub stop: Option<&'a chat::Stop>,
+    /// Alternatives per token when log-probabilities are asked for (None: not asked).
+    pub logprobs: Option<usize>,
+}
+
+impl<'a> Sampling<'a> {
+    /// The sampling fields of a chat request (`top_logprobs` checked: 0–20, with `logprobs`).
+    pub fn of_chat(request: &'a chat::ChatRequest) -> Result<Sampling<'a>, ApiError> {
+        let top = request.top_logprobs.map_or(0, |k| k as usize);
+        if top > MAX_TOP_LOGPROBS {
+            return Err(ApiError::bad_request(
+                "top_logprobs",
+                format!("top_logprobs must be from 0 to {MAX_TOP_LOGPROBS}, got {top}"),
+            ));
+        }
+        let asked = request.logprobs == Some(true);
+        if request.top_logprobs.is_some() && !asked {
+            return Err(ApiError::bad_request(
+                "top_logprobs",
+                "top_logprobs needs `logprobs: true`",
+            ));
+        }
+        if asked && request.response_format.is_some() {
+            return Err(ApiError::bad_request(
+                "logprobs",
+                "logprobs cannot be combined with response_format on this server",
+            ));
+        }
+        Ok(Sampling {
+            max_tokens: request.max_tokens,
+            temperature: request.temperature,
+            top_p: request.top_p,
+            seed: request.seed,
+            n: request.n,
+            stop: request.stop.as_ref(),
+            logprobs: asked.then_some(top),
+        })
+    }
+
+    /// The sampling fields of a legacy completion (`logprobs` checked: 0–20).
+    pub fn of_completion(request: &'a chat::CompletionRequest) -> Result<Sampling<'a>, ApiError> {
+        if let Some(k) = request.logprobs {
+            if k as usize > MAX_TOP_LOGPROBS {
+                return Err(ApiError::bad_request(
+                    "logprobs",
+                    format!("logprobs must be from 0 to {MAX_TOP_LOGPROBS}, got {k}"),
+                ));
+            }
+        }
+        Ok(Sampling {
+            max_tokens: request.max_tokens,
+            temperature: request.temperature,
+            top_p: request.top_p,
+            seed: request.seed,
+            n: request.n,
+            stop: request.stop.as_ref(),
+            logprobs: request.logprobs.map(|k| k as usize),
+        })
+    }
 }
 
 /// A request checked against the limits and the model's context, ready to run.
@@ -108,6 +170,7 @@ pub async fn prepare(
         seed: sampling.seed,
         stop,
         json_schema,
+        logprobs: sampling.logprobs,
     };
     Ok(Prepared {
         engine,
@@ -116,11 +179,8 @@ pub async fn prepare(
     })
 }
 
-/// Runs a prepared request to the end within the request timeout: (text, finish reason, usage).
-pub async fn run_to_end(
-    state: &AppState,
-    prepared: Prepared,
-) -> Result<(String, String, chat::Usage), ApiError> {
+/// Runs a prepared request to the end within the request timeout.
+pub async fn run_to_end(state: &AppState, prepared: Prepared) -> Result<Collected, ApiError> {
     let _slot = state.admission.admit().await?;
     let limit = state.config.limits.request_timeout;
     let outcome = tokio::time::timeout(
@@ -131,18 +191,29 @@ pub async fn run_to_end(
     match outcome {
         Err(_) => Err(ApiError::timeout(limit.as_secs_f64())),
         Ok(Err(message)) => Err(ApiError::internal(message)),
-        Ok(Ok((text, reason, usage))) => {
+        Ok(Ok(collected)) => {
+            let usage = &collected.usage;
             state
                 .metrics
                 .add_tokens(usage.prompt_tokens, usage.completion_tokens);
-            Ok((text, reason, usage))
+            Ok(collected)
         }
     }
 }
 
-/// Builds the JSON of one stream chunk: (text delta, finish reason, usage on the last chunk).
+/// Builds the JSON of one stream chunk: (text delta, finish reason, usage on the last chunk,
+/// the log-probabilities of the chunk's tokens in the endpoint's shape).
 pub type ChunkBuilder =
-    Box<dyn Fn(Option<&str>, Option<&str>, Option<chat::Usage>) -> Value + Send>;
+    Box<dyn Fn(Option<&str>, Option<&str>, Option<chat::Usage>, Option<Value>) -> Value + Send>;
+
+/// Which `logprobs` shape a stream's chunks carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogprobsShape {
+    /// Chat's `{"content": [...]}`.
+    Chat,
+    /// A legacy completion's `{"tokens", "token_logprobs", "top_logprobs", "text_offset"}`.
+    Completion,
+}
 
 struct StreamState {
     generation: Generation,
@@ -151,6 +222,38 @@ struct StreamState {
     chunk: ChunkBuilder,
     deadline: Instant,
     phase: Phase,
+    /// Set when the request asked for log-probabilities.
+    logprobs: Option<LogprobsShape>,
+    aligner: Aligner,
+    engine: Arc<Engine>,
+    /// Bytes of answer sent so far.
+    sent: usize,
+}
+
+impl StreamState {
+    /// The log-probabilities of the tokens whose text is now out, in the stream's shape.
+    fn logprobs(&mut self) -> Option<Value> {
+        let shape = self.logprobs?;
+        let chosen = self.generation.chosen();
+        let tokens = self.engine.token_text();
+        let rendered =
+            self.aligner
+                .take(tokens, &chosen, self.sent)
+                .and_then(|pieces| match shape {
+                    LogprobsShape::Chat => {
+                        chat_logprobs(tokens, &pieces).map(|l| serde_json::to_value(l).ok())
+                    }
+                    LogprobsShape::Completion => {
+                        let mut out = chat::CompletionLogprobs::default();
+                        completion_logprobs(tokens, &pieces, 0, &mut out)
+                            .map(|()| serde_json::to_value(out).ok())
+                    }
+                });
+        match rendered {
+            Ok(value) => value,
+            Err(error) => Some(error.body_json()),
+        }
+    }
 }
 
 enum Phase {
@@ -166,6 +269,7 @@ pub async fn stream(
     prepared: Prepared,
     first: Option<Value>,
     chunk: ChunkBuilder,
+    logprobs: Option<LogprobsShape>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let slot = state.admission.admit().await?;
     let generation = prepared
@@ -180,6 +284,10 @@ pub async fn stream(
         chunk,
         deadline: Instant::now() + state.config.limits.request_timeout,
         phase: Phase::Streaming,
+        logprobs,
+        aligner: Aligner::new(logprobs == Some(LogprobsShape::Chat)),
+        engine: prepared.engine.clone(),
+        sent: 0,
     };
     let opening =
         futures::stream::iter(first.map(|value| Ok(SseEvent::default().data(value.to_string()))));
@@ -193,13 +301,17 @@ pub async fn stream(
             Phase::Streaming => {
                 let next = tokio::time::timeout_at(s.deadline.into(), s.generation.next()).await;
                 let event = match next {
-                    Ok(Some(Ok(Event::Text(text)))) => (s.chunk)(Some(&text), None, None),
+                    Ok(Some(Ok(Event::Text(text)))) => {
+                        s.sent += text.len();
+                        let logprobs = s.logprobs();
+                        (s.chunk)(Some(&text), None, None, logprobs)
+                    }
                     Ok(Some(Ok(Event::Finished { reason, usage }))) => {
                         s.state
                             .metrics
                             .add_tokens(usage.prompt_tokens, usage.completion_tokens);
                         s.phase = Phase::Done;
-                        (s.chunk)(None, Some(&reason), Some(usage))
+                        (s.chunk)(None, Some(&reason), Some(usage), None)
                     }
                     Ok(Some(Err(message))) => {
                         s.phase = Phase::Done;

@@ -6,10 +6,12 @@ mod chat_completions;
 mod completions;
 mod error;
 mod generate;
+mod logprobs;
 mod metrics;
 mod models;
 mod request;
 mod state;
+mod tokenize;
 
 use std::time::Instant;
 
@@ -25,7 +27,8 @@ pub use metrics::Metrics;
 pub use request::decode_json;
 pub use state::{Admission, AppState};
 
-/// The app: OpenAI routes (behind the API key when keys are configured), `/v1/absa`, and the
+/// The app: OpenAI routes (behind the API key when keys are configured), `/v1/absa`,
+/// `/tokenize` and `/detokenize`, and the
 /// open operational routes `/health`, `/ready`, `/metrics`.
 pub fn app(state: AppState) -> Router {
     let protected = Router::new()
@@ -36,6 +39,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/completions", post(completions::completions))
         .route("/v1/models", get(models::list_models))
         .route("/v1/absa", post(absa::absa))
+        .route("/tokenize", post(tokenize::tokenize))
+        .route("/detokenize", post(tokenize::detokenize))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     Router::new()
         .merge(protected)

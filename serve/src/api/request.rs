@@ -56,6 +56,34 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// Fields a client may send that do not change the answer; ignored.
+const IGNORED_FIELDS: [&str; 6] = [
+    "user",
+    "metadata",
+    "store",
+    "stream_options",
+    "service_tier",
+    "reasoning_effort",
+];
+
+/// 400 naming the first field of `other` (the fields a request type does not model) that this
+/// server does not honour: tools, penalties, `logit_bias`, `best_of`... would change the answer,
+/// and a client must not believe they were applied.
+pub fn refuse_unsupported(
+    other: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ApiError> {
+    match other
+        .keys()
+        .find(|field| !IGNORED_FIELDS.contains(&field.as_str()))
+    {
+        None => Ok(()),
+        Some(field) => Err(ApiError::bad_request(
+            field,
+            format!("`{field}` is not supported by this server; remove it from the request"),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +104,28 @@ mod tests {
         assert_eq!(wrong_type.param.as_deref(), Some("max_tokens"));
         let missing = status(b"{\"model\": \"m\"}");
         assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn fields_that_would_change_the_answer_are_refused_by_name() {
+        let other = |json: &str| -> serde_json::Map<String, serde_json::Value> {
+            let request: chat::ChatRequest =
+                decode_json(json.as_bytes()).unwrap_or_else(|e| panic!("{}", e.message));
+            request.other
+        };
+        let base = r#""model": "m", "messages": [{"role": "user", "content": "hi"}]"#;
+        assert!(refuse_unsupported(&other(&format!("{{{base}, \"user\": \"u1\"}}"))).is_ok());
+        for field in [
+            "tools",
+            "logit_bias",
+            "presence_penalty",
+            "best_of",
+            "an_unknown_field",
+        ] {
+            let refused = refuse_unsupported(&other(&format!("{{{base}, \"{field}\": 1}}")))
+                .expect_err(field);
+            assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+            assert_eq!(refused.param.as_deref(), Some(field));
+        }
     }
 }

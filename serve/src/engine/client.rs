@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chat::{ChatChoice, ChatClient, ChatError, ChatRequest, ChatResponse, Message, ResponseFormat};
 
 use super::engine::{Engine, Event, GenerationRequest, Prompt};
+use super::logprobs::Chosen;
 use crate::error::Error;
 
 /// The JSON schema a `response_format` asks for (`json_object` = any object), if any.
@@ -16,12 +17,26 @@ pub fn json_schema_of(format: Option<&ResponseFormat>) -> Option<serde_json::Val
     }
 }
 
-/// Collects a whole generation into (text, finish reason, usage).
+/// A whole generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collected {
+    /// The answer.
+    pub text: String,
+    /// The OpenAI finish reason.
+    pub reason: String,
+    /// Token counts.
+    pub usage: chat::Usage,
+    /// The tokens chosen, with log-probabilities, when the request asked for them (may run past
+    /// `text`: the end-of-sequence token, a stop string's tokens).
+    pub chosen: Vec<Chosen>,
+}
+
+/// Collects a whole generation.
 pub async fn collect(
     engine: &Engine,
     request: GenerationRequest,
     prompt_tokens: usize,
-) -> Result<(String, String, chat::Usage), String> {
+) -> Result<Collected, String> {
     let mut generation = engine
         .generate(request, prompt_tokens)
         .await
@@ -30,7 +45,14 @@ pub async fn collect(
     while let Some(event) = generation.next().await {
         match event? {
             Event::Text(piece) => text.push_str(&piece),
-            Event::Finished { reason, usage } => return Ok((text, reason, usage)),
+            Event::Finished { reason, usage } => {
+                return Ok(Collected {
+                    text,
+                    reason,
+                    usage,
+                    chosen: generation.chosen(),
+                })
+            }
         }
     }
     Err("the generation ended without finishing".to_string())
@@ -62,8 +84,14 @@ impl ChatClient for Engine {
                 .map(|s| s.to_vec())
                 .unwrap_or_default(),
             json_schema: json_schema_of(request.response_format.as_ref()),
+            logprobs: None,
         };
-        let (text, reason, usage) = collect(self, generation, prompt_tokens)
+        let Collected {
+            text,
+            reason,
+            usage,
+            ..
+        } = collect(self, generation, prompt_tokens)
             .await
             .map_err(ChatError::Engine)?;
         Ok(ChatResponse {
@@ -77,6 +105,7 @@ impl ChatClient for Engine {
                 index: 0,
                 message: Message::assistant(text),
                 finish_reason: Some(reason),
+                logprobs: None,
             }],
             usage: Some(usage),
         })

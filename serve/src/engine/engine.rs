@@ -2,7 +2,7 @@
 //! stop (and free their slot) as soon as the consumer drops them.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use mistralrs::core::RequestMessage;
 use mistralrs::{
@@ -12,11 +12,13 @@ use mistralrs::{
 use tokio::sync::mpsc::{channel, Receiver};
 
 use super::grammar_end::grammar_end_token;
+use super::logprobs::{log_softmax, top_k, Choice, Chosen, Recorder};
 use super::prefix_cache;
 use super::seeded::SeededSampler;
 use super::spec::{ModelFormat, ModelSpec};
 use super::staged::StagedCheckpoint;
 use super::stop::StopTrimmer;
+use super::token_text::TokenText;
 use crate::error::{Error, Result};
 
 /// Tokens generated when a request does not say (`max_tokens` absent).
@@ -45,6 +47,8 @@ pub enum Prompt {
     Chat(Vec<chat::Message>),
     /// Raw text, no template (`/v1/completions`).
     Text(String),
+    /// Token ids, no template (`/v1/completions` with ids).
+    Tokens(Vec<u32>),
 }
 
 /// One generation request, already validated by the caller.
@@ -65,6 +69,9 @@ pub struct GenerationRequest {
     pub stop: Vec<String>,
     /// Constrain the output to JSON matching this schema (llguidance).
     pub json_schema: Option<serde_json::Value>,
+    /// Record each generated token's log-probability and this many alternatives (None: none).
+    /// The tokens are then chosen by a [`Recorder`]; not with `json_schema`.
+    pub logprobs: Option<usize>,
 }
 
 /// An event of a running generation.
@@ -91,6 +98,8 @@ pub struct Generation {
     /// The end, held back while the last piece of text is delivered.
     pending: Option<Event>,
     finished: bool,
+    /// The tokens chosen so far, when log-probabilities were asked for.
+    chosen: Option<Arc<Mutex<Vec<Chosen>>>>,
 }
 
 impl Generation {
@@ -212,6 +221,15 @@ impl Generation {
         }
     }
 
+    /// The tokens chosen so far with their log-probabilities (empty unless the request asked
+    /// for them). The engine may already have chosen a token whose text has not arrived yet.
+    pub fn chosen(&self) -> Vec<Chosen> {
+        self.chosen
+            .as_ref()
+            .and_then(|chosen| chosen.lock().ok().map(|c| c.clone()))
+            .unwrap_or_default()
+    }
+
     /// The last text (if any) now, the end right after it.
     fn deliver(&mut self, text: String, end: Event) -> Event {
         if text.is_empty() {
@@ -248,6 +266,8 @@ pub struct Engine {
     /// The token a constrained answer ends with, when the model does not stop on it by itself
     /// (see [`grammar_end_token`]); a stop sequence of every constrained request.
     grammar_end: Option<String>,
+    /// The model's tokenizer, for token texts.
+    tokens: TokenText,
 }
 
 impl Engine {
@@ -309,6 +329,7 @@ impl Engine {
             ModelFormat::Safetensors => grammar_end_token(&spec.path),
             ModelFormat::Gguf => None,
         };
+        let tokens = TokenText::load(&spec.path, format)?;
         let weights = spec.path.clone();
         let sha256 = tokio::task::spawn_blocking(move || checkpoint::weights_sha256(&weights))
             .await
@@ -325,6 +346,7 @@ impl Engine {
             info,
             _staged: staged,
             grammar_end,
+            tokens,
         })
     }
 
@@ -333,18 +355,27 @@ impl Engine {
         &self.info
     }
 
-    /// Tokens the prompt takes once rendered with the chat template (generation prompt included).
-    pub async fn prompt_tokens(&self, prompt: &Prompt) -> Result<usize> {
+    /// The model's tokenizer.
+    pub fn token_text(&self) -> &TokenText {
+        &self.tokens
+    }
+
+    /// The ids the engine reads for `prompt` (chat template and generation prompt included).
+    pub async fn prompt_ids(&self, prompt: &Prompt) -> Result<Vec<u32>> {
         let text = match prompt {
             Prompt::Chat(messages) => either::Either::Left(text_messages(messages)),
             Prompt::Text(text) => either::Either::Right(text.clone()),
+            Prompt::Tokens(ids) => return Ok(ids.clone()),
         };
-        let tokens = self
-            .model
+        self.model
             .tokenize(text, None, true, true, None)
             .await
-            .map_err(|e| Error::Engine(e.to_string()))?;
-        Ok(tokens.len())
+            .map_err(|e| Error::Engine(e.to_string()))
+    }
+
+    /// Tokens the prompt takes once rendered with the chat template (generation prompt included).
+    pub async fn prompt_tokens(&self, prompt: &Prompt) -> Result<usize> {
+        Ok(self.prompt_ids(prompt).await?.len())
     }
 
     /// Checks the prompt against the context and clamps `max_tokens` (default
@@ -382,10 +413,29 @@ impl Engine {
                 echo_prompt: false,
                 best_of: None,
             },
+            Prompt::Tokens(ids) => RequestMessage::CompletionTokens(ids),
         };
         let temperature = request.temperature.filter(|t| *t > 0.0);
         let mut logits_processors = None;
+        let mut chosen = None;
         let mut sampling = match (temperature, request.seed) {
+            _ if request.logprobs.is_some() => {
+                // The recorder chooses every token; an unseeded sampled request draws with a
+                // fresh seed.
+                let choice = match temperature {
+                    None => Choice::Greedy,
+                    Some(temperature) => Choice::Sampled(SeededSampler {
+                        seed: request.seed.unwrap_or_else(rand::random),
+                        temperature,
+                        top_p: request.top_p.unwrap_or(1.0),
+                    }),
+                };
+                let (recorder, record) = Recorder::new(choice, request.logprobs.unwrap_or(0));
+                let processor: Arc<dyn mistralrs::CustomLogitsProcessor> = Arc::new(recorder);
+                logits_processors = Some(vec![processor]);
+                chosen = Some(record);
+                SamplingParams::deterministic()
+            }
             (None, _) => SamplingParams::deterministic(),
             (Some(temperature), Some(seed)) => {
                 let sampler = SeededSampler {
@@ -449,14 +499,15 @@ impl Engine {
             max_tokens,
             pending: None,
             finished: false,
+            chosen,
         })
     }
 }
 
 impl Engine {
     /// The raw logits of one forward pass over the exact ids `tokens` (no chat template): one
-    /// row of vocabulary scores per position mistral.rs returns (every prompt position for a
-    /// checkpoint directory; the last row scores the token after `tokens`).
+    /// row of vocabulary scores per prompt position (the vendored engine skips the prefix cache
+    /// for such requests), row `i` scoring the token after position `i`.
     pub async fn prompt_logits(&self, tokens: Vec<u32>) -> Result<Vec<Vec<f32>>> {
         let (sender, mut receiver) = channel(4);
         let mut sampling = SamplingParams::deterministic();
@@ -490,15 +541,21 @@ impl Engine {
         loop {
             match receiver.recv().await {
                 Some(Response::Raw { logits_chunks, .. }) => {
-                    let last = logits_chunks
-                        .last()
-                        .ok_or_else(|| Error::Engine("no logits returned".to_string()))?;
-                    let vocab = last.dims().last().copied().unwrap_or(0);
-                    return last
-                        .to_dtype(candle_core::DType::F32)
-                        .and_then(|t| t.reshape(((), vocab)))
-                        .and_then(|t| t.to_vec2::<f32>())
-                        .map_err(|e| Error::Engine(e.to_string()));
+                    if logits_chunks.is_empty() {
+                        return Err(Error::Engine("no logits returned".to_string()));
+                    }
+                    // A long prompt is prefilled in chunks, one tensor of rows each.
+                    let mut rows = Vec::new();
+                    for chunk in &logits_chunks {
+                        let vocab = chunk.dims().last().copied().unwrap_or(0);
+                        let chunk_rows = chunk
+                            .to_dtype(candle_core::DType::F32)
+                            .and_then(|t| t.reshape(((), vocab)))
+                            .and_then(|t| t.to_vec2::<f32>())
+                            .map_err(|e| Error::Engine(e.to_string()))?;
+                        rows.extend(chunk_rows);
+                    }
+                    return Ok(rows);
                 }
                 Some(Response::ModelError(message, _)) => return Err(Error::Engine(message)),
                 Some(Response::ValidationError(e)) | Some(Response::InternalError(e)) => {
@@ -508,6 +565,37 @@ impl Engine {
                 None => return Err(Error::Engine("the engine closed the stream".to_string())),
             }
         }
+    }
+}
+
+impl Engine {
+    /// Each token of `ids` after the first with its log-probability given the tokens before it
+    /// and its `top` likeliest alternatives, from one forward pass over `ids` (no prefix cache:
+    /// every position is computed). The first token has none: nothing precedes it.
+    pub async fn prompt_logprobs(&self, ids: &[u32], top: usize) -> Result<Vec<Option<Chosen>>> {
+        let rows = self.prompt_logits(ids.to_vec()).await?;
+        if rows.len() < ids.len() {
+            return Err(Error::Engine(format!(
+                "the engine returned logits for {} of {} prompt positions",
+                rows.len(),
+                ids.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        out.push(None);
+        for (row, &id) in rows.iter().zip(&ids[1..]) {
+            let logprobs = log_softmax(row);
+            let logprob = logprobs
+                .get(id as usize)
+                .copied()
+                .ok_or_else(|| Error::Engine(format!("token id {id} is outside the vocabulary")))?;
+            out.push(Some(Chosen {
+                id,
+                logprob,
+                top: top_k(&logprobs, top),
+            }));
+        }
+        Ok(out)
     }
 }
 

@@ -6,17 +6,21 @@ mod engine;
 mod grammar_end;
 #[cfg(test)]
 mod kernel_checks;
+mod logprobs;
 pub mod prefix_cache;
 mod seeded;
 mod spec;
 mod staged;
 mod stop;
+mod token_text;
 
-pub use client::{collect, json_schema_of};
+pub use client::{collect, json_schema_of, Collected};
 pub use engine::{
     Engine, Event, Generation, GenerationRequest, ModelInfo, Prompt, SharedEngine,
     DEFAULT_MAX_TOKENS,
 };
+pub use logprobs::{log_softmax, top_k, Choice, Chosen, Recorder, MAX_TOP_LOGPROBS};
 pub use seeded::SeededSampler;
 pub use spec::{Isq, ModelFormat, ModelSpec, DEFAULT_MAX_SEQS};
 pub use stop::{StopTrimmer, Trimmed};
+pub use token_text::TokenText;

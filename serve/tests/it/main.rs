@@ -4,6 +4,7 @@
 mod api;
 mod batching;
 mod hardening;
+mod logprobs;
 mod readiness;
 mod sampling;
 mod support;

@@ -549,6 +549,9 @@ pub struct Sequence {
     pub step_start_instant: Option<Instant>,
     group: Arc<Mutex<SequenceGroup>>,
     state: RwLock<SequenceState>,
+    /// r2l patch: whether the answer's leading whitespace is dropped (chat answers); a text
+    /// completion keeps it, as the continuation of its prompt (" the", not "the").
+    pub(crate) trim_leading_space: bool,
 
     // Tool calls
     pub tools: Option<Arc<ToolCallingMatcher>>,
@@ -637,6 +640,7 @@ impl Sequence {
             cumulative_logprob: 0.,
             completion_bytes: Vec::new(),
             stream_idx: 0,
+            trim_leading_space: true,
             last_completion_bytes_len: 0,
             last_logprob: 0.0,
             last_is_done: None,
@@ -1031,7 +1035,7 @@ impl Sequence {
         // The first token usually starts with a space. We don't want to add that to the delta.
         // Since we're using the completion_bytes, we need to take care of that ourselves.
         // Had we used HF's Tokenizer, it would have taken care of that for us.
-        if is_first {
+        if is_first && self.trim_leading_space {
             return Ok(Some(new_decoded.trim_start().to_string()));
         }
         Ok(Some(new_decoded.to_string()))

@@ -593,6 +593,8 @@ impl Engine {
                 request.return_raw_logits,
                 eos_toks,
             );
+            // r2l patch: only chat answers drop their leading whitespace.
+            seq.trim_leading_space = is_chat;
 
             // Only "track" a new sequence if it is a traditional one
             if matches!(seq_step_type, SeqStepType::PromptAndDecode) {
@@ -686,15 +688,21 @@ impl Engine {
                 );
             }
 
-            let prefill_cache = handle_seq_error!(
-                get_mut_arcmutex!(self.prefix_cacher).search_for_matching_cache(
-                    seq.get_toks(),
-                    seq.image_hashes(),
-                    seq.audio_hashes(),
-                    seq.video_hashes(),
-                ),
-                request.response
-            );
+            // r2l patch: a request for raw logits wants a row for every prompt position, which a
+            // cached prefix would skip (its rows are never computed).
+            let prefill_cache = if request.return_raw_logits {
+                None
+            } else {
+                handle_seq_error!(
+                    get_mut_arcmutex!(self.prefix_cacher).search_for_matching_cache(
+                        seq.get_toks(),
+                        seq.image_hashes(),
+                        seq.audio_hashes(),
+                        seq.video_hashes(),
+                    ),
+                    request.response
+                )
+            };
 
             seq = match prefill_cache.clone() {
                 Some(MatchingCache::Normal {

@@ -42,3 +42,18 @@ impl GGUFArchitecture {
             .map_err(anyhow::Error::msg)
     }
 }
+
+/// r2l patch: the Hugging Face tokenizer mistral.rs builds from a GGUF file's metadata (the one
+/// its GGUF pipeline tokenizes with), serialised as `tokenizer.json` text, so a caller can
+/// tokenize and decode without a round trip through the engine.
+pub fn gguf_tokenizer_json(path: &std::path::Path) -> Result<String> {
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let mut readers = vec![&mut file];
+    let content = Content::from_readers(&mut readers)?;
+    let conversion = convert_gguf_to_hf_tokenizer(&content)?;
+    conversion
+        .tokenizer
+        .to_string(false)
+        .map_err(|e| anyhow::anyhow!("cannot serialise the tokenizer: {e}"))
+}
