@@ -18,6 +18,8 @@ pub struct Limits {
     pub max_messages: usize,
     /// Largest `max_tokens` a request may ask for → 400 above.
     pub max_tokens_cap: usize,
+    /// Most choices (`n`) per request → 400 above; they are generated one after the other.
+    pub max_n: usize,
     /// Generations running at once.
     pub max_in_flight: usize,
     /// Requests waiting for a slot → 429 with `Retry-After` above.
@@ -32,6 +34,7 @@ impl Default for Limits {
             max_body_bytes: 1 << 20,
             max_messages: 256,
             max_tokens_cap: 4096,
+            max_n: 8,
             max_in_flight: 8,
             max_queue: 64,
             request_timeout: Duration::from_secs(300),

@@ -58,6 +58,9 @@ pub struct ServeArgs {
     /// Largest max_tokens a request may ask for (400 above)
     #[arg(long, default_value_t = Limits::default().max_tokens_cap)]
     max_tokens_cap: usize,
+    /// Most choices (`n`) per request (400 above)
+    #[arg(long, default_value_t = Limits::default().max_n)]
+    max_n: usize,
     /// Most messages per chat request (400 above)
     #[arg(long, default_value_t = Limits::default().max_messages)]
     max_messages: usize,
@@ -161,6 +164,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             max_body_bytes: args.max_body_bytes,
             max_messages: args.max_messages,
             max_tokens_cap: args.max_tokens_cap,
+            max_n: args.max_n.max(1),
             max_in_flight: args.max_in_flight.max(1),
             max_queue: args.max_queue,
             request_timeout: Duration::from_secs(args.timeout.max(1)),

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::generate::{
-    prepare, response_id, run_to_end, stream, unix_time, LogprobsShape, Sampling,
+    prepare, response_id, run_to_end, stream, unix_time, ChoicesUsage, LogprobsShape, Sampling,
 };
 use super::logprobs::{chat_logprobs, Aligner};
 use super::request::{read_json, refuse_unsupported};
@@ -47,14 +47,18 @@ pub async fn chat_completions(
         &request.model,
         Prompt::Chat(request.messages.clone()),
         "messages",
-        sampling,
-        json_schema,
+        sampling.choice(0),
+        json_schema.clone(),
     )
     .await?;
     let model = prepared.engine.info().id.clone();
+    let n = sampling.choices();
     let id = response_id("chatcmpl");
     let created = unix_time();
     if request.stream == Some(true) {
+        if n > 1 {
+            return Err(ApiError::bad_request("n", "a streamed answer serves n = 1"));
+        }
         let chunk = move |id: String,
                           model: String,
                           delta: Delta,
@@ -109,26 +113,48 @@ pub async fn chat_completions(
         return Ok(sse.into_response());
     }
     let engine = prepared.engine.clone();
-    let collected = run_to_end(&state, prepared).await?;
-    let logprobs = if logprobs {
-        let tokens = engine.token_text();
-        let pieces = Aligner::new(true).take(tokens, &collected.chosen, collected.text.len())?;
-        Some(chat_logprobs(tokens, &pieces)?)
-    } else {
-        None
-    };
+    let mut choices = Vec::with_capacity(n);
+    let mut usage = ChoicesUsage::default();
+    let mut next = Some(prepared);
+    for index in 0..n {
+        let prepared = match next.take() {
+            Some(prepared) => prepared,
+            None => {
+                prepare(
+                    &state,
+                    &request.model,
+                    Prompt::Chat(request.messages.clone()),
+                    "messages",
+                    sampling.choice(index),
+                    json_schema.clone(),
+                )
+                .await?
+            }
+        };
+        let collected = run_to_end(&state, prepared).await?;
+        let logprobs = if logprobs {
+            let tokens = engine.token_text();
+            let pieces =
+                Aligner::new(true).take(tokens, &collected.chosen, collected.text.len())?;
+            Some(chat_logprobs(tokens, &pieces)?)
+        } else {
+            None
+        };
+        usage.add(&collected.usage);
+        choices.push(ChatChoice {
+            index: index as u32,
+            message: Message::assistant(collected.text),
+            finish_reason: Some(collected.reason),
+            logprobs,
+        });
+    }
     let response = ChatResponse {
         id,
         object: "chat.completion".to_string(),
         created,
         model,
-        choices: vec![ChatChoice {
-            index: 0,
-            message: Message::assistant(collected.text),
-            finish_reason: Some(collected.reason),
-            logprobs,
-        }],
-        usage: Some(collected.usage),
+        choices,
+        usage: Some(usage.total()),
     };
     Ok(axum::Json(response).into_response())
 }

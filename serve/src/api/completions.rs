@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::generate::{
-    prepare, response_id, run_to_end, stream, unix_time, LogprobsShape, Sampling,
+    prepare, response_id, run_to_end, stream, unix_time, ChoicesUsage, LogprobsShape, Sampling,
 };
 use super::logprobs::{completion_logprobs, prompt_pieces, Aligner};
 use super::request::{read_json, refuse_unsupported};
@@ -37,6 +37,13 @@ pub async fn completions(State(state): State<AppState>, body: Body) -> Result<Re
             "max_tokens 0 is only served with `echo: true` (the prompt's log-probabilities)",
         ));
     }
+    let max_n = state.config.limits.max_n;
+    if sampling.choices() == 0 || sampling.choices() > max_n {
+        return Err(ApiError::bad_request(
+            "n",
+            format!("n must be from 1 to {max_n}, got {}", sampling.choices()),
+        ));
+    }
     let engine = state.engine(Some(&request.model))?;
     for (index, prompt) in prompts.iter().enumerate() {
         check_prompt(&engine, prompt, index, prompts.len())?;
@@ -45,10 +52,10 @@ pub async fn completions(State(state): State<AppState>, body: Body) -> Result<Re
     let id = response_id("cmpl");
     let created = unix_time();
     if request.stream == Some(true) {
-        if prompts.len() > 1 || echo {
+        if prompts.len() > 1 || echo || sampling.choices() > 1 {
             return Err(ApiError::bad_request(
                 "stream",
-                "a streamed completion serves one prompt without `echo`",
+                "a streamed completion serves one prompt, n = 1, without `echo`",
             ));
         }
         let Some(prompt) = prompts.into_iter().next() else {
@@ -75,59 +82,78 @@ pub async fn completions(State(state): State<AppState>, body: Body) -> Result<Re
             .await?
             .into_response());
     }
-    let mut choices = Vec::with_capacity(prompts.len());
+    let n = sampling.choices();
+    let mut choices = Vec::with_capacity(prompts.len() * n);
     let mut usage = Usage::default();
-    for (index, prompt) in prompts.into_iter().enumerate() {
-        let mut text = String::new();
-        let mut logprobs = CompletionLogprobs::default();
-        let mut reason = "length".to_string();
+    for (p, prompt) in prompts.into_iter().enumerate() {
+        // The echoed prompt (its text, and its tokens' log-probabilities when asked for), the
+        // same before each of the prompt's choices.
+        let mut echoed = String::new();
+        let mut echoed_logprobs = CompletionLogprobs::default();
         let mut prompt = prompt;
+        let mut prompt_usage = Usage::default();
         if echo {
             let ids = engine
                 .prompt_ids(&prompt)
                 .await
                 .map_err(ApiError::internal)?;
-            text = engine
+            echoed = engine
                 .token_text()
                 .decode(&ids)
                 .map_err(ApiError::internal)?;
             if let Some(top) = sampling.logprobs {
                 let scored = prompt_logprobs(&state, &engine, &ids, top).await?;
                 let pieces = prompt_pieces(engine.token_text(), &ids, &scored)?;
-                completion_logprobs(engine.token_text(), &pieces, 0, &mut logprobs)?;
+                completion_logprobs(engine.token_text(), &pieces, 0, &mut echoed_logprobs)?;
             }
-            if !generate {
-                let n = ids.len() as u64;
-                usage.add(&Usage {
-                    prompt_tokens: n,
-                    completion_tokens: 0,
-                    total_tokens: n,
-                });
-            }
+            let count = ids.len() as u64;
+            prompt_usage = Usage {
+                prompt_tokens: count,
+                completion_tokens: 0,
+                total_tokens: count,
+            };
             // The answer continues exactly the ids scored.
             prompt = Prompt::Tokens(ids);
         }
-        if generate {
-            let prepared =
-                prepare(&state, &request.model, prompt, "prompt", sampling, None).await?;
-            let collected = run_to_end(&state, prepared).await?;
-            if sampling.logprobs.is_some() {
-                let pieces = Aligner::new(false).take(
-                    engine.token_text(),
-                    &collected.chosen,
-                    collected.text.len(),
-                )?;
-                completion_logprobs(engine.token_text(), &pieces, text.len(), &mut logprobs)?;
+        let mut choice_usage = ChoicesUsage::default();
+        for i in 0..n {
+            let mut text = echoed.clone();
+            let mut logprobs = echoed_logprobs.clone();
+            let mut reason = "length".to_string();
+            if generate {
+                let prepared = prepare(
+                    &state,
+                    &request.model,
+                    prompt.clone(),
+                    "prompt",
+                    sampling.choice(i),
+                    None,
+                )
+                .await?;
+                let collected = run_to_end(&state, prepared).await?;
+                if sampling.logprobs.is_some() {
+                    let pieces = Aligner::new(false).take(
+                        engine.token_text(),
+                        &collected.chosen,
+                        collected.text.len(),
+                    )?;
+                    completion_logprobs(engine.token_text(), &pieces, text.len(), &mut logprobs)?;
+                }
+                text.push_str(&collected.text);
+                reason = collected.reason;
+                choice_usage.add(&collected.usage);
             }
-            text.push_str(&collected.text);
-            reason = collected.reason;
-            usage.add(&collected.usage);
+            choices.push(CompletionChoice {
+                index: (p * n + i) as u32,
+                text,
+                finish_reason: Some(reason),
+                logprobs: sampling.logprobs.map(|_| logprobs),
+            });
         }
-        choices.push(CompletionChoice {
-            index: index as u32,
-            text,
-            finish_reason: Some(reason),
-            logprobs: sampling.logprobs.map(|_| logprobs.clone()),
+        usage.add(&if generate {
+            choice_usage.total()
+        } else {
+            prompt_usage
         });
     }
     Ok(axum::Json(CompletionResponse {

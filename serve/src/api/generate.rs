@@ -37,6 +37,21 @@ pub struct Sampling<'a> {
 }
 
 impl<'a> Sampling<'a> {
+    /// Choices asked for (`n`, default 1).
+    pub fn choices(&self) -> usize {
+        self.n.map_or(1, |n| n as usize)
+    }
+
+    /// The sampling of choice `index` of `n`: a seeded request's choice `i` draws with seed
+    /// `seed + i`, so the choices differ from each other and each is reproducible (unseeded
+    /// sampled choices differ anyway; greedy ones are all the same answer).
+    pub fn choice(&self, index: usize) -> Sampling<'a> {
+        Sampling {
+            seed: self.seed.map(|seed| seed.wrapping_add(index as u64)),
+            ..*self
+        }
+    }
+
     /// The sampling fields of a chat request (`top_logprobs` checked: 0–20, with `logprobs`).
     pub fn of_chat(request: &'a chat::ChatRequest) -> Result<Sampling<'a>, ApiError> {
         let top = request.top_logprobs.map_or(0, |k| k as usize);
@@ -92,6 +107,30 @@ impl<'a> Sampling<'a> {
     }
 }
 
+/// The token counts of a request answered with several choices: the prompt counted once.
+#[derive(Debug, Default)]
+pub struct ChoicesUsage {
+    prompt: u64,
+    completion: u64,
+}
+
+impl ChoicesUsage {
+    /// Adds one choice's counts.
+    pub fn add(&mut self, usage: &chat::Usage) {
+        self.prompt = usage.prompt_tokens;
+        self.completion += usage.completion_tokens;
+    }
+
+    /// The request's counts.
+    pub fn total(&self) -> chat::Usage {
+        chat::Usage {
+            prompt_tokens: self.prompt,
+            completion_tokens: self.completion,
+            total_tokens: self.prompt + self.completion,
+        }
+    }
+}
+
 /// A request checked against the limits and the model's context, ready to run.
 pub struct Prepared {
     /// The engine that will answer.
@@ -113,10 +152,10 @@ pub async fn prepare(
 ) -> Result<Prepared, ApiError> {
     let limits = &state.config.limits;
     if let Some(n) = sampling.n {
-        if n != 1 {
+        if n == 0 || n as usize > limits.max_n {
             return Err(ApiError::bad_request(
                 "n",
-                format!("only n = 1 is served, got {n}"),
+                format!("n must be from 1 to {}, got {n}", limits.max_n),
             ));
         }
     }

@@ -298,3 +298,54 @@ fn tokenize_and_detokenize_round_trip() {
         assert_eq!(error["error"]["param"], field, "{error}");
     }
 }
+
+#[test]
+fn n_seeded_choices_are_distinct_and_each_reproducible() {
+    let _serial = crate::support::serial();
+    let base = start(state(Default::default()));
+    let chat = format!("{base}/v1/chat/completions");
+    let body = |n: u32, seed: u64| {
+        json!({"model": "smollm2", "messages": [{"role": "user", "content": "Write a word."}],
+               "max_tokens": 8, "temperature": 1.0, "seed": seed, "n": n})
+    };
+    // A prompt answered from the prefix cache can sample differently from a cold one (its
+    // last position is computed alone, not in a batch of rows: the logits differ in the last
+    // bits), so every request below finds the prompt cached.
+    let (status, warm) = post(&chat, &body(1, 0), None);
+    assert_eq!(status, 200, "{warm}");
+    let (status, three) = post(&chat, &body(3, 40), None);
+    assert_eq!(status, 200, "{three}");
+    let texts: Vec<String> = three["choices"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            assert_eq!(c["index"], i);
+            c["message"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(texts.len(), 3);
+    // Choice i is the single answer with seed + i.
+    for (i, text) in texts.iter().enumerate() {
+        let (_, alone) = post(&chat, &body(1, 40 + i as u64), None);
+        assert_eq!(alone["choices"][0]["message"]["content"], text.as_str());
+    }
+    assert!(
+        texts[0] != texts[1] || texts[1] != texts[2],
+        "three draws at temperature 1 all equal: {texts:?}"
+    );
+    // Text completions: prompt-major order, n per prompt.
+    let (status, both) = post(
+        &format!("{base}/v1/completions"),
+        &json!({"model": "smollm2", "prompt": ["One,", "Two,"], "max_tokens": 4,
+                "temperature": 1.0, "seed": 5, "n": 2}),
+        None,
+    );
+    assert_eq!(status, 200, "{both}");
+    assert_eq!(both["choices"].as_array().map(Vec::len), Some(4));
+}
