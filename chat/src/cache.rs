@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::atomic::write_atomically;
 use crate::client::ChatClient;
 use crate::error::ChatError;
-use crate::wire::{ChatRequest, ChatResponse};
+use crate::wire::{ChatRequest, ChatResponse, CompletionRequest, CompletionResponse};
 
 /// How a [`CachedClient`] uses its cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +75,18 @@ impl ChatCache {
             .collect()
     }
 
+    /// A text completion's content hash (hex sha256 of the whole request but `stream`, under a
+    /// `completion` tag, so it never equals a chat request's).
+    pub fn completion_key(request: &CompletionRequest) -> String {
+        let mut request = request.clone();
+        request.stream = None;
+        let identity = json!({"completion": request});
+        Sha256::digest(identity.to_string().as_bytes())
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+
     fn path(&self, key: &str) -> PathBuf {
         self.dir
             .join(key.get(..2).unwrap_or("00"))
@@ -82,13 +94,13 @@ impl ChatCache {
     }
 
     /// The cached answer for `key`, if present and readable (an unreadable entry is a miss).
-    pub fn get(&self, key: &str) -> Option<ChatResponse> {
+    pub fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
         let bytes = std::fs::read(self.path(key)).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
     /// Stores an answer atomically.
-    pub fn put(&self, key: &str, response: &ChatResponse) -> Result<(), ChatError> {
+    pub fn put<T: serde::Serialize>(&self, key: &str, response: &T) -> Result<(), ChatError> {
         let path = self.path(key);
         let cache_error = |message: String| ChatError::Cache {
             path: path.display().to_string(),
@@ -170,6 +182,27 @@ impl CachedClient {
         Ok((response, AnswerSource::Client))
     }
 
+    /// Answers a text completion from the cache when the mode reads it, else from the wrapped
+    /// client (stored unless the mode is Off), and says where the answer came from.
+    pub async fn complete_with_source(
+        &self,
+        request: &CompletionRequest,
+    ) -> Result<(CompletionResponse, AnswerSource), ChatError> {
+        let key = ChatCache::completion_key(request);
+        if self.mode == CacheMode::Use {
+            if let Some(response) = self.cache.get(&key) {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok((response, AnswerSource::Cache));
+            }
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let response = self.inner.complete(request).await?;
+        if self.mode != CacheMode::Off {
+            self.cache.put(&key, &response)?;
+        }
+        Ok((response, AnswerSource::Client))
+    }
+
     /// Answers read from the cache so far.
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
@@ -185,6 +218,12 @@ impl CachedClient {
 impl ChatClient for CachedClient {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
         self.chat_with_source(request)
+            .await
+            .map(|(response, _)| response)
+    }
+
+    async fn complete(&self, request: &CompletionRequest) -> Result<CompletionResponse, ChatError> {
+        self.complete_with_source(request)
             .await
             .map(|(response, _)| response)
     }
@@ -234,7 +273,7 @@ mod tests {
         let cache = ChatCache::new(dir.path());
         let response = crate::response_for(&request("hi"), "hello".into(), "x".into());
         let key = ChatCache::key(&request("hi"));
-        assert!(cache.get(&key).is_none());
+        assert!(cache.get::<ChatResponse>(&key).is_none());
         cache.put(&key, &response).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cache.get(&key), Some(response));
     }
@@ -275,10 +314,14 @@ mod tests {
                 block_on(refresh.chat_with_source(&request("b"))).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(source, AnswerSource::Client);
         }
-        assert!(cache.get(&ChatCache::key(&request("b"))).is_some());
+        assert!(cache
+            .get::<ChatResponse>(&ChatCache::key(&request("b")))
+            .is_some());
         let off = CachedClient::new(scripted.clone(), cache.clone(), CacheMode::Off);
         let _ = block_on(off.chat(&request("c")));
-        assert!(cache.get(&ChatCache::key(&request("c"))).is_none());
+        assert!(cache
+            .get::<ChatResponse>(&ChatCache::key(&request("c")))
+            .is_none());
         assert_eq!(scripted.calls(), 3);
     }
 }

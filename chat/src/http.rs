@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 use crate::client::ChatClient;
 use crate::error::ChatError;
 use crate::retry::{parse_retry_after, with_retries, RetryPolicy};
-use crate::wire::{ChatRequest, ChatResponse};
+use crate::wire::{ChatRequest, ChatResponse, CompletionRequest, CompletionResponse};
 
 /// Settings of an [`HttpClient`].
 #[derive(Debug, Clone)]
@@ -76,15 +76,24 @@ impl HttpClient {
         &self.config
     }
 
-    async fn attempt(&self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
-        let mut builder = self.http.post(&self.url).json(request);
+    /// `{base}/completions` beside `{base}/chat/completions`.
+    fn completions_url(&self) -> String {
+        self.url.trim_end_matches("/chat/completions").to_string() + "/completions"
+    }
+
+    async fn attempt<B, R>(&self, url: &str, request: &B) -> Result<R, ChatError>
+    where
+        B: serde::Serialize + Sync,
+        R: serde::de::DeserializeOwned,
+    {
+        let mut builder = self.http.post(url).json(request);
         if let Some(key) = &self.config.api_key {
             builder = builder.bearer_auth(key);
         }
         let response = builder
             .send()
             .await
-            .map_err(|error| self.transport_error(error))?;
+            .map_err(|error| self.transport_error(url, error))?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -94,25 +103,25 @@ impl HttpClient {
         let body = response
             .bytes()
             .await
-            .map_err(|error| self.transport_error(error))?;
+            .map_err(|error| self.transport_error(url, error))?;
         if !status.is_success() {
             return Err(ChatError::Status {
-                url: self.url.clone(),
+                url: url.to_string(),
                 status: status.as_u16(),
                 body: excerpt(&body),
                 retry_after,
             });
         }
         serde_json::from_slice(&body).map_err(|error| ChatError::Decode {
-            url: self.url.clone(),
+            url: url.to_string(),
             message: format!("{error}; body starts: {}", excerpt(&body)),
         })
     }
 
-    fn transport_error(&self, error: reqwest::Error) -> ChatError {
+    fn transport_error(&self, url: &str, error: reqwest::Error) -> ChatError {
         if error.is_timeout() {
             ChatError::Timeout {
-                url: self.url.clone(),
+                url: url.to_string(),
                 timeout: self.config.timeout,
             }
         } else {
@@ -123,7 +132,7 @@ impl HttpClient {
                 source = inner.source();
             }
             ChatError::Connect {
-                url: self.url.clone(),
+                url: url.to_string(),
                 message,
             }
         }
@@ -144,7 +153,22 @@ impl ChatClient for HttpClient {
             .acquire()
             .await
             .map_err(|_| ChatError::Engine("the client was shut down".to_string()))?;
-        with_retries(&self.config.retry, || self.attempt(request), |_| {}).await
+        with_retries(
+            &self.config.retry,
+            || self.attempt(&self.url, request),
+            |_| {},
+        )
+        .await
+    }
+
+    async fn complete(&self, request: &CompletionRequest) -> Result<CompletionResponse, ChatError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ChatError::Engine("the client was shut down".to_string()))?;
+        let url = self.completions_url();
+        with_retries(&self.config.retry, || self.attempt(&url, request), |_| {}).await
     }
 
     fn describe(&self) -> String {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::ChatClient;
 use crate::error::ChatError;
-use crate::wire::{ChatRequest, ChatResponse};
+use crate::wire::{ChatRequest, ChatResponse, CompletionRequest, CompletionResponse};
 
 struct Endpoint {
     client: Arc<dyn ChatClient>,
@@ -93,15 +93,24 @@ fn is_endpoint_failure(error: &ChatError) -> bool {
     }
 }
 
-#[async_trait]
-impl ChatClient for EndpointPool {
-    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
+/// What a [`ChatClient`] method returns (an `async_trait` future).
+type ClientFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ChatError>> + Send + 'a>>;
+
+impl EndpointPool {
+    /// Runs `call` on the least-loaded live endpoint, moving on to another when an endpoint
+    /// fails (an endpoint failing `max_consecutive_failures` times in a row is removed); a
+    /// request error (the request is wrong) is returned at once.
+    async fn route<'r, T, F>(&'r self, call: F) -> Result<T, ChatError>
+    where
+        F: Fn(&'r Arc<dyn ChatClient>) -> ClientFuture<'r, T>,
+    {
         let budget = self.endpoints.len() * self.max_consecutive_failures as usize + 1;
         let mut last_error = None;
         for _ in 0..budget {
             let Some(endpoint) = self.pick() else { break };
             endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
-            let outcome = endpoint.client.chat(request).await;
+            let outcome = call(&endpoint.client).await;
             endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
             match outcome {
                 Ok(response) => {
@@ -130,6 +139,17 @@ impl ChatClient for EndpointPool {
             || "all endpoints were removed".to_string(),
             |e| e.to_string(),
         )))
+    }
+}
+
+#[async_trait]
+impl ChatClient for EndpointPool {
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
+        self.route(|client| client.chat(request)).await
+    }
+
+    async fn complete(&self, request: &CompletionRequest) -> Result<CompletionResponse, ChatError> {
+        self.route(|client| client.complete(request)).await
     }
 
     fn describe(&self) -> String {

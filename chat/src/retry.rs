@@ -6,7 +6,6 @@ use std::time::Duration;
 use rand::Rng;
 
 use crate::error::ChatError;
-use crate::wire::ChatResponse;
 
 /// How often and how patiently to retry.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,14 +49,14 @@ impl RetryPolicy {
 /// of `policy`'s retries; sleeps the policy's delay (or the server's `Retry-After`) in between
 /// and calls `on_retry` with each error that is retried. The last error after more than one
 /// attempt comes back as [`ChatError::GaveUp`].
-pub async fn with_retries<Attempt, Pending>(
+pub async fn with_retries<Attempt, Pending, T>(
     policy: &RetryPolicy,
     mut attempt: Attempt,
     mut on_retry: impl FnMut(&ChatError),
-) -> Result<ChatResponse, ChatError>
+) -> Result<T, ChatError>
 where
     Attempt: FnMut() -> Pending,
-    Pending: Future<Output = Result<ChatResponse, ChatError>>,
+    Pending: Future<Output = Result<T, ChatError>>,
 {
     let mut attempts = 0;
     loop {

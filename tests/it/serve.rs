@@ -153,3 +153,104 @@ fn sigterm_drains_in_flight_requests_then_exits() {
         "the server did not exit cleanly after SIGTERM"
     );
 }
+
+/// The per-sample log-likelihoods of a run under `out` (id → each choice's), and its manifest.
+fn loglikelihood_run(
+    out: &std::path::Path,
+) -> (
+    std::collections::BTreeMap<String, Vec<f64>>,
+    serde_json::Value,
+) {
+    let task_dir = out.join("arc-challenge-ll/smollm2-135m-instruct");
+    let run = std::fs::read_dir(&task_dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", task_dir.display()))
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .next()
+        .unwrap_or_else(|| panic!("no run under {}", task_dir.display()));
+    let text = std::fs::read_to_string(run.join("samples.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+    let lines = text
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .map(|line| {
+            let lls = line["loglikelihoods"]
+                .as_array()
+                .unwrap_or_else(|| panic!("no loglikelihoods: {line}"))
+                .iter()
+                .filter_map(serde_json::Value::as_f64)
+                .collect();
+            (line["id"].as_str().unwrap_or_default().to_string(), lls)
+        })
+        .collect();
+    let manifest = std::fs::read_to_string(run.join("run.json")).unwrap_or_else(|e| panic!("{e}"));
+    (
+        lines,
+        serde_json::from_str(&manifest).unwrap_or_else(|e| panic!("{e}")),
+    )
+}
+
+#[test]
+fn a_loglikelihood_task_scores_the_same_over_http_and_in_process_and_reuses_the_cache() {
+    let server = start_server(&[]);
+    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = crate::support::data_dir();
+    let eval = |source: &[&str], out: &str| {
+        let output = r2l()
+            .args([
+                "eval",
+                "--task",
+                "arc-challenge-ll",
+                "--limit",
+                "8",
+                "--no-progress",
+            ])
+            .args(source)
+            .args(["--model", "smollm2-135m-instruct", "--out"])
+            .arg(work.path().join(out))
+            .arg("--cache-dir")
+            .arg(work.path().join("cache"))
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let endpoint = format!("{}/v1", server.base);
+    eval(&["--endpoint", &endpoint], "http");
+    // In-process, not from the cache the HTTP run filled.
+    eval(&["--local", "default", "--no-cache"], "local");
+    let (http, manifest) = loglikelihood_run(&work.path().join("http"));
+    let (local, _) = loglikelihood_run(&work.path().join("local"));
+    assert_eq!(http.len(), 8);
+    assert_eq!(
+        http.keys().collect::<Vec<_>>(),
+        local.keys().collect::<Vec<_>>()
+    );
+    for (id, lls) in &http {
+        assert!(
+            lls.len() >= 3 && lls.iter().all(|ll| *ll < 0.0),
+            "{id}: {lls:?}"
+        );
+        for (a, b) in lls.iter().zip(&local[id]) {
+            assert!((a - b).abs() < 1e-6, "{id}: over HTTP {a}, in-process {b}");
+        }
+    }
+    for metric in ["acc", "acc_norm"] {
+        let value = manifest["metrics"][metric]["value"].as_f64();
+        assert!(
+            value.is_some_and(|v| (0.0..=1.0).contains(&v)),
+            "{manifest}"
+        );
+    }
+    // The same requests again come from the answer cache.
+    eval(&["--endpoint", &endpoint], "again");
+    let (again, manifest) = loglikelihood_run(&work.path().join("again"));
+    assert_eq!(again, http);
+    assert_eq!(manifest["cached"], 8, "{manifest}");
+}

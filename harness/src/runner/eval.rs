@@ -20,7 +20,7 @@ use super::run_log::{
 use crate::data::{load, Sample};
 use crate::error::{Error, Result};
 use crate::metrics::BootstrapConfig;
-use crate::scoring::{aggregate, judge, Judgement, Prediction};
+use crate::scoring::{aggregate, judge, loglikelihood, Judgement, Prediction, Scorer};
 use crate::task::{few_shot_examples, request_as, select, Task};
 
 /// How to run an evaluation.
@@ -130,7 +130,14 @@ pub async fn evaluate(
             .get(sample.id.as_str())
             .copied()
             .unwrap_or(usize::MAX);
-        async move { answer(task, sample, position, request, client).await }
+        let model = &options.model;
+        async move {
+            if task.scorer == Scorer::LogLikelihood {
+                answer_loglikelihood(task, model, sample, position, client).await
+            } else {
+                answer(task, sample, position, request, client).await
+            }
+        }
     });
     let mut answers = futures::stream::iter(requests).buffer_unordered(options.concurrency.max(1));
     let interrupt = tokio::signal::ctrl_c();
@@ -268,6 +275,51 @@ async fn answer(
             error,
             usage,
             position: Some(position),
+            loglikelihoods: None,
+        },
+        judgement,
+    })
+}
+
+/// Scores one sample's choices by log-likelihood (from the cache or the client) and judges it.
+async fn answer_loglikelihood(
+    task: &Task,
+    model: &str,
+    sample: &Sample,
+    position: usize,
+    client: &CachedClient,
+) -> Result<Answered> {
+    let request = loglikelihood::request(task, model, sample);
+    let context_bytes = loglikelihood::context(task, sample).len();
+    let (outcome, was_cached) = match client.complete_with_source(&request).await {
+        Ok((response, source)) => (
+            loglikelihood::loglikelihoods(&response, context_bytes, sample.choices.len())
+                .map(|lls| (lls, response.usage)),
+            source == AnswerSource::Cache,
+        ),
+        Err(error @ chat::ChatError::Cache { .. }) => {
+            return Err(Error::InvalidInput(error.to_string()))
+        }
+        Err(error) => (Err(error.to_string()), false),
+    };
+    let (lls, usage, error) = match outcome {
+        Ok((lls, usage)) => (Some(lls), usage, None),
+        Err(error) => (None, None, Some(error)),
+    };
+    let judgement = loglikelihood::judge(sample, lls.as_deref());
+    Ok(Answered {
+        position,
+        cached: was_cached,
+        truncated: false,
+        errored: error.is_some(),
+        line: SampleLine {
+            score: judgement.record.clone(),
+            output: None,
+            finish_reason: None,
+            error,
+            usage,
+            position: Some(position),
+            loglikelihoods: lls,
         },
         judgement,
     })

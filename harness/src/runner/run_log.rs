@@ -188,6 +188,9 @@ pub struct SampleLine {
     /// metrics aggregate in dataset order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<usize>,
+    /// Log-likelihood tasks: each choice's log-likelihood after the prompt, in choice order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loglikelihoods: Option<Vec<f64>>,
 }
 
 /// A run read back from disk.

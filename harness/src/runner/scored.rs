@@ -101,6 +101,7 @@ pub fn write_scored_run(
             error: None,
             usage: None,
             position: Some(*position),
+            loglikelihoods: None,
         };
         serde_json::to_writer(&mut text, &line).map_err(|e| Error::InvalidInput(e.to_string()))?;
         text.push(b'\n');

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::judge::{judge, Judgement};
 use super::predictions::Prediction;
-use super::sample::{AspectPair, Diagnostics, SampleScore};
+use super::sample::{AspectPair, Diagnostics, SampleFigure, SampleScore};
 use super::scorer::Scorer;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -129,6 +129,8 @@ pub enum CorpusMetrics {
     Rating(ReliabilityData, Option<Spearman>),
     /// Accuracy.
     Accuracy(Accuracy),
+    /// Log-likelihood multiple choice: `acc` and `acc_norm`.
+    LogLikelihood(Accuracy, Accuracy),
 }
 
 impl CorpusMetrics {
@@ -176,6 +178,24 @@ impl CorpusMetrics {
             Scorer::Accuracy { .. } => CorpusMetrics::Accuracy(Accuracy::new(
                 records.iter().map(|r| r.correct == Some(true)).collect(),
             )),
+            Scorer::LogLikelihood => {
+                let (mut plain, mut normed) = (Vec::new(), Vec::new());
+                for record in records {
+                    let SampleFigure::LogLikelihood {
+                        correct,
+                        correct_norm,
+                    } = record.score
+                    else {
+                        return Err(Error::InvalidInput(format!(
+                            "sample `{}` has no log-likelihood judgement",
+                            record.id
+                        )));
+                    };
+                    plain.push(correct);
+                    normed.push(correct_norm);
+                }
+                CorpusMetrics::LogLikelihood(Accuracy::new(plain), Accuracy::new(normed))
+            }
         })
     }
 
@@ -200,6 +220,9 @@ impl CorpusMetrics {
                 named
             }
             CorpusMetrics::Accuracy(accuracy) => vec![("accuracy", Box::new(accuracy))],
+            CorpusMetrics::LogLikelihood(plain, normed) => {
+                vec![("acc", Box::new(plain)), ("acc_norm", Box::new(normed))]
+            }
         }
     }
 

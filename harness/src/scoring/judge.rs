@@ -87,6 +87,11 @@ pub fn judge(
         Scorer::AbsaF1 { labels } => Ok(judge_absa(labels, sample, prediction)),
         Scorer::Rating => judge_rating(sample, prediction),
         Scorer::Accuracy { answer, source } => judge_answer(*answer, *source, sample, prediction),
+        Scorer::LogLikelihood => Err(Error::InvalidInput(format!(
+            "sample `{}`: a log-likelihood task is judged from the model's log-probabilities \
+             of each choice, not from a text prediction",
+            sample.id
+        ))),
     }
 }
 

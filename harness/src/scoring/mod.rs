@@ -4,6 +4,7 @@
 mod aggregate;
 mod answer;
 mod judge;
+pub mod loglikelihood;
 mod parse;
 mod predictions;
 mod sample;

@@ -113,6 +113,14 @@ pub enum SampleFigure {
         /// F1 over (aspect, polarity) pairs (1 when both sets are empty).
         aspect_polarity_f1: f64,
     },
+    /// Log-likelihood multiple choice: whether the likeliest choice is right, and the likeliest
+    /// per character (before [`SampleFigure::Answer`], which would read it first).
+    LogLikelihood {
+        /// The likeliest choice is gold.
+        correct: bool,
+        /// The likeliest choice per character of continuation is gold.
+        correct_norm: bool,
+    },
     /// Accuracy: whether the answer is right.
     Answer {
         /// The final answer equals gold.

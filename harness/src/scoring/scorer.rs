@@ -23,6 +23,10 @@ pub enum Scorer {
         #[serde(default, skip_serializing_if = "AnswerSource::is_standard")]
         source: AnswerSource,
     },
+    /// Multiple choice by the log-likelihood of each choice after the prompt (lm-eval's `acc`
+    /// and `acc_norm`; see [`super::loglikelihood`]).
+    #[serde(rename = "loglikelihood")]
+    LogLikelihood,
 }
 
 /// Where an accuracy scorer reads the final answer in a model's text.

@@ -90,7 +90,7 @@ pub fn derived_schema(scorer: &Scorer) -> Option<Value> {
             "required": ["score"],
             "additionalProperties": false,
         })),
-        Scorer::Accuracy { .. } => None,
+        Scorer::Accuracy { .. } | Scorer::LogLikelihood => None,
     }
 }
 

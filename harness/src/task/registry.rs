@@ -8,7 +8,7 @@ use crate::data::{load, Sample};
 use crate::error::{Error, Result};
 
 /// The built-in task files: (name, TOML text).
-const BUILT_IN: [(&str, &str); 17] = [
+const BUILT_IN: [(&str, &str); 20] = [
     ("uit-visfd", include_str!("../../tasks/uit-visfd.toml")),
     (
         "vlsp2018-hotel",
@@ -36,6 +36,15 @@ const BUILT_IN: [(&str, &str); 17] = [
         include_str!("../../tasks/arc-challenge.toml"),
     ),
     ("medmcqa", include_str!("../../tasks/medmcqa.toml")),
+    (
+        "arc-challenge-ll",
+        include_str!("../../tasks/arc-challenge-ll.toml"),
+    ),
+    (
+        "commonsenseqa-ll",
+        include_str!("../../tasks/commonsenseqa-ll.toml"),
+    ),
+    ("medmcqa-ll", include_str!("../../tasks/medmcqa-ll.toml")),
     (
         "uit-visfd-constrained",
         include_str!("../../tasks/uit-visfd-constrained.toml"),

@@ -121,7 +121,13 @@ fn serialize_dataset<S: serde::Serializer>(
 
 /// The scorer names a task file may use (`boxed_accuracy`: accuracy on the answer in the last
 /// `\boxed{}`, see [`AnswerSource::LastBoxed`]).
-const SCORERS: [&str; 4] = ["absa_f1", "rating", "accuracy", "boxed_accuracy"];
+const SCORERS: [&str; 5] = [
+    "absa_f1",
+    "rating",
+    "accuracy",
+    "boxed_accuracy",
+    "loglikelihood",
+];
 
 impl Task {
     /// Parses and validates a task file's text; `source` names it in errors.
@@ -240,6 +246,7 @@ fn scorer_for(name: &str, dataset: DatasetName) -> std::result::Result<Scorer, S
             answer: kind,
             source: AnswerSource::LastBoxed,
         },
+        ("loglikelihood", TaskFamily::Reasoning(AnswerKind::ChoiceLetter)) => Scorer::LogLikelihood,
         (name, _) if !SCORERS.contains(&name) => {
             return Err(format!(
                 "unknown scorer `{name}`; valid: {}",
@@ -250,6 +257,9 @@ fn scorer_for(name: &str, dataset: DatasetName) -> std::result::Result<Scorer, S
             let fits = match family {
                 TaskFamily::Absa => "absa_f1",
                 TaskFamily::Rating => "rating",
+                TaskFamily::Reasoning(AnswerKind::ChoiceLetter) => {
+                    "accuracy`, `boxed_accuracy` or `loglikelihood"
+                }
                 TaskFamily::Reasoning(_) => "accuracy` or `boxed_accuracy",
             };
             return Err(format!(
@@ -266,6 +276,7 @@ pub fn metric_names(scorer: &Scorer) -> Vec<&'static str> {
         Scorer::AbsaF1 { .. } => AbsaMetric::ALL.iter().map(|m| m.name()).collect(),
         Scorer::Rating => vec!["alpha_interval", "spearman"],
         Scorer::Accuracy { .. } => vec!["accuracy"],
+        Scorer::LogLikelihood => vec!["acc", "acc_norm"],
     }
 }
 

@@ -15,10 +15,10 @@ use super::error::ApiError;
 use super::generate::{
     prepare, response_id, run_to_end, stream, unix_time, ChoicesUsage, LogprobsShape, Sampling,
 };
-use super::logprobs::{completion_logprobs, prompt_pieces, Aligner};
+use super::logprobs::{completion_logprobs, Aligner};
 use super::request::{read_json, refuse_unsupported};
 use super::state::AppState;
-use crate::engine::{Engine, Prompt};
+use crate::engine::{Engine, Prompt, ScoredPrompt};
 
 /// Most prompts in one request (lm-eval sends one per request unless told to batch).
 const MAX_PROMPTS: usize = 64;
@@ -93,27 +93,19 @@ pub async fn completions(State(state): State<AppState>, body: Body) -> Result<Re
         let mut prompt = prompt;
         let mut prompt_usage = Usage::default();
         if echo {
-            let ids = engine
-                .prompt_ids(&prompt)
-                .await
-                .map_err(ApiError::internal)?;
-            echoed = engine
-                .token_text()
-                .decode(&ids)
-                .map_err(ApiError::internal)?;
-            if let Some(top) = sampling.logprobs {
-                let scored = prompt_logprobs(&state, &engine, &ids, top).await?;
-                let pieces = prompt_pieces(engine.token_text(), &ids, &scored)?;
-                completion_logprobs(engine.token_text(), &pieces, 0, &mut echoed_logprobs)?;
+            let scored = score_prompt(&state, &engine, &prompt, sampling.logprobs).await?;
+            echoed = scored.text;
+            if sampling.logprobs.is_some() {
+                echoed_logprobs = scored.logprobs;
             }
-            let count = ids.len() as u64;
+            let count = scored.ids.len() as u64;
             prompt_usage = Usage {
                 prompt_tokens: count,
                 completion_tokens: 0,
                 total_tokens: count,
             };
             // The answer continues exactly the ids scored.
-            prompt = Prompt::Tokens(ids);
+            prompt = Prompt::Tokens(scored.ids);
         }
         let mut choice_usage = ChoicesUsage::default();
         for i in 0..n {
@@ -226,13 +218,29 @@ fn check_prompt(
     }
 }
 
-/// The prompt's log-probabilities, within the admission limits and the request timeout.
-async fn prompt_logprobs(
+/// The prompt scored (its log-probabilities computed only when asked for), within the
+/// admission limits and the request timeout.
+async fn score_prompt(
     state: &AppState,
     engine: &Engine,
-    ids: &[u32],
-    top: usize,
-) -> Result<Vec<Option<crate::engine::Chosen>>, ApiError> {
+    prompt: &Prompt,
+    top: Option<usize>,
+) -> Result<ScoredPrompt, ApiError> {
+    let ids = engine
+        .prompt_ids(prompt)
+        .await
+        .map_err(ApiError::internal)?;
+    let Some(top) = top else {
+        let text = engine
+            .token_text()
+            .decode(&ids)
+            .map_err(ApiError::internal)?;
+        return Ok(ScoredPrompt {
+            ids,
+            text,
+            logprobs: Default::default(),
+        });
+    };
     let context = engine.info().context_length;
     if ids.len() > context {
         return Err(ApiError::bad_request(
@@ -245,7 +253,7 @@ async fn prompt_logprobs(
     }
     let _slot = state.admission.admit().await?;
     let limit = state.config.limits.request_timeout;
-    match tokio::time::timeout(limit, engine.prompt_logprobs(ids, top)).await {
+    match tokio::time::timeout(limit, engine.score_prompt(&Prompt::Tokens(ids), top)).await {
         Err(_) => Err(ApiError::timeout(limit.as_secs_f64())),
         Ok(result) => result.map_err(ApiError::internal),
     }

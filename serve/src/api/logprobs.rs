@@ -77,25 +77,6 @@ impl Aligner {
     }
 }
 
-/// A prompt's tokens (`logprobs[i]` for `ids[i]`, None for the first) placed in its decoded text.
-pub fn prompt_pieces(
-    tokens: &TokenText,
-    ids: &[u32],
-    logprobs: &[Option<Chosen>],
-) -> Result<Vec<TokenPiece>, ApiError> {
-    let pieces = tokens.pieces(ids, false).map_err(ApiError::internal)?;
-    Ok(pieces
-        .into_iter()
-        .zip(logprobs)
-        .map(|((text, offset), chosen)| TokenPiece {
-            text,
-            offset,
-            logprob: chosen.as_ref().map(|c| c.logprob),
-            top: chosen.as_ref().map(|c| c.top.clone()).unwrap_or_default(),
-        })
-        .collect())
-}
-
 fn token_text(tokens: &TokenText, id: u32) -> Result<String, ApiError> {
     tokens.decode(&[id]).map_err(ApiError::internal)
 }

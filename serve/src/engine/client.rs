@@ -2,10 +2,14 @@
 //! through the same trait as a remote endpoint.
 
 use async_trait::async_trait;
-use chat::{ChatChoice, ChatClient, ChatError, ChatRequest, ChatResponse, Message, ResponseFormat};
+use chat::{
+    ChatChoice, ChatClient, ChatError, ChatRequest, ChatResponse, CompletionRequest,
+    CompletionResponse, Message, ResponseFormat,
+};
 
 use super::engine::{Engine, Event, GenerationRequest, Prompt};
 use super::logprobs::Chosen;
+use super::scoring::ScoringClient;
 use crate::error::Error;
 
 /// The JSON schema a `response_format` asks for (`json_object` = any object), if any.
@@ -109,6 +113,10 @@ impl ChatClient for Engine {
             }],
             usage: Some(usage),
         })
+    }
+
+    async fn complete(&self, request: &CompletionRequest) -> Result<CompletionResponse, ChatError> {
+        self.score(request).await
     }
 
     fn describe(&self) -> String {

@@ -268,6 +268,9 @@ pub struct Engine {
     grammar_end: Option<String>,
     /// The model's tokenizer, for token texts.
     tokens: TokenText,
+    /// Held by a raw-logits request while it runs: mistral.rs batches concurrent raw-logits
+    /// prompts together and then refuses them ("Raw response only supports batch size of 1").
+    raw_logits: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -347,6 +350,7 @@ impl Engine {
             _staged: staged,
             grammar_end,
             tokens,
+            raw_logits: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -509,6 +513,7 @@ impl Engine {
     /// row of vocabulary scores per prompt position (the vendored engine skips the prefix cache
     /// for such requests), row `i` scoring the token after position `i`.
     pub async fn prompt_logits(&self, tokens: Vec<u32>) -> Result<Vec<Vec<f32>>> {
+        let _one_at_a_time = self.raw_logits.lock().await;
         let (sender, mut receiver) = channel(4);
         let mut sampling = SamplingParams::deterministic();
         sampling.max_len = Some(1);

@@ -8,6 +8,7 @@ mod grammar_end;
 mod kernel_checks;
 mod logprobs;
 pub mod prefix_cache;
+mod scoring;
 mod seeded;
 mod spec;
 mod staged;
@@ -20,6 +21,7 @@ pub use engine::{
     DEFAULT_MAX_TOKENS,
 };
 pub use logprobs::{log_softmax, top_k, Choice, Chosen, Recorder, MAX_TOP_LOGPROBS};
+pub use scoring::{ScoredPrompt, ScoringClient};
 pub use seeded::SeededSampler;
 pub use spec::{Isq, ModelFormat, ModelSpec, DEFAULT_MAX_SEQS};
 pub use stop::{StopTrimmer, Trimmed};
