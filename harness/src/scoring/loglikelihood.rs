@@ -2,7 +2,8 @@
 //! models: the context is the task's prompt as raw text (no chat template), each choice's
 //! continuation is `" " + its text`, and a choice's log-likelihood is the sum of its tokens'
 //! log-probabilities after the context. `acc` takes the likeliest choice, `acc_norm` the
-//! likeliest per character of continuation (lm-eval's `len(continuation)`, characters).
+//! likeliest per character of the choice's text (lm-eval's `len(choice)`: characters, without
+//! the space before it).
 //!
 //! The request is one legacy completion with every `context + continuation` as a prompt,
 //! `echo: true`, `max_tokens: 0` and `logprobs: 0`, which any OpenAI-compatible server with
@@ -138,10 +139,11 @@ pub fn judge(sample: &Sample, loglikelihoods: Option<&[f64]>) -> Judgement {
     let (prediction, correct, correct_norm, status) = match loglikelihoods {
         Some(lls) if lls.len() == sample.choices.len() && !lls.is_empty() => {
             let plain = pick(argmax(lls.iter().copied()));
-            let normed =
-                pick(argmax(lls.iter().zip(&sample.choices).map(|(ll, c)| {
-                    ll / continuation(&c.text).chars().count() as f64
-                })));
+            let normed = pick(argmax(
+                lls.iter()
+                    .zip(&sample.choices)
+                    .map(|(ll, c)| ll / c.text.chars().count().max(1) as f64),
+            ));
             (
                 plain.map(|c| Judged::Answer(c.label.clone())),
                 plain.is_some_and(|c| c.label == gold),
@@ -195,7 +197,7 @@ mod tests {
 
     #[test]
     fn acc_takes_the_likeliest_choice_and_acc_norm_the_likeliest_per_character() {
-        // " iron" (5 chars) at -5.0 → -1.0/char; " oxygen gas" (11 chars) at -6.6 → -0.6/char.
+        // "iron" (4 chars) at -5.0 → -1.25/char; "oxygen gas" (10 chars) at -6.6 → -0.66/char.
         let judged = judge(&sample(), Some(&[-5.0, -6.6]));
         assert_eq!(judged.record.prediction, Some(Judged::Answer("A".into())));
         assert_eq!(judged.record.correct, Some(false));

@@ -118,7 +118,7 @@ pub enum SampleFigure {
     LogLikelihood {
         /// The likeliest choice is gold.
         correct: bool,
-        /// The likeliest choice per character of continuation is gold.
+        /// The likeliest choice per character of its text is gold.
         correct_norm: bool,
     },
     /// Accuracy: whether the answer is right.

@@ -62,7 +62,16 @@ impl Aligner {
                 .decode_skipping_special(&ids[..i])
                 .map_err(ApiError::internal)?;
             let offset = before.len().saturating_sub(self.lead);
-            if offset >= end {
+            // A text completion lists a special token at the end (the end-of-sequence token, no
+            // text) as OpenAI's API does: a client asking for one token with `echo` (lm-eval)
+            // drops the last entry as the generated one.
+            let special_at_end = !self.trims_leading_space
+                && offset == end
+                && tokens
+                    .decode_skipping_special(&ids[i..=i])
+                    .map_err(ApiError::internal)?
+                    .is_empty();
+            if offset >= end && !special_at_end {
                 break;
             }
             out.push(TokenPiece {

@@ -28,7 +28,7 @@ pub use request::decode_json;
 pub use state::{Admission, AppState};
 
 /// The app: OpenAI routes (behind the API key when keys are configured), `/v1/absa`,
-/// `/tokenize` and `/detokenize`, and the
+/// `/tokenize`, `/detokenize` and `/tokenizer_info`, and the
 /// open operational routes `/health`, `/ready`, `/metrics`.
 pub fn app(state: AppState) -> Router {
     let protected = Router::new()
@@ -41,6 +41,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/absa", post(absa::absa))
         .route("/tokenize", post(tokenize::tokenize))
         .route("/detokenize", post(tokenize::detokenize))
+        .route("/tokenizer_info", get(tokenize::tokenizer_info))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     Router::new()
         .merge(protected)

@@ -1,5 +1,6 @@
 //! `POST /tokenize` and `POST /detokenize`, accepting llama.cpp's request shape (`content`,
-//! `add_special`) and vLLM's (`model`, `prompt` or `messages`), and answering with both's fields.
+//! `add_special`) and vLLM's (`model`, `prompt` or `messages`), and answering with both's fields;
+//! `GET /tokenizer_info` in vLLM's shape (what lm-eval's remote tokenizer reads first).
 
 use axum::body::Body;
 use axum::extract::State;
@@ -105,4 +106,18 @@ pub async fn detokenize(
         .decode(&request.tokens)
         .map_err(ApiError::internal)?;
     Ok(Json(json!({"content": text, "prompt": text})))
+}
+
+/// The default model's tokenizer facts: its special tokens and context length.
+pub async fn tokenizer_info(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let engine = state.engine(None)?;
+    let tokens = engine.token_text();
+    Ok(Json(json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": tokens.bos(),
+        "eos_token": tokens.eos(),
+        "pad_token": null,
+        "model_max_length": engine.info().context_length,
+        "vocab_size": tokens.vocab_size(),
+    })))
 }

@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 /// Token ids ↔ text for one model.
 pub struct TokenText {
     tokenizer: Tokenizer,
+    /// The beginning- and end-of-sequence tokens' texts, when the model names them.
+    bos: Option<String>,
+    eos: Option<String>,
 }
 
 impl TokenText {
@@ -32,7 +35,23 @@ impl TokenText {
         };
         let tokenizer = Tokenizer::from_str(&json)
             .map_err(|e| model_error(format!("parsing the tokenizer: {e}")))?;
-        Ok(TokenText { tokenizer })
+        let (bos, eos) = special_ids(path, format)?;
+        let text = |id: Option<u32>| id.and_then(|id| tokenizer.id_to_token(id));
+        Ok(TokenText {
+            bos: text(bos),
+            eos: text(eos),
+            tokenizer,
+        })
+    }
+
+    /// The beginning-of-sequence token's text, if the model has one.
+    pub fn bos(&self) -> Option<&str> {
+        self.bos.as_deref()
+    }
+
+    /// The end-of-sequence token's text, if the model names one.
+    pub fn eos(&self) -> Option<&str> {
+        self.eos.as_deref()
     }
 
     /// The ids of `text` (special tokens written in the text are recognised; nothing is added).
@@ -76,5 +95,56 @@ impl TokenText {
             pieces.push((self.decode(&ids[i..=i])?, before.len()));
         }
         Ok(pieces)
+    }
+}
+
+/// The (BOS, EOS) ids the model's files name: the GGUF metadata's `tokenizer.ggml.*_token_id`,
+/// or `config.json`'s `bos_token_id`/`eos_token_id` (the first when it lists several).
+fn special_ids(path: &Path, format: ModelFormat) -> Result<(Option<u32>, Option<u32>)> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    match format {
+        ModelFormat::Gguf => {
+            let mut file = std::fs::File::open(path).map_err(io)?;
+            let content =
+                candle_core::quantized::gguf_file::Content::read(&mut file).map_err(|e| {
+                    Error::Model {
+                        path: path.to_path_buf(),
+                        message: format!("reading the GGUF metadata: {e}"),
+                    }
+                })?;
+            let id = |key: &str| {
+                content
+                    .metadata
+                    .get(key)
+                    .and_then(|value| value.to_u32().ok())
+            };
+            Ok((
+                id("tokenizer.ggml.bos_token_id"),
+                id("tokenizer.ggml.eos_token_id"),
+            ))
+        }
+        ModelFormat::Safetensors => {
+            let file = path.join("config.json");
+            let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
+                path: file.clone(),
+                source,
+            })?;
+            let config: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| Error::Model {
+                    path: file,
+                    message: format!("config.json is not JSON: {e}"),
+                })?;
+            let id = |key: &str| {
+                let value = &config[key];
+                value
+                    .as_u64()
+                    .or_else(|| value.get(0).and_then(serde_json::Value::as_u64))
+                    .and_then(|id| u32::try_from(id).ok())
+            };
+            Ok((id("bos_token_id"), id("eos_token_id")))
+        }
     }
 }

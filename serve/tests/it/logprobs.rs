@@ -162,6 +162,20 @@ fn echo_scores_the_tokens_as_they_were_generated() {
         "the first prompt token has no log-probability"
     );
     assert!(echo["logprobs"]["top_logprobs"][0].is_null());
+    // lm-eval's request: echo, one token, logprobs 1; it drops the last entry as the generated
+    // one, so there is one entry per prompt token plus one, also when the token generated is the
+    // end of sequence (no text).
+    let (status, lm_eval) = post(
+        &url,
+        &json!({"model": "smollm2", "prompt": [all.clone()], "max_tokens": 1, "echo": true,
+                "logprobs": 1, "temperature": 0, "seed": 1234}),
+        None,
+    );
+    assert_eq!(status, 200, "{lm_eval}");
+    let entries = lm_eval["choices"][0]["logprobs"]["token_logprobs"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(entries, all.len() + 1, "{lm_eval}");
     let echo_tokens = echo["logprobs"]["tokens"]
         .as_array()
         .cloned()
@@ -288,6 +302,27 @@ fn tokenize_and_detokenize_round_trip() {
     assert!(
         chat["count"].as_u64() > tokenized["count"].as_u64(),
         "{chat}"
+    );
+    // vLLM's `/tokenizer_info`, which lm-eval's remote tokenizer reads first.
+    let info: Value = RUNTIME.block_on(async {
+        reqwest::get(format!("{base}/tokenizer_info"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    });
+    let eos = info["eos_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{info}"));
+    let (_, eos_ids) = post(
+        &format!("{base}/tokenize"),
+        &json!({"prompt": eos, "add_special_tokens": false}),
+        None,
+    );
+    assert_eq!(
+        eos_ids["count"], 1,
+        "the EOS text is one token: {info} {eos_ids}"
     );
     for (path, body, field) in [
         ("detokenize", json!({"tokens": [1, 999999]}), "tokens"),
