@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chat::{Message, Usage};
-use harness::data::{AnswerKind, Sample, Target};
+use harness::data::{AnswerKind, DatasetName, Sample, Target, TaskFamily};
 use harness::scoring::{judge, parse_final_answer, Prediction};
 use harness::task::{answer_kind, Task};
 use serde::{Deserialize, Serialize};
@@ -15,15 +15,11 @@ use crate::agents::Agent;
 use crate::call::{CallSite, Caller, Halt};
 use crate::error::{Error, Result};
 
-/// The reasoning tasks the debate protocols run on.
-pub const REASONING_TASKS: [&str; 6] = [
-    "gsm8k",
-    "math500",
-    "strategyqa",
-    "commonsenseqa",
-    "arc-challenge",
-    "medmcqa",
-];
+/// The reasoning tasks the debate protocols run on: the default task of every dataset scored
+/// by its final answer.
+pub fn reasoning_tasks() -> Vec<&'static str> {
+    DatasetName::names_where(|family| matches!(family, TaskFamily::Reasoning(_)))
+}
 
 /// The task's answer kind; an error unless it is a reasoning task (checked before any model is
 /// loaded).
@@ -31,7 +27,7 @@ pub fn reasoning_kind(task: &Task, protocol: &str) -> Result<AnswerKind> {
     answer_kind(task).ok_or_else(|| {
         Error::InvalidInput(format!(
             "the {protocol} protocol judges final answers and needs a reasoning task ({}); {} is not scored by accuracy",
-            REASONING_TASKS.join(", "),
+            reasoning_tasks().join(", "),
             task.name
         ))
     })

@@ -122,6 +122,16 @@ const VLSP_RESTAURANT_ASPECTS: &[&str] = &[
 ];
 
 impl DatasetName {
+    /// The names of the datasets whose family `keep` accepts, in [`DatasetName::ALL`]'s order
+    /// (each is also the name of its default task): the ABSA tasks, the reasoning tasks...
+    pub fn names_where(keep: impl Fn(TaskFamily) -> bool) -> Vec<&'static str> {
+        DatasetName::ALL
+            .iter()
+            .filter(|dataset| keep(dataset.family()))
+            .map(|dataset| dataset.name())
+            .collect()
+    }
+
     /// Every dataset, in the order `data stats` lists them.
     pub const ALL: [DatasetName; 11] = [
         DatasetName::UitVisfd,
@@ -318,6 +328,34 @@ pub fn find_data_dir(explicit: Option<&Path>) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_lists_follow_the_dataset_families() {
+        assert_eq!(
+            DatasetName::names_where(|family| family == TaskFamily::Absa),
+            [
+                "uit-visfd",
+                "vlsp2018-hotel",
+                "vlsp2018-restaurant",
+                "uit-visd4sa"
+            ]
+        );
+        assert_eq!(
+            DatasetName::names_where(|family| matches!(family, TaskFamily::Reasoning(_))),
+            [
+                "gsm8k",
+                "math500",
+                "strategyqa",
+                "commonsenseqa",
+                "arc-challenge",
+                "medmcqa"
+            ]
+        );
+        assert_eq!(
+            DatasetName::names_where(|family| family == TaskFamily::Rating),
+            ["absabank-imm"]
+        );
+    }
 
     #[test]
     fn every_name_round_trips() {

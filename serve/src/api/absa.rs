@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use harness::data::{Sample, Target};
+use harness::data::{DatasetName, Sample, Target, TaskFamily};
 use harness::scoring::{pair_set, parse_absa, Scorer};
 use harness::task::{request as task_request, resolve_task, Task};
 use serde::Deserialize;
@@ -16,14 +16,6 @@ use super::request::read_json;
 use super::state::AppState;
 use crate::engine::Prompt;
 
-/// The ABSA tasks `/v1/absa` serves.
-const ABSA_TASKS: [&str; 4] = [
-    "uit-visfd",
-    "vlsp2018-hotel",
-    "vlsp2018-restaurant",
-    "uit-visd4sa",
-];
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AbsaRequest {
@@ -33,13 +25,15 @@ struct AbsaRequest {
     model: Option<String>,
 }
 
+/// The task `/v1/absa` serves under `name`: the default task of an ABSA dataset.
 fn absa_task(name: &str) -> Result<Task, ApiError> {
-    if !ABSA_TASKS.contains(&name) {
+    let absa_tasks = DatasetName::names_where(|family| family == TaskFamily::Absa);
+    if !absa_tasks.contains(&name) {
         return Err(ApiError::bad_request(
             "task",
             format!(
                 "unknown ABSA task `{name}`; valid: {}",
-                ABSA_TASKS.join(", ")
+                absa_tasks.join(", ")
             ),
         ));
     }

@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use futures::future::{try_join_all, BoxFuture, FutureExt};
-use harness::data::Sample;
+use harness::data::{DatasetName, Sample, TaskFamily};
 use harness::metrics::BootstrapConfig;
 use harness::scoring::Scorer;
 use harness::task::Task;
@@ -51,13 +51,10 @@ use crate::protocols::{parse_transcripts, Figures, Protocol, ProtocolEntry, Prot
 use crate::store::Finished;
 use prompts::Shown;
 
-/// The ABSA tasks R2L runs on.
-pub const R2L_TASKS: [&str; 4] = [
-    "uit-visfd",
-    "vlsp2018-hotel",
-    "vlsp2018-restaurant",
-    "uit-visd4sa",
-];
+/// The ABSA tasks R2L runs on: the default task of every ABSA dataset.
+pub fn r2l_tasks() -> Vec<&'static str> {
+    DatasetName::names_where(|family| family == TaskFamily::Absa)
+}
 
 /// The phases shown as progress bars.
 pub const PHASES: [&str; 4] = ["detection", "rationale", "aggregation", "records"];
@@ -557,7 +554,7 @@ pub fn absa_labels(task: &Task) -> Result<&Vec<String>> {
         Scorer::AbsaF1 { labels } => Ok(labels),
         _ => Err(Error::InvalidInput(format!(
             "the r2l protocol labels aspects and needs an ABSA task ({}); {} is scored by accuracy or rating",
-            R2L_TASKS.join(", "),
+            r2l_tasks().join(", "),
             task.name
         ))),
     }
