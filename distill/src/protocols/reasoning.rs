@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chat::{Message, Usage};
 use harness::data::{AnswerKind, DatasetName, Sample, Target, TaskFamily};
-use harness::scoring::{judge, parse_final_answer, Prediction};
+use harness::scoring::parse_final_answer;
 use harness::task::{answer_kind, Task};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -78,13 +78,7 @@ impl Answer {
 
 /// Judges `text` as an answer to `sample` with the task's parser and judge.
 pub fn judge_text(task: &Task, sample: &Sample, agent: &str, text: String) -> Answer {
-    let prediction = Prediction {
-        id: sample.id.clone(),
-        line: 0,
-        structured: None,
-        output: Some(text.clone()),
-    };
-    match judge(&task.scorer, sample, Some(&prediction)) {
+    match harness::scoring::judge_text(&task.scorer, sample, Some(&text)) {
         Ok(judgement) => Answer {
             agent: agent.to_string(),
             final_answer: judgement.record.predicted_answer().map(str::to_string),

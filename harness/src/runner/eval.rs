@@ -20,7 +20,7 @@ use super::run_log::{
 use crate::data::{load, Sample};
 use crate::error::{Error, Result};
 use crate::metrics::BootstrapConfig;
-use crate::scoring::{aggregate, judge, loglikelihood, Judgement, Prediction, Scorer};
+use crate::scoring::{aggregate, judge_text, loglikelihood, Judgement, Scorer};
 use crate::task::{few_shot_examples, request_as, select, Task};
 
 /// How to run an evaluation.
@@ -256,13 +256,7 @@ async fn answer(
         ),
         Err(error) => (None, None, None, Some(error.clone())),
     };
-    let prediction = output.as_ref().map(|text| Prediction {
-        id: sample.id.clone(),
-        line: 0,
-        structured: None,
-        output: Some(text.clone()),
-    });
-    let judgement = judge(&task.scorer, sample, prediction.as_ref())?;
+    let judgement = judge_text(&task.scorer, sample, output.as_deref())?;
     Ok(Answered {
         position,
         cached: was_cached,

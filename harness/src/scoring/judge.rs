@@ -56,15 +56,23 @@ impl<T> Read<T> {
     }
 }
 
+/// What a sample's prediction holds: a structured value, the model's raw text, or both (the
+/// structured value is read first).
+#[derive(Debug, Clone, Copy)]
+struct Given<'a> {
+    structured: Option<&'a Structured>,
+    output: Option<&'a str>,
+}
+
 fn read<T>(
-    prediction: Option<&Prediction>,
+    given: Option<Given<'_>>,
     structured: impl FnOnce(&Structured) -> Option<std::result::Result<T, String>>,
     parse_output: impl FnOnce(&str) -> std::result::Result<T, String>,
 ) -> Read<T> {
-    let Some(prediction) = prediction else {
+    let Some(given) = given else {
         return Read::Missing;
     };
-    let outcome = match (&prediction.structured, &prediction.output) {
+    let outcome = match (given.structured, given.output) {
         (Some(given), _) => structured(given).unwrap_or_else(|| {
             Err("the structured prediction is of another task's kind".to_string())
         }),
@@ -83,6 +91,28 @@ pub fn judge(
     sample: &Sample,
     prediction: Option<&Prediction>,
 ) -> Result<Judgement> {
+    let given = prediction.map(|p| Given {
+        structured: p.structured.as_ref(),
+        output: p.output.as_deref(),
+    });
+    judge_given(scorer, sample, given)
+}
+
+/// Judges a model's raw text for `sample` (None: no answer, judged as missing) with the
+/// scorer's parser and judge, as `r2l eval` does each answer.
+pub fn judge_text(scorer: &Scorer, sample: &Sample, text: Option<&str>) -> Result<Judgement> {
+    let given = text.map(|text| Given {
+        structured: None,
+        output: Some(text),
+    });
+    judge_given(scorer, sample, given)
+}
+
+fn judge_given(
+    scorer: &Scorer,
+    sample: &Sample,
+    prediction: Option<Given<'_>>,
+) -> Result<Judgement> {
     match scorer {
         Scorer::AbsaF1 { labels } => Ok(judge_absa(labels, sample, prediction)),
         Scorer::Rating => judge_rating(sample, prediction),
@@ -95,7 +125,7 @@ pub fn judge(
     }
 }
 
-fn judge_absa(labels: &[String], sample: &Sample, prediction: Option<&Prediction>) -> Judgement {
+fn judge_absa(labels: &[String], sample: &Sample, prediction: Option<Given<'_>>) -> Judgement {
     let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
     let read = read(
         prediction,
@@ -145,7 +175,7 @@ fn judge_absa(labels: &[String], sample: &Sample, prediction: Option<&Prediction
     }
 }
 
-fn judge_rating(sample: &Sample, prediction: Option<&Prediction>) -> Result<Judgement> {
+fn judge_rating(sample: &Sample, prediction: Option<Given<'_>>) -> Result<Judgement> {
     let Target::Rating { value: gold } = sample.target else {
         return Err(Error::InvalidInput(format!(
             "sample `{}` has no rating target",
@@ -186,7 +216,7 @@ fn judge_answer(
     kind: AnswerKind,
     source: AnswerSource,
     sample: &Sample,
-    prediction: Option<&Prediction>,
+    prediction: Option<Given<'_>>,
 ) -> Result<Judgement> {
     let Target::Answer { value: gold } = &sample.target else {
         return Err(Error::InvalidInput(format!(

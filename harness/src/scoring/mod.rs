@@ -15,7 +15,7 @@ pub use answer::{
     choice_letter, gsm8k_number, last_boxed, math_answers_equal, math_number, normalize_math,
     yes_no,
 };
-pub use judge::{judge, normalize_answer, Judgement};
+pub use judge::{judge, judge_text, normalize_answer, Judgement};
 pub use parse::{
     canonical_aspect, canonical_polarity, first_json, parse_absa, parse_boxed_answer,
     parse_final_answer, parse_rating, strip_thinking, Parsed,
