@@ -5,10 +5,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::{Device, Result, Tensor};
+use candle_core::{Result, Tensor};
 use mistralrs::CustomLogitsProcessor;
 
-use super::seeded::SeededSampler;
+use super::seeded::{force_token, SeededSampler};
 
 /// Most alternatives a request may ask for per position (OpenAI's cap).
 pub const MAX_TOP_LOGPROBS: usize = 20;
@@ -121,13 +121,7 @@ impl Recorder {
 
 impl CustomLogitsProcessor for Recorder {
     fn apply(&self, logits: &Tensor, context: &[u32]) -> Result<Tensor> {
-        let values: Vec<f32> = logits.to_dtype(candle_core::DType::F32)?.to_vec1()?;
-        let Some(token) = self.choose(&values, context.len()) else {
-            return Ok(logits.clone());
-        };
-        let mut only = vec![f32::NEG_INFINITY; values.len()];
-        only[token] = 0.0;
-        Tensor::from_vec(only, values.len(), &Device::Cpu)?.to_device(logits.device())
+        force_token(logits, |values| self.choose(values, context.len()))
     }
 }
 

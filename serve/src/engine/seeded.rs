@@ -70,14 +70,24 @@ impl SeededSampler {
 
 impl CustomLogitsProcessor for SeededSampler {
     fn apply(&self, logits: &Tensor, context: &[u32]) -> Result<Tensor> {
-        let values: Vec<f32> = logits.to_dtype(candle_core::DType::F32)?.to_vec1()?;
-        let Some(token) = self.choose(&values, context.len()) else {
-            return Ok(logits.clone());
-        };
-        let mut only = vec![f32::NEG_INFINITY; values.len()];
-        only[token] = 0.0;
-        Tensor::from_vec(only, values.len(), &Device::Cpu)?.to_device(logits.device())
+        force_token(logits, |values| self.choose(values, context.len()))
     }
+}
+
+/// What a choosing logits processor hands mistral.rs (set to greedy): logits where only the
+/// token `choose` picks from the row is finite, so mistral.rs takes it; the logits unchanged
+/// when nothing is picked.
+pub(crate) fn force_token(
+    logits: &Tensor,
+    choose: impl FnOnce(&[f32]) -> Option<usize>,
+) -> Result<Tensor> {
+    let values: Vec<f32> = logits.to_dtype(candle_core::DType::F32)?.to_vec1()?;
+    let Some(token) = choose(&values) else {
+        return Ok(logits.clone());
+    };
+    let mut only = vec![f32::NEG_INFINITY; values.len()];
+    only[token] = 0.0;
+    Tensor::from_vec(only, values.len(), &Device::Cpu)?.to_device(logits.device())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{engine, post, start, state, RUNTIME};
+use crate::support::{engine, post, start, state, stream_chunks, RUNTIME};
 use serve::engine::Prompt;
 
 fn number(value: &Value) -> f64 {
@@ -15,22 +15,8 @@ fn number(value: &Value) -> f64 {
 
 /// The chat `logprobs.content` entries of a streamed answer, in order.
 fn streamed_content(url: &str, body: &Value) -> Vec<Value> {
-    let mut body = body.clone();
-    body["stream"] = json!(true);
-    let raw = RUNTIME.block_on(async {
-        reqwest::Client::new()
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text()
-            .await
-            .unwrap_or_default()
-    });
-    raw.lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+    stream_chunks(url, body)
+        .into_iter()
         .flat_map(|chunk| {
             chunk["choices"][0]["logprobs"]["content"]
                 .as_array()

@@ -5,28 +5,11 @@
 use chat::ChatClient;
 use serde_json::{json, Value};
 
-use crate::support::{engine, post, start, state, RUNTIME};
+use crate::support::{engine, post, start, state, stream_chunks, RUNTIME};
 
 /// The concatenated deltas of a streamed answer and its finish reason.
 fn streamed(url: &str, body: &Value, text_of: fn(&Value) -> Option<&str>) -> (String, String) {
-    let mut body = body.clone();
-    body["stream"] = json!(true);
-    let raw = RUNTIME.block_on(async {
-        reqwest::Client::new()
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text()
-            .await
-            .unwrap_or_default()
-    });
-    let chunks: Vec<Value> = raw
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|e| serde_json::from_str(e).ok())
-        .collect();
+    let chunks = stream_chunks(url, body);
     let text = chunks.iter().filter_map(text_of).collect();
     let finish = chunks
         .iter()

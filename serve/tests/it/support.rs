@@ -131,6 +131,28 @@ pub fn post_raw(url: &str, body: Vec<u8>) -> (u16, serde_json::Value, reqwest::h
     })
 }
 
+/// POSTs `body` with `stream: true` and returns the JSON of every server-sent event, in order
+/// (the closing `[DONE]` left out).
+pub fn stream_chunks(url: &str, body: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut body = body.clone();
+    body["stream"] = serde_json::json!(true);
+    let raw = RUNTIME.block_on(async {
+        reqwest::Client::new()
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+            .text()
+            .await
+            .unwrap_or_default()
+    });
+    raw.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|e| serde_json::from_str(e).ok())
+        .collect()
+}
+
 /// A short chat request.
 pub fn chat_body(text: &str, max_tokens: u32) -> serde_json::Value {
     serde_json::json!({
