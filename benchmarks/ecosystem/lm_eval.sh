@@ -22,23 +22,15 @@ say() { printf 'lm-eval check: %s\n' "$*" >&2; }
 die() { printf 'lm-eval check: error: %s\n' "$*" >&2; exit 1; }
 
 [ -f "$DATA/gsm8k/test.jsonl" ] || die "$DATA/gsm8k/test.jsonl not found (set R2L_DATA_DIR)"
-if ! "$VENV/bin/python" -c 'import lm_eval' 2>/dev/null; then
-  say "installing lm_eval[api]==0.4.13 into $VENV (no torch needed for API models)"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "lm_eval[api]==0.4.13"
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+lm_eval_venv "$VENV"
 cargo build --release --quiet --workspace --bins
 R2L="${CARGO_TARGET_DIR:-target}/release/r2l"
 
 say "starting r2l serve on 127.0.0.1:$PORT"
-"$R2L" serve --port "$PORT" > "$WORK/serve.log" 2>&1 &
-SERVER=$!
+SERVER=
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 120); do
-  curl -sf "http://127.0.0.1:$PORT/ready" > /dev/null && break
-  sleep 1
-done
-curl -sf "http://127.0.0.1:$PORT/ready" > /dev/null || die "r2l serve did not get ready: $(tail -5 "$WORK/serve.log")"
+start_serve "$R2L" "$PORT" "$WORK/serve.log" || die "r2l serve did not start"
 
 say "r2l eval on $N GSM8K test questions"
 "$R2L" eval --task gsm8k --endpoint "http://127.0.0.1:$PORT/v1" --model "$MODEL" --limit "$N" \

@@ -26,20 +26,13 @@ DATA=${R2L_DATA_DIR:-$ROOT/../shared/data}
 VENV=$R2L_HOME/venv-lm-eval
 MODEL=smollm2-135m-instruct
 
+source "$HERE/common.sh"
 (cd "$ROOT" && cargo build --release --quiet -p r2l)
-if [ ! -x "$VENV/bin/lm_eval" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet "lm_eval[api]==0.4.13"
-fi
+lm_eval_venv "$VENV"
 WORK=$(mktemp -d)
-"$R2L" serve --port "$PORT" >"$WORK/serve.log" 2>&1 &
-SERVER=$!
+SERVER=
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 240); do
-  curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break
-  sleep 0.5
-done
-curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null || { tail -20 "$WORK/serve.log" >&2; exit 1; }
+start_serve "$R2L" "$PORT" "$WORK/serve.log"
 
 # r2l first: its seeded selection picks the questions.
 "$R2L" eval --task arc-challenge-ll --endpoint "http://127.0.0.1:$PORT/v1" --model "$MODEL" \

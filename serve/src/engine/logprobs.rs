@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{Result, Tensor};
 use mistralrs::CustomLogitsProcessor;
 
-use super::seeded::{force_token, SeededSampler};
+use super::seeded::{force_token, max_finite, SeededSampler};
 
 /// Most alternatives a request may ask for per position (OpenAI's cap).
 pub const MAX_TOP_LOGPROBS: usize = 20;
@@ -26,14 +26,9 @@ pub struct Chosen {
 
 /// `log p` of every entry of `logits` (non-finite logits get −∞).
 pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
-    let max = logits
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f32::NEG_INFINITY, f32::max);
-    if !max.is_finite() {
+    let Some(max) = max_finite(logits) else {
         return vec![f32::NEG_INFINITY; logits.len()];
-    }
+    };
     let sum: f64 = logits
         .iter()
         .filter(|v| v.is_finite())

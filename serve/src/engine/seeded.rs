@@ -26,14 +26,7 @@ impl SeededSampler {
     /// The token drawn at `position` from `logits` (None when no logit is finite).
     pub fn choose(&self, logits: &[f32], position: usize) -> Option<usize> {
         let temperature = self.temperature.max(1e-6);
-        let max = logits
-            .iter()
-            .copied()
-            .filter(|v| v.is_finite())
-            .fold(f32::NEG_INFINITY, f32::max);
-        if !max.is_finite() {
-            return None;
-        }
+        let max = max_finite(logits)?;
         let mut weighted: Vec<(usize, f64)> = logits
             .iter()
             .enumerate()
@@ -72,6 +65,16 @@ impl CustomLogitsProcessor for SeededSampler {
     fn apply(&self, logits: &Tensor, context: &[u32]) -> Result<Tensor> {
         force_token(logits, |values| self.choose(values, context.len()))
     }
+}
+
+/// The largest finite logit (None when none is finite).
+pub(crate) fn max_finite(logits: &[f32]) -> Option<f32> {
+    let max = logits
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f32::NEG_INFINITY, f32::max);
+    max.is_finite().then_some(max)
 }
 
 /// What a choosing logits processor hands mistral.rs (set to greedy): logits where only the
