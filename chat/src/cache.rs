@@ -59,7 +59,7 @@ impl ChatCache {
     /// The request's content hash (hex sha256 of the model id, the messages and every
     /// generation setting; `stream` and `n` are not part of it).
     pub fn key(request: &ChatRequest) -> String {
-        let identity = json!({
+        let mut identity = json!({
             "model": request.model,
             "messages": request.messages,
             "max_tokens": request.max_tokens,
@@ -69,6 +69,11 @@ impl ChatCache {
             "stop": request.stop,
             "response_format": request.response_format,
         });
+        // Only the controls a request sets: a request without them keeps the key it had before
+        // they existed, so older cache entries stay valid.
+        if let Some(members) = identity.as_object_mut() {
+            members.extend(request.controls().members());
+        }
         Sha256::digest(identity.to_string().as_bytes())
             .iter()
             .map(|byte| format!("{byte:02x}"))
@@ -262,6 +267,9 @@ mod tests {
         assert_eq!(ChatCache::key(&base), ChatCache::key(&other));
         other.temperature = Some(0.7);
         assert_ne!(ChatCache::key(&base), ChatCache::key(&other));
+        let mut penalised = base.clone();
+        penalised.presence_penalty = Some(1.0);
+        assert_ne!(ChatCache::key(&base), ChatCache::key(&penalised));
         let mut model = base.clone();
         model.model = "n".into();
         assert_ne!(ChatCache::key(&base), ChatCache::key(&model));

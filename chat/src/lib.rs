@@ -5,6 +5,7 @@
 mod atomic;
 mod cache;
 mod client;
+mod controls;
 mod error;
 mod http;
 mod pool;
@@ -17,6 +18,7 @@ mod wire;
 pub use atomic::write_atomically;
 pub use cache::{AnswerSource, CacheMode, CachedClient, ChatCache};
 pub use client::ChatClient;
+pub use controls::SamplingControls;
 pub use error::ChatError;
 pub use http::{HttpClient, HttpConfig};
 pub use pool::{EndpointPool, EndpointReport};

@@ -1,7 +1,11 @@
 //! OpenAI chat-completion wire types (the subset r2l speaks), shared by clients and the server.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::controls::SamplingControls;
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -165,9 +169,41 @@ pub struct ChatRequest {
     /// With `logprobs`: the most likely alternatives per position (0–20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_logprobs: Option<u32>,
+    /// See [`SamplingControls::frequency_penalty`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
+    /// See [`SamplingControls::presence_penalty`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    /// See [`SamplingControls::repetition_penalty`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repetition_penalty: Option<f64>,
+    /// See [`SamplingControls::top_k`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<i64>,
+    /// See [`SamplingControls::min_p`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_p: Option<f64>,
+    /// See [`SamplingControls::logit_bias`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logit_bias: Option<BTreeMap<String, f64>>,
     /// Every other field the client sent (a server decides which it refuses).
     #[serde(flatten, default, skip_serializing_if = "Map::is_empty")]
     pub other: Map<String, Value>,
+}
+
+impl ChatRequest {
+    /// The request's penalties, `top_k`, `min_p` and `logit_bias`.
+    pub fn controls(&self) -> SamplingControls {
+        SamplingControls {
+            frequency_penalty: self.frequency_penalty,
+            presence_penalty: self.presence_penalty,
+            repetition_penalty: self.repetition_penalty,
+            top_k: self.top_k,
+            min_p: self.min_p,
+            logit_bias: self.logit_bias.clone(),
+        }
+    }
 }
 
 /// Token counts of one request.
