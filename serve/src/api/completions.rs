@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chat::{
     CompletionChoice, CompletionLogprobs, CompletionRequest, CompletionResponse,
-    Prompt as WirePrompt, Usage,
+    Prompt as WirePrompt, SamplingControls, Usage,
 };
 use serde_json::json;
 
@@ -18,17 +18,21 @@ use super::generate::{
 use super::logprobs::{completion_logprobs, Aligner};
 use super::request::{read_json, refuse_unsupported};
 use super::state::AppState;
-use crate::engine::{Engine, Prompt, ScoredPrompt};
+use crate::engine::{Controls, Engine, Prompt, ScoredPrompt};
 
 /// Most prompts in one request (lm-eval sends one per request unless told to batch).
 const MAX_PROMPTS: usize = 64;
 
 /// Answers a text completion.
 pub async fn completions(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
-    let request: CompletionRequest = read_json(body, state.config.limits.max_body_bytes).await?;
+    let mut request: CompletionRequest =
+        read_json(body, state.config.limits.max_body_bytes).await?;
+    let controls = SamplingControls::take_from(&mut request.other).map_err(|(field, error)| {
+        ApiError::unprocessable(Some(field.to_string()), error.to_string())
+    })?;
     refuse_unsupported(&request.other)?;
     let prompts = prompts_of(&request.prompt)?;
-    let sampling = Sampling::of_completion(&request)?;
+    let sampling = Sampling::of_completion(&request, controls)?;
     let echo = request.echo == Some(true);
     let generate = request.max_tokens != Some(0);
     if !generate && !echo {
@@ -45,6 +49,8 @@ pub async fn completions(State(state): State<AppState>, body: Body) -> Result<Re
         ));
     }
     let engine = state.engine(Some(&request.model))?;
+    // Checked here too (not only when generating): an echo-only request must not accept them.
+    Controls::check(&sampling.controls, engine.token_text().vocab_size())?;
     for (index, prompt) in prompts.iter().enumerate() {
         check_prompt(&engine, prompt, index, prompts.len())?;
     }
@@ -61,7 +67,15 @@ pub async fn completions(State(state): State<AppState>, body: Body) -> Result<Re
         let Some(prompt) = prompts.into_iter().next() else {
             return Err(ApiError::bad_request("prompt", "`prompt` is empty"));
         };
-        let prepared = prepare(&state, &request.model, prompt, "prompt", sampling, None).await?;
+        let prepared = prepare(
+            &state,
+            &request.model,
+            prompt,
+            "prompt",
+            sampling.clone(),
+            None,
+        )
+        .await?;
         let builder = Box::new(
             move |text: Option<&str>,
                   finish: Option<&str>,

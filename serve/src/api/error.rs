@@ -5,6 +5,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chat::{ErrorBody, ErrorDetail};
 
+use crate::engine::InvalidField;
+
 /// An error answered to a client.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
@@ -147,6 +149,13 @@ impl ApiError {
                 code: None,
             },
         }
+    }
+}
+
+impl From<InvalidField> for ApiError {
+    /// 400 naming the field.
+    fn from(invalid: InvalidField) -> ApiError {
+        ApiError::bad_request(invalid.field, invalid.message)
     }
 }
 

@@ -13,12 +13,13 @@ use super::error::ApiError;
 use super::logprobs::{chat_logprobs, completion_logprobs, Aligner};
 use super::state::{AppState, Slot};
 use crate::engine::{
-    collect, Collected, Engine, Event, Generation, GenerationRequest, Prompt, MAX_TOP_LOGPROBS,
+    collect, Collected, Controls, Engine, Event, Generation, GenerationRequest, Prompt,
+    MAX_TOP_LOGPROBS,
 };
 use crate::error::Error;
 
 /// Sampling fields common to both completion kinds, as the client sent them.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Sampling<'a> {
     /// `max_tokens`.
     pub max_tokens: Option<u32>,
@@ -34,6 +35,8 @@ pub struct Sampling<'a> {
     pub stop: Option<&'a chat::Stop>,
     /// Alternatives per token when log-probabilities are asked for (None: not asked).
     pub logprobs: Option<usize>,
+    /// The penalties, `top_k`, `min_p` and `logit_bias` (checked in [`prepare`]).
+    pub controls: chat::SamplingControls,
 }
 
 impl<'a> Sampling<'a> {
@@ -48,7 +51,7 @@ impl<'a> Sampling<'a> {
     pub fn choice(&self, index: usize) -> Sampling<'a> {
         Sampling {
             seed: self.seed.map(|seed| seed.wrapping_add(index as u64)),
-            ..*self
+            ..self.clone()
         }
     }
 
@@ -82,11 +85,16 @@ impl<'a> Sampling<'a> {
             n: request.n,
             stop: request.stop.as_ref(),
             logprobs: asked.then_some(top),
+            controls: request.controls(),
         })
     }
 
-    /// The sampling fields of a legacy completion (`logprobs` checked: 0–20).
-    pub fn of_completion(request: &'a chat::CompletionRequest) -> Result<Sampling<'a>, ApiError> {
+    /// The sampling fields of a legacy completion (`logprobs` checked: 0–20) with its
+    /// `controls` (taken out of the request's other fields).
+    pub fn of_completion(
+        request: &'a chat::CompletionRequest,
+        controls: chat::SamplingControls,
+    ) -> Result<Sampling<'a>, ApiError> {
         if let Some(k) = request.logprobs {
             if k as usize > MAX_TOP_LOGPROBS {
                 return Err(ApiError::bad_request(
@@ -103,6 +111,7 @@ impl<'a> Sampling<'a> {
             n: request.n,
             stop: request.stop.as_ref(),
             logprobs: request.logprobs.map(|k| k as usize),
+            controls,
         })
     }
 }
@@ -194,6 +203,7 @@ pub async fn prepare(
         ));
     }
     let engine = state.engine(Some(model))?;
+    let controls = Controls::check(&sampling.controls, engine.token_text().vocab_size())?;
     let (prompt_tokens, max_tokens) = engine
         .generation_budget(&prompt, sampling.max_tokens)
         .await
@@ -207,6 +217,7 @@ pub async fn prepare(
         temperature: sampling.temperature,
         top_p: sampling.top_p,
         seed: sampling.seed,
+        controls,
         stop,
         json_schema,
         logprobs: sampling.logprobs,

@@ -67,8 +67,8 @@ const IGNORED_FIELDS: [&str; 6] = [
 ];
 
 /// 400 naming the first field of `other` (the fields a request type does not model) that this
-/// server does not honour: tools, penalties, `logit_bias`, `best_of`... would change the answer,
-/// and a client must not believe they were applied.
+/// server does not honour: tools, `best_of`, `suffix`... would change the answer, and a client
+/// must not believe they were applied.
 pub fn refuse_unsupported(
     other: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), ApiError> {
@@ -115,11 +115,14 @@ mod tests {
         };
         let base = r#""model": "m", "messages": [{"role": "user", "content": "hi"}]"#;
         assert!(refuse_unsupported(&other(&format!("{{{base}, \"user\": \"u1\"}}"))).is_ok());
+        // The sampling controls are request fields, honoured, not other fields.
+        let controls = r#""presence_penalty": 1, "top_k": 5, "logit_bias": {"7": -100}"#;
+        assert!(other(&format!("{{{base}, {controls}}}")).is_empty());
         for field in [
             "tools",
-            "logit_bias",
-            "presence_penalty",
+            "functions",
             "best_of",
+            "suffix",
             "an_unknown_field",
         ] {
             let refused = refuse_unsupported(&other(&format!("{{{base}, \"{field}\": 1}}")))

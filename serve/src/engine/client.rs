@@ -7,6 +7,7 @@ use chat::{
     CompletionResponse, Message, ResponseFormat,
 };
 
+use super::controls::Controls;
 use super::engine::{Engine, Event, GenerationRequest, Prompt};
 use super::logprobs::Chosen;
 use super::scoring::ScoringClient;
@@ -68,6 +69,8 @@ impl ChatClient for Engine {
         if request.messages.is_empty() {
             return Err(ChatError::InvalidRequest("`messages` is empty".to_string()));
         }
+        let controls = Controls::check(&request.controls(), self.token_text().vocab_size())
+            .map_err(|invalid| ChatError::InvalidRequest(invalid.to_string()))?;
         let prompt = Prompt::Chat(request.messages.clone());
         let (prompt_tokens, max_tokens) = self
             .generation_budget(&prompt, request.max_tokens)
@@ -82,6 +85,7 @@ impl ChatClient for Engine {
             temperature: request.temperature,
             top_p: request.top_p,
             seed: request.seed,
+            controls,
             stop: request
                 .stop
                 .as_ref()

@@ -11,10 +11,11 @@ use mistralrs::{
 };
 use tokio::sync::mpsc::{channel, Receiver};
 
+use super::chooser::{Choice, Chooser};
+use super::controls::Controls;
 use super::grammar_end::grammar_end_token;
-use super::logprobs::{log_softmax, top_k, Choice, Chosen, Recorder};
+use super::logprobs::{log_softmax, top_k, Chosen, Recorder};
 use super::prefix_cache;
-use super::seeded::SeededSampler;
 use super::spec::{ModelFormat, ModelSpec};
 use super::staged::StagedCheckpoint;
 use super::stop::StopTrimmer;
@@ -63,8 +64,11 @@ pub struct GenerationRequest {
     /// Nucleus sampling mass.
     pub top_p: Option<f64>,
     /// Sampling seed: a sampled request with a seed gives the same text every time (see
-    /// [`SeededSampler`]); greedy requests are deterministic anyway.
+    /// [`super::SeededSampler`]); greedy requests are deterministic anyway.
     pub seed: Option<u64>,
+    /// Logit bias, penalties, top-k and min-p, checked. Any control set: r2l's [`Chooser`]
+    /// chooses every token (an unseeded sampled request then draws with a fresh seed).
+    pub controls: Controls,
     /// Stop sequences: the text ends before the first one.
     pub stop: Vec<String>,
     /// Constrain the output to JSON matching this schema (llguidance).
@@ -420,38 +424,35 @@ impl Engine {
             Prompt::Tokens(ids) => RequestMessage::CompletionTokens(ids),
         };
         let temperature = request.temperature.filter(|t| *t > 0.0);
+        // r2l chooses the tokens (mistral.rs set to greedy takes them) for log-probabilities,
+        // for a seeded draw and for any control; an unseeded draw then takes a fresh seed.
+        let r2l_chooses = request.logprobs.is_some()
+            || (temperature.is_some() && request.seed.is_some())
+            || !request.controls.is_none();
+        let choice = Choice::of(
+            temperature,
+            request.top_p,
+            request.seed.unwrap_or_else(rand::random),
+            &request.controls,
+        );
+        let chooser = Chooser::new(choice, request.controls);
         let mut logits_processors = None;
         let mut chosen = None;
-        let mut sampling = match (temperature, request.seed) {
-            _ if request.logprobs.is_some() => {
-                // The recorder chooses every token; an unseeded sampled request draws with a
-                // fresh seed.
-                let choice = match temperature {
-                    None => Choice::Greedy,
-                    Some(temperature) => Choice::Sampled(SeededSampler {
-                        seed: request.seed.unwrap_or_else(rand::random),
-                        temperature,
-                        top_p: request.top_p.unwrap_or(1.0),
-                    }),
+        let mut sampling = match (temperature, r2l_chooses) {
+            (_, true) => {
+                let processor: Arc<dyn mistralrs::CustomLogitsProcessor> = match request.logprobs {
+                    Some(top) => {
+                        let (recorder, record) = Recorder::new(chooser, top);
+                        chosen = Some(record);
+                        Arc::new(recorder)
+                    }
+                    None => Arc::new(chooser),
                 };
-                let (recorder, record) = Recorder::new(choice, request.logprobs.unwrap_or(0));
-                let processor: Arc<dyn mistralrs::CustomLogitsProcessor> = Arc::new(recorder);
-                logits_processors = Some(vec![processor]);
-                chosen = Some(record);
-                SamplingParams::deterministic()
-            }
-            (None, _) => SamplingParams::deterministic(),
-            (Some(temperature), Some(seed)) => {
-                let sampler = SeededSampler {
-                    seed,
-                    temperature,
-                    top_p: request.top_p.unwrap_or(1.0),
-                };
-                let processor: Arc<dyn mistralrs::CustomLogitsProcessor> = Arc::new(sampler);
                 logits_processors = Some(vec![processor]);
                 SamplingParams::deterministic()
             }
-            (Some(temperature), None) => {
+            (None, false) => SamplingParams::deterministic(),
+            (Some(temperature), false) => {
                 let mut sampling = SamplingParams::neutral();
                 sampling.temperature = Some(temperature);
                 sampling.top_p = request.top_p;

@@ -1,14 +1,16 @@
 //! Log-probabilities of chosen tokens, taken from the model's raw distribution (before
-//! temperature and top-p, as vLLM's default `raw_logprobs`), by a logits processor that also
-//! chooses the token: greedily, or by the seeded draw of [`SeededSampler`]. mistral.rs then sees
-//! one finite logit and takes it, so the recorded token is the one generated.
+//! `logit_bias`, the penalties, temperature, top-k, min-p and top-p, as vLLM's default
+//! `raw_logprobs`), by a logits processor that also chooses the token with a [`Chooser`]:
+//! greedily or by a seeded draw, the request's controls applied. mistral.rs then sees one finite
+//! logit and takes it, so the recorded token is the one generated.
 
 use std::sync::{Arc, Mutex};
 
 use candle_core::{Result, Tensor};
 use mistralrs::CustomLogitsProcessor;
 
-use super::seeded::{force_token, max_finite, SeededSampler};
+use super::chooser::Chooser;
+use super::seeded::{force_token, max_finite};
 
 /// Most alternatives a request may ask for per position (OpenAI's cap).
 pub const MAX_TOP_LOGPROBS: usize = 20;
@@ -66,41 +68,30 @@ pub fn top_k(logprobs: &[f32], k: usize) -> Vec<(u32, f32)> {
     order
 }
 
-/// How a [`Recorder`] chooses.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Choice {
-    /// The likeliest token (the lowest id among ties).
-    Greedy,
-    /// A seeded draw.
-    Sampled(SeededSampler),
-}
-
 /// Chooses each token itself and records it with its log-probability and `top` alternatives.
 #[derive(Debug)]
 pub struct Recorder {
-    choice: Choice,
+    chooser: Chooser,
     top: usize,
     chosen: Arc<Mutex<Vec<Chosen>>>,
 }
 
 impl Recorder {
     /// A recorder and the list it fills, one entry per generated token.
-    pub fn new(choice: Choice, top: usize) -> (Recorder, Arc<Mutex<Vec<Chosen>>>) {
+    pub fn new(chooser: Chooser, top: usize) -> (Recorder, Arc<Mutex<Vec<Chosen>>>) {
         let chosen = Arc::new(Mutex::new(Vec::new()));
         let recorder = Recorder {
-            choice,
+            chooser,
             top: top.min(MAX_TOP_LOGPROBS),
             chosen: chosen.clone(),
         };
         (recorder, chosen)
     }
 
-    /// The token chosen from `logits` at `position`, recorded (None when no logit is finite).
-    pub fn choose(&self, logits: &[f32], position: usize) -> Option<usize> {
-        let token = match self.choice {
-            Choice::Greedy => top_k(logits, 1).first().map(|&(id, _)| id as usize),
-            Choice::Sampled(sampler) => sampler.choose(logits, position),
-        }?;
+    /// The token chosen from the model's `logits` after `context` (prompt, then the answer so
+    /// far), recorded with its raw log-probability (None when no logit is finite).
+    pub fn choose(&self, logits: &[f32], context: &[u32]) -> Option<usize> {
+        let token = self.chooser.choose(logits, context)?;
         let logprobs = log_softmax(logits);
         let entry = Chosen {
             id: token as u32,
@@ -116,13 +107,16 @@ impl Recorder {
 
 impl CustomLogitsProcessor for Recorder {
     fn apply(&self, logits: &Tensor, context: &[u32]) -> Result<Tensor> {
-        force_token(logits, |values| self.choose(values, context.len()))
+        force_token(logits, |values| self.choose(values, context))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::chooser::Choice;
+    use crate::engine::controls::Controls;
+    use crate::engine::seeded::SeededSampler;
 
     #[test]
     fn log_softmax_matches_the_hand_computation() {
@@ -147,8 +141,8 @@ mod tests {
 
     #[test]
     fn a_greedy_recorder_takes_the_top_token_and_records_it() {
-        let (recorder, chosen) = Recorder::new(Choice::Greedy, 2);
-        assert_eq!(recorder.choose(&[0.1, 2.0, 1.0], 0), Some(1));
+        let (recorder, chosen) = Recorder::new(Chooser::new(Choice::Greedy, no_controls()), 2);
+        assert_eq!(recorder.choose(&[0.1, 2.0, 1.0], &[0]), Some(1));
         let chosen = chosen.lock().map(|c| c.clone()).unwrap_or_default();
         assert_eq!(chosen.len(), 1);
         assert_eq!(chosen[0].id, 1);
@@ -163,13 +157,16 @@ mod tests {
             seed: 9,
             temperature: 0.7,
             top_p: 0.9,
+            top_k: 0,
+            min_p: 0.0,
         };
-        let (recorder, chosen) = Recorder::new(Choice::Sampled(sampler), 0);
+        let chooser = Chooser::new(Choice::Sampled(sampler), no_controls());
+        let (recorder, chosen) = Recorder::new(chooser, 0);
         let logits = [0.3f32, 0.1, 0.9, -0.2];
-        for position in 0..10 {
+        for length in 1..10 {
             assert_eq!(
-                recorder.choose(&logits, position),
-                sampler.choose(&logits, position)
+                recorder.choose(&logits, &vec![0; length]),
+                sampler.choose(&logits, length)
             );
         }
         let chosen = chosen.lock().map(|c| c.clone()).unwrap_or_default();
@@ -177,5 +174,24 @@ mod tests {
         assert!(chosen
             .iter()
             .all(|c| c.top.is_empty() && c.logprob == lp[c.id as usize]));
+    }
+
+    #[test]
+    fn a_biased_choice_is_recorded_with_its_raw_log_probability() {
+        let biased = Controls {
+            logit_bias: vec![(0, 100.0)],
+            ..no_controls()
+        };
+        let (recorder, chosen) = Recorder::new(Chooser::new(Choice::Greedy, biased), 1);
+        let logits = [0.1f32, 2.0, 1.0];
+        assert_eq!(recorder.choose(&logits, &[2]), Some(0), "the bias wins");
+        let chosen = chosen.lock().map(|c| c.clone()).unwrap_or_default();
+        let lp = log_softmax(&logits);
+        assert_eq!(chosen[0].logprob, lp[0], "the model's, not the biased");
+        assert_eq!(chosen[0].top, vec![(1, lp[1])], "the model's likeliest");
+    }
+
+    fn no_controls() -> Controls {
+        Controls::default()
     }
 }

@@ -1,6 +1,8 @@
 //! The mistral.rs engine: loading models offline and generating token streams.
 
+mod chooser;
 mod client;
+mod controls;
 #[allow(clippy::module_inception)]
 mod engine;
 mod grammar_end;
@@ -15,12 +17,14 @@ mod staged;
 mod stop;
 mod token_text;
 
+pub use chooser::{Choice, Chooser};
 pub use client::{collect, json_schema_of, Collected};
+pub use controls::{Controls, InvalidField, MAX_LOGIT_BIAS};
 pub use engine::{
     Engine, Event, Generation, GenerationRequest, ModelInfo, Prompt, SharedEngine,
     DEFAULT_MAX_TOKENS,
 };
-pub use logprobs::{log_softmax, top_k, Choice, Chosen, Recorder, MAX_TOP_LOGPROBS};
+pub use logprobs::{log_softmax, top_k, Chosen, Recorder, MAX_TOP_LOGPROBS};
 pub use scoring::{ScoredPrompt, ScoringClient};
 pub use seeded::SeededSampler;
 pub use spec::{Isq, ModelFormat, ModelSpec, DEFAULT_MAX_SEQS};

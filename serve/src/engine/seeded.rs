@@ -1,17 +1,18 @@
 //! Per-request seeded sampling. mistral.rs 0.8.1 has no per-request seed: one engine-wide RNG
 //! (seeded once at start) serves every sequence, so a sampled answer depends on whatever ran
 //! before it. When a request carries a `seed`, r2l samples the token itself in a logits
-//! processor — temperature, then top-p, then one uniform draw from a ChaCha8 stream keyed by the
-//! seed and the position — and hands mistral.rs logits where only that token is finite, with
-//! mistral.rs set to greedy. The same request with the same seed then gives the same text,
-//! whatever else the engine is doing.
+//! processor ([`super::chooser::Chooser`]) — temperature, then top-k, min-p and top-p, then one
+//! uniform draw from a ChaCha8 stream keyed by the seed and the position — and hands mistral.rs
+//! logits where only that token is finite, with mistral.rs set to greedy. The same request with
+//! the same seed then gives the same text, whatever else the engine is doing.
 
 use candle_core::{Device, Result, Tensor};
-use mistralrs::CustomLogitsProcessor;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Samples one token per step from `softmax(logits / temperature)` restricted to the top-p mass.
+/// Samples one token per step from `softmax(logits / temperature)` restricted to the `top_k`
+/// likeliest tokens, to those at least `min_p` times as likely as the likeliest, and to the
+/// top-p mass of what is left (vLLM's order; top-k and min-p commute).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SeededSampler {
     /// The request's seed.
@@ -20,6 +21,10 @@ pub struct SeededSampler {
     pub temperature: f64,
     /// Nucleus mass in (0, 1].
     pub top_p: f64,
+    /// Tokens kept, likeliest first (0 = all).
+    pub top_k: usize,
+    /// Smallest probability kept, as a fraction of the likeliest token's, 0–1 (0 = all).
+    pub min_p: f64,
 }
 
 impl SeededSampler {
@@ -36,6 +41,13 @@ impl SeededSampler {
             .collect();
         // Highest probability first; ties by token id, so the order never depends on the sort.
         weighted.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        if self.top_k > 0 {
+            weighted.truncate(self.top_k);
+        }
+        if self.min_p > 0.0 {
+            // The likeliest token's weight is 1 (its logit is the maximum).
+            weighted.retain(|(_, weight)| *weight >= self.min_p);
+        }
         let total: f64 = weighted.iter().map(|(_, w)| w).sum();
         let mut kept = 0.0;
         let mut cut = weighted.len();
@@ -58,12 +70,6 @@ impl SeededSampler {
             draw -= weight;
         }
         weighted.last().map(|(token, _)| *token)
-    }
-}
-
-impl CustomLogitsProcessor for SeededSampler {
-    fn apply(&self, logits: &Tensor, context: &[u32]) -> Result<Tensor> {
-        force_token(logits, |values| self.choose(values, context.len()))
     }
 }
 
@@ -102,6 +108,8 @@ mod tests {
             seed,
             temperature: 1.0,
             top_p,
+            top_k: 0,
+            min_p: 0.0,
         }
     }
 
@@ -146,13 +154,42 @@ mod tests {
     }
 
     #[test]
-    fn the_processor_leaves_one_finite_logit() {
-        let logits =
-            Tensor::new(&[0.3f32, 1.2, -0.4], &Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
-        let out: Vec<f32> = sampler(5, 1.0)
-            .apply(&logits, &[1, 2, 3])
-            .and_then(|t| t.to_vec1())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(out.iter().filter(|v| v.is_finite()).count(), 1);
+    fn top_k_and_min_p_keep_only_the_likeliest() {
+        let logits = [1.0f32, 3.0, 2.0, 2.9];
+        let only = |top_k, min_p| SeededSampler {
+            top_k,
+            min_p,
+            ..sampler(5, 1.0)
+        };
+        for position in 0..200 {
+            assert_eq!(only(1, 0.0).choose(&logits, position), Some(1), "top_k 1");
+            assert_eq!(only(0, 1.0).choose(&logits, position), Some(1), "min_p 1");
+            let two = only(2, 0.0).choose(&logits, position);
+            assert!(matches!(two, Some(1 | 3)), "top_k 2 drew {two:?}");
+            // exp(2 - 3) = 0.37 of the likeliest: kept at min_p 0.3, not at 0.5.
+            let third = only(0, 0.5).choose(&logits, position);
+            assert!(matches!(third, Some(1 | 3)), "min_p 0.5 drew {third:?}");
+        }
+        let drawn: std::collections::BTreeSet<_> = (0..400)
+            .filter_map(|p| only(0, 0.3).choose(&logits, p))
+            .collect();
+        assert_eq!(drawn, [1, 2, 3].into(), "min_p 0.3 keeps three tokens");
+    }
+
+    #[test]
+    fn a_top_k_of_every_token_changes_no_draw() {
+        // Keeping every token draws as before the filters existed (seeded answers stay the same).
+        let logits = [0.1f32, 0.5, 0.2, 0.9, -1.0];
+        for position in 0..50 {
+            let filtered = SeededSampler {
+                top_k: logits.len(),
+                min_p: 0.0,
+                ..sampler(3, 0.8)
+            };
+            assert_eq!(
+                filtered.choose(&logits, position),
+                sampler(3, 0.8).choose(&logits, position)
+            );
+        }
     }
 }

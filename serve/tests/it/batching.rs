@@ -1,6 +1,7 @@
 //! Batched decoding equals serial decoding: a server whose engine decodes up to four sequences
 //! together gives four concurrent greedy requests, token for token, the answers it gives them
-//! one at a time.
+//! one at a time; requests with sampling controls decoded together get the answers the shared
+//! engine (one sequence at a time, prefix cache on) gives them.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use serve::config::ServeConfig;
 use serve::engine::{Engine, ModelSpec};
 use serve::registry::ModelRegistry;
 
-use crate::support::{default_spec, post, serial, start, RUNTIME};
+use crate::support::{default_spec, post, serial, start, state, RUNTIME};
 
 const PROMPTS: [&str; 4] = [
     "Write one sentence about the sea.",
@@ -20,12 +21,19 @@ const PROMPTS: [&str; 4] = [
 ];
 
 fn ask(url: &str, prompt: &str) -> (String, u64) {
-    let body = json!({
+    ask_with(url, prompt, json!({"temperature": 0.0}))
+}
+
+/// The answer to `prompt` with the sampling fields `sampling`, and its token count.
+fn ask_with(url: &str, prompt: &str, sampling: serde_json::Value) -> (String, u64) {
+    let mut body = json!({
         "model": "smollm2",
         "messages": [{"role": "user", "content": prompt}],
         "max_tokens": 32,
-        "temperature": 0.0,
     });
+    if let (Some(body), Some(sampling)) = (body.as_object_mut(), sampling.as_object()) {
+        body.extend(sampling.clone());
+    }
     let (status, answer) = post(&format!("{url}/v1/chat/completions"), &body, None);
     assert_eq!(status, 200, "{answer}");
     let text = answer["choices"][0]["message"]["content"]
@@ -73,5 +81,35 @@ fn batched_greedy_decoding_equals_serial_decoding() {
             "{prompt}: too short an answer to compare: {serial:?}"
         );
         assert_eq!(serial, batched, "{prompt}");
+    }
+
+    // Penalised, biased and top-k draws: together on this engine, alone on the shared one.
+    let controlled = [
+        json!({"temperature": 0.0, "presence_penalty": 1.5}),
+        json!({"temperature": 0.0, "repetition_penalty": 1.3, "logit_bias": {"28": -100}}),
+        json!({"temperature": 1.0, "seed": 4, "top_k": 20, "frequency_penalty": 0.5}),
+    ];
+    let shared = start(state(ServeConfig::default()));
+    let alone: Vec<(String, u64)> = PROMPTS
+        .iter()
+        .zip(&controlled)
+        .map(|(prompt, sampling)| ask_with(&shared, prompt, sampling.clone()))
+        .collect();
+    let together: Vec<(String, u64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = PROMPTS
+            .iter()
+            .zip(&controlled)
+            .map(|(prompt, sampling)| scope.spawn(|| ask_with(&url, prompt, sampling.clone())))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| panic!("a request thread panicked"))
+            })
+            .collect()
+    });
+    for ((sampling, alone), together) in controlled.iter().zip(&alone).zip(&together) {
+        assert_eq!(alone, together, "{sampling}");
     }
 }

@@ -198,8 +198,8 @@ fn fields_the_server_does_not_honour_are_refused_by_name() {
         ),
         (
             &completions,
-            json!({"model": "smollm2", "prompt": "hi", "logit_bias": {"1": 5}}),
-            "logit_bias",
+            json!({"model": "smollm2", "prompt": "hi", "suffix": "!"}),
+            "suffix",
         ),
         (
             &completions,

@@ -7,4 +7,5 @@ mod hardening;
 mod logprobs;
 mod readiness;
 mod sampling;
+mod sampling_controls;
 mod support;
