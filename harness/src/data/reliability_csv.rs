@@ -1,12 +1,9 @@
 //! Reading reliability data for `r2l agree`: a CSV with a header row, the unit id in the first
 //! column and one column per coder; an empty cell or `NA` is a missing value.
 
-use std::io::Cursor;
 use std::path::Path;
 
-use polars::prelude::*;
-
-use super::source::{csv_record_layout, SourceFile, Table};
+use super::source::SourceFile;
 use crate::error::{Error, Result};
 use crate::metrics::{Level, ReliabilityData};
 
@@ -24,15 +21,8 @@ pub struct ReliabilityTable {
 /// is not one is an error naming its line and coder column).
 pub fn read_reliability_csv(path: &Path, level: Level) -> Result<ReliabilityTable> {
     let source = SourceFile::read(path)?;
-    let text = source.text()?;
-    let layout = csv_record_layout(text, b',')
-        .map_err(|line| source.malformed(line, "(record)", "a quoted field is never closed"))?;
-    let Some((_, header_fields)) = layout.first().copied() else {
-        return Err(Error::File {
-            path: path.to_path_buf(),
-            message: "empty file; expected a header `unit,coder1,coder2,...`".to_string(),
-        });
-    };
+    let table = source.read_csv("unit,coder1,coder2,...")?;
+    let header_fields = table.frame.width();
     if header_fields < 3 {
         return Err(Error::File {
             path: path.to_path_buf(),
@@ -41,27 +31,6 @@ pub fn read_reliability_csv(path: &Path, level: Level) -> Result<ReliabilityTabl
             ),
         });
     }
-    if let Some((line, fields)) = layout.iter().skip(1).find(|(_, f)| *f != header_fields) {
-        return Err(source.malformed(
-            *line,
-            "(record)",
-            format!("expected {header_fields} fields like the header, found {fields}"),
-        ));
-    }
-    let frame = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .into_reader_with_file_handle(Cursor::new(source.bytes.as_slice()))
-        .finish()
-        .map_err(|error| Error::Polars {
-            path: path.to_path_buf(),
-            message: error.to_string(),
-        })?;
-    let table = Table {
-        path: path.to_path_buf(),
-        lines: layout.iter().skip(1).map(|(line, _)| *line).collect(),
-        frame,
-    };
     let names: Vec<String> = table
         .frame
         .get_column_names()

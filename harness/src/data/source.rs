@@ -106,6 +106,57 @@ impl SourceFile {
         Ok(table)
     }
 
+    /// Reads an RFC-4180 CSV with a header row, every column as text, mapping each row to the
+    /// line where its record starts. `expected_header` is shown when the file is empty; a record
+    /// with another number of fields than the header is an error at its line.
+    pub fn read_csv(&self, expected_header: &str) -> Result<Table> {
+        let text = self.text()?;
+        let layout = csv_record_layout(text, b',')
+            .map_err(|line| self.malformed(line, "(record)", "a quoted field is never closed"))?;
+        let Some((_, header_fields)) = layout.first().copied() else {
+            return Err(Error::File {
+                path: self.path.clone(),
+                message: format!("the file is empty; expected a header `{expected_header}`"),
+            });
+        };
+        if let Some((line, fields)) = layout
+            .iter()
+            .skip(1)
+            .find(|(_, fields)| *fields != header_fields)
+        {
+            return Err(self.malformed(
+                *line,
+                "(record)",
+                format!("expected {header_fields} fields like the header, found {fields}"),
+            ));
+        }
+        let frame = CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .into_reader_with_file_handle(Cursor::new(self.bytes.as_slice()))
+            .finish()
+            .map_err(|error| Error::Polars {
+                path: self.path.clone(),
+                message: error.to_string(),
+            })?;
+        let table = Table {
+            path: self.path.clone(),
+            frame,
+            lines: layout.iter().skip(1).map(|(line, _)| *line).collect(),
+        };
+        if table.frame.height() != table.lines.len() {
+            return Err(Error::File {
+                path: self.path.clone(),
+                message: format!(
+                    "polars read {} rows where the file holds {} records",
+                    table.frame.height(),
+                    table.lines.len()
+                ),
+            });
+        }
+        Ok(table)
+    }
+
     fn diagnose_json_lines(
         &self,
         text: &str,

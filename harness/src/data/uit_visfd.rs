@@ -1,17 +1,15 @@
 //! UIT-ViSFD loader: RFC-4180 CSV with CRLF records, newlines inside quoted comments, and
 //! `{ASPECT#Polarity};` label strings. `{OTHERS}` carries no polarity and is not a scored label.
 
-use std::io::Cursor;
 use std::sync::LazyLock;
 
-use polars::prelude::*;
 use regex::Regex;
 use serde_json::json;
 
 use super::nfc;
 use super::sample::{AspectLabel, Polarity, Sample, Target};
-use super::source::{csv_record_layout, SourceFile, Table};
-use crate::error::{Error, Result};
+use super::source::{SourceFile, Table};
+use crate::error::Result;
 
 const COLUMNS: [&str; 5] = ["index", "comment", "n_star", "date_time", "label"];
 
@@ -70,55 +68,11 @@ pub fn load(source: &SourceFile, aspects: &[&str]) -> Result<Vec<Sample>> {
     Ok(samples)
 }
 
-/// Reads the CSV with polars, every column as text, and maps each row to its starting line.
+/// Reads the CSV with polars, every column as text, and checks that its columns are there.
 fn read_csv(source: &SourceFile) -> Result<Table> {
-    let text = source.text()?;
-    let layout = csv_record_layout(text, b',')
-        .map_err(|line| source.malformed(line, "(record)", "a quoted field is never closed"))?;
-    let Some((_, header_fields)) = layout.first().copied() else {
-        return Err(Error::File {
-            path: source.path.clone(),
-            message: "the file is empty; expected a header `index,comment,n_star,date_time,label`"
-                .to_string(),
-        });
-    };
-    if let Some((line, fields)) = layout
-        .iter()
-        .skip(1)
-        .find(|(_, fields)| *fields != header_fields)
-    {
-        return Err(source.malformed(
-            *line,
-            "(record)",
-            format!("expected {header_fields} fields like the header, found {fields}"),
-        ));
-    }
-    let frame = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .into_reader_with_file_handle(Cursor::new(source.bytes.as_slice()))
-        .finish()
-        .map_err(|error| Error::Polars {
-            path: source.path.clone(),
-            message: error.to_string(),
-        })?;
-    let table = Table {
-        path: source.path.clone(),
-        frame,
-        lines: layout.iter().skip(1).map(|(line, _)| *line).collect(),
-    };
+    let table = source.read_csv(&COLUMNS.join(","))?;
     for column in COLUMNS {
         table.column(column)?;
-    }
-    if table.frame.height() != table.lines.len() {
-        return Err(Error::File {
-            path: source.path.clone(),
-            message: format!(
-                "polars read {} rows where the file holds {} records",
-                table.frame.height(),
-                table.lines.len()
-            ),
-        });
     }
     Ok(table)
 }
