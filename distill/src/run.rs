@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use chat::RetryPolicy;
 use futures::StreamExt;
-use harness::data::{load, Sample};
+use harness::data::Sample;
 use harness::metrics::BootstrapConfig;
 use harness::task::{select, Task};
 use serde_json::json;
@@ -99,7 +99,7 @@ pub async fn distill(task: &Task, team: &Team, options: &DistillOptions) -> Resu
     task.dataset.check_split(&split)?;
     let entry = options.protocol.entry();
     let protocol = options.protocol.build(task, team)?;
-    let dataset = load(task.dataset, &split, &options.data_dir)?;
+    let dataset = task.dataset.load(&split, &options.data_dir)?;
     let selected = select(&dataset.samples, options.limit, options.sample_seed);
     let mut manifest = json!({
         "protocol": entry.name,

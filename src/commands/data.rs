@@ -109,7 +109,7 @@ fn gold_sft(
     }
     let task = resolve_task(task)?;
     task.dataset.check_split(split)?;
-    let dataset = harness::data::load(task.dataset, split, data_dir)?;
+    let dataset = task.dataset.load(split, data_dir)?;
     let selected = select(&dataset.samples, limit, sample_seed);
     let mut body = Vec::new();
     for sample in &selected {

@@ -311,7 +311,7 @@ fn evaluate_all(
         limit: args.limit,
         few_shot: args.few_shot,
         seed: args.sample_seed,
-        data_dir: args.data_dir.resolve()?,
+        data_dir: args.data_dir.resolve_for(tasks)?,
         out_dir: args.out.clone().unwrap_or_else(default_runs_dir),
         run_id: args.run_id.clone(),
         cache: args.cache.cache(),

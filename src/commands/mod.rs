@@ -38,6 +38,19 @@ impl DataDirArg {
     pub fn resolve(&self) -> harness::Result<PathBuf> {
         harness::data::find_data_dir(self.data_dir.as_deref())
     }
+
+    /// The directory for `tasks`: as [`DataDirArg::resolve`] when one of them reads a built-in
+    /// dataset; when all read their own files, the data directory is not needed (`.` stands in
+    /// when none is found).
+    pub fn resolve_for(&self, tasks: &[harness::task::Task]) -> harness::Result<PathBuf> {
+        let all_local = tasks
+            .iter()
+            .all(|task| matches!(task.dataset, harness::data::DatasetSource::Local(_)));
+        match self.resolve() {
+            Err(_) if all_local => Ok(PathBuf::from(".")),
+            resolved => resolved,
+        }
+    }
 }
 
 /// Bootstrap flags shared by the commands that report confidence intervals.

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use harness::data::load;
 use harness::runner::{write_scored_run, ScoredRunOptions};
 use harness::scoring::{read_predictions, score};
 use harness::task::resolve_task;
@@ -45,8 +44,8 @@ pub struct ScoreArgs {
 pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
     let task = resolve_task(&args.task)?;
     let split = args.split.as_deref().unwrap_or(&task.split);
-    let data_dir = args.data_dir.resolve()?;
-    let dataset = load(task.dataset, split, &data_dir)?;
+    let data_dir = args.data_dir.resolve_for(std::slice::from_ref(&task))?;
+    let dataset = task.dataset.load(split, &data_dir)?;
     if let (Some(out), Some(model)) = (&args.out, &args.model) {
         let options = ScoredRunOptions {
             predictions: args.predictions.clone(),

@@ -281,8 +281,10 @@ fn data_sft_writes_the_gold_answers_of_the_samples_distill_selects() {
     );
     assert_eq!(json_of(&output)["records"], 5);
     let task = harness::task::resolve_task("uit-visfd").unwrap_or_else(|e| panic!("{e}"));
-    let dataset =
-        harness::data::load(task.dataset, "train", &data).unwrap_or_else(|e| panic!("{e}"));
+    let dataset = task
+        .dataset
+        .load("train", &data)
+        .unwrap_or_else(|e| panic!("{e}"));
     let selected = harness::task::select(&dataset.samples, Some(5), 0);
     let text = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{e}"));
     let records: Vec<serde_json::Value> = text

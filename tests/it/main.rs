@@ -9,6 +9,7 @@ mod distill;
 mod distill_reasoning;
 mod eval;
 mod eval_agent;
+mod own_dataset;
 mod prm;
 mod reproduce;
 mod reproduce_papers;

@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 
 use candle_core::Result as CandleResult;
-use harness::data::{load, Sample};
+use harness::data::Sample;
 use harness::task::{messages, resolve_task, select, Task};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -268,7 +268,7 @@ impl GrpoObjective {
                 base.dir.display()
             ))
         })?;
-        let dataset = load(task.dataset, &settings.split, &settings.data_dir)?;
+        let dataset = task.dataset.load(&settings.split, &settings.data_dir)?;
         let mut prompts = Vec::new();
         for sample in select(&dataset.samples, settings.limit, 0) {
             let chat = messages(&task, &sample, &[]);

@@ -1,8 +1,10 @@
-//! A loaded dataset split and the dispatch from a dataset name to its loader.
+//! A loaded dataset split, the dispatch from a dataset name to its loader, and the source a
+//! task reads (a built-in dataset or a user's own file).
 
 use std::path::{Path, PathBuf};
 
-use super::registry::DatasetName;
+use super::local::LocalDataset;
+use super::registry::{DatasetName, TaskFamily};
 use super::sample::Sample;
 use super::source::SourceFile;
 use super::{absabank_imm, multiple_choice, reasoning, uit_visd4sa, uit_visfd, vlsp2018};
@@ -11,8 +13,10 @@ use crate::error::{Error, Result};
 /// One split of a dataset, loaded from its file.
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    /// Which dataset.
-    pub name: DatasetName,
+    /// Which dataset (a built-in's name, or a local dataset's).
+    pub name: String,
+    /// How it is scored.
+    pub family: TaskFamily,
     /// Which split (`train`, `dev`, `test`, ...).
     pub split: String,
     /// The file it was read from.
@@ -45,7 +49,8 @@ pub fn load(name: DatasetName, split: &str, data_dir: &Path) -> Result<Dataset> 
     };
     check_unique_ids(&path, &samples)?;
     Ok(Dataset {
-        name,
+        name: name.name().to_string(),
+        family: name.family(),
         split: split.to_string(),
         path,
         sha256: source.sha256,
@@ -62,12 +67,99 @@ pub fn load_absabank_tsv(split: &str, data_dir: &Path) -> Result<Dataset> {
     let samples = absabank_imm::load_tsv(&source)?;
     check_unique_ids(&path, &samples)?;
     Ok(Dataset {
-        name,
+        name: name.name().to_string(),
+        family: name.family(),
         split: split.to_string(),
         path,
         sha256: source.sha256,
         samples,
     })
+}
+
+/// Where a task's samples come from: a built-in dataset under the data directory, or a user's
+/// own file named by the task's `[dataset]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatasetSource {
+    /// A built-in dataset.
+    BuiltIn(DatasetName),
+    /// A local JSON Lines, CSV or Parquet file.
+    Local(Box<LocalDataset>),
+}
+
+impl DatasetSource {
+    /// The name run logs and reports show.
+    pub fn name(&self) -> &str {
+        match self {
+            DatasetSource::BuiltIn(name) => name.name(),
+            DatasetSource::Local(local) => &local.name,
+        }
+    }
+
+    /// How its samples are scored.
+    pub fn family(&self) -> TaskFamily {
+        match self {
+            DatasetSource::BuiltIn(name) => name.family(),
+            DatasetSource::Local(local) => local.kind.family(),
+        }
+    }
+
+    /// The splits it has.
+    pub fn splits(&self) -> &'static [&'static str] {
+        match self {
+            DatasetSource::BuiltIn(name) => name.splits(),
+            DatasetSource::Local(local) => local.splits(),
+        }
+    }
+
+    /// The split evaluated by default.
+    pub fn default_split(&self) -> &'static str {
+        match self {
+            DatasetSource::BuiltIn(name) => name.default_split(),
+            DatasetSource::Local(_) => "test",
+        }
+    }
+
+    /// Checks that `split` exists; the error lists the valid splits.
+    pub fn check_split(&self, split: &str) -> Result<()> {
+        if self.splits().contains(&split) {
+            Ok(())
+        } else {
+            Err(Error::Unknown {
+                kind: "split",
+                name: format!("{split} (dataset {})", self.name()),
+                valid: self.splits().join(", "),
+            })
+        }
+    }
+
+    /// The ABSA aspect label set scored by F1 (empty for the other families).
+    pub fn aspect_labels(&self) -> Vec<String> {
+        match self {
+            DatasetSource::BuiltIn(name) => {
+                name.aspect_labels().iter().map(|s| s.to_string()).collect()
+            }
+            DatasetSource::Local(local) => local.labels.clone(),
+        }
+    }
+
+    /// Loads `split`: a built-in from `data_dir`, a local file from beside its task file.
+    pub fn load(&self, split: &str, data_dir: &Path) -> Result<Dataset> {
+        match self {
+            DatasetSource::BuiltIn(name) => load(*name, split, data_dir),
+            DatasetSource::Local(local) => {
+                self.check_split(split)?;
+                let dataset = local.load(split)?;
+                check_unique_ids(&dataset.path, &dataset.samples)?;
+                Ok(dataset)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for DatasetSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 fn check_data_dir(data_dir: &Path) -> Result<()> {

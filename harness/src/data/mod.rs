@@ -2,6 +2,8 @@
 
 mod absabank_imm;
 mod dataset;
+mod local;
+mod local_records;
 mod multiple_choice;
 mod reasoning;
 mod registry;
@@ -14,7 +16,8 @@ mod uit_visfd;
 mod vlsp2018;
 
 pub use absabank_imm::{annotator_matrix, ANNOTATORS};
-pub use dataset::{load, load_absabank_tsv, Dataset};
+pub use dataset::{load, load_absabank_tsv, Dataset, DatasetSource};
+pub use local::{LocalDataset, LocalKind, RawLocal};
 pub use registry::{find_data_dir, AnswerKind, DatasetName, TaskFamily, DATA_DIR_ENV};
 pub use reliability_csv::{read_reliability_csv, ReliabilityTable};
 pub use sample::{AspectLabel, Choice, Polarity, Sample, Target};

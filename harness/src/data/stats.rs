@@ -163,7 +163,7 @@ fn count_labels(dataset: &Dataset, long: &mut LongCounts) -> usize {
     let split = dataset.split.as_str();
     let mut labels = 0;
     for sample in &dataset.samples {
-        match (&sample.target, dataset.name.family()) {
+        match (&sample.target, dataset.family) {
             (Target::Aspects { labels: gold }, _) => {
                 labels += gold.len();
                 for label in gold {

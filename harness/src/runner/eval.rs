@@ -17,7 +17,7 @@ use super::run_log::{
     git_revision, path_safe, AgentRef, DatasetRef, ModelRef, RunDiagnostics, RunLog, RunManifest,
     SampleLine, TaskRef, SAMPLES_FILE,
 };
-use crate::data::{load, Sample};
+use crate::data::Sample;
 use crate::error::{Error, Result};
 use crate::metrics::BootstrapConfig;
 use crate::scoring::{aggregate, judge_text, loglikelihood, Judgement, Scorer};
@@ -86,7 +86,7 @@ pub async fn evaluate(
     let started = chrono::Utc::now();
     let clock = Instant::now();
     let split = options.split.clone().unwrap_or_else(|| task.split.clone());
-    let dataset = load(task.dataset, &split, &options.data_dir)?;
+    let dataset = task.dataset.load(&split, &options.data_dir)?;
     let samples = select(&dataset.samples, options.limit, options.seed);
     let positions: std::collections::HashMap<&str, usize> = dataset
         .samples

@@ -64,7 +64,7 @@ impl DatasetRef {
     pub fn of(dataset: &crate::data::Dataset, data_dir: &Path) -> DatasetRef {
         let file = dataset.path.strip_prefix(data_dir).unwrap_or(&dataset.path);
         DatasetRef {
-            name: dataset.name.name().to_string(),
+            name: dataset.name.clone(),
             split: dataset.split.clone(),
             file: file.display().to_string(),
             sha256: dataset.sha256.clone(),

@@ -71,7 +71,7 @@ pub fn write_scored_run(
             message: format!(
                 "id `{}` is not a sample of {} {} ({}); predict samples of the task's split, or pass --split",
                 prediction.id,
-                dataset.name.name(),
+                dataset.name,
                 dataset.split,
                 dataset.path.display()
             ),

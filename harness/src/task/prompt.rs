@@ -226,7 +226,10 @@ mod tests {
         assert_eq!(messages[0].content, "Pick one of A, B.");
         assert_eq!(messages[1].content, "Which is red?\nA. sky\nB. blood");
         assert_eq!(messages[2].content, "Answer: B");
-        assert_eq!(DatasetName::ArcChallenge, task().dataset);
+        assert_eq!(
+            task().dataset,
+            crate::data::DatasetSource::BuiltIn(DatasetName::ArcChallenge)
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::prompt::select;
 use super::spec::Task;
-use crate::data::{load, Sample};
+use crate::data::Sample;
 use crate::error::{Error, Result};
 
 /// The built-in task files: (name, TOML text).
@@ -107,7 +107,7 @@ pub fn few_shot_examples(task: &Task, k: usize, data_dir: &Path, seed: u64) -> R
             task.dataset.splits().join(", ")
         )));
     }
-    let train = load(task.dataset, "train", data_dir)?;
+    let train = task.dataset.load("train", data_dir)?;
     Ok(select(&train.samples, Some(k), seed))
 }
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::output::{output_format, OutputFormat};
-use crate::data::{AnswerKind, DatasetName, TaskFamily};
+use crate::data::{AnswerKind, DatasetName, DatasetSource, LocalDataset, RawLocal, TaskFamily};
 use crate::error::{Error, Result};
 use crate::metrics::AbsaMetric;
 use crate::scoring::{AnswerSource, Scorer};
@@ -17,7 +17,7 @@ struct RawTask {
     version: Option<String>,
     #[serde(default)]
     description: String,
-    dataset: Option<String>,
+    dataset: Option<toml::Value>,
     split: Option<String>,
     scorer: Option<String>,
     #[serde(default)]
@@ -92,9 +92,9 @@ pub struct Task {
     pub version: String,
     /// One line on what it measures.
     pub description: String,
-    /// The dataset.
+    /// The dataset: a built-in one, or a user's own file.
     #[serde(serialize_with = "serialize_dataset")]
-    pub dataset: DatasetName,
+    pub dataset: DatasetSource,
     /// The split evaluated by default.
     pub split: String,
     /// How outputs are judged.
@@ -113,10 +113,18 @@ pub struct Task {
 }
 
 fn serialize_dataset<S: serde::Serializer>(
-    dataset: &DatasetName,
+    dataset: &DatasetSource,
     serializer: S,
 ) -> std::result::Result<S::Ok, S::Error> {
-    serializer.serialize_str(dataset.name())
+    match dataset {
+        DatasetSource::BuiltIn(name) => serializer.serialize_str(name.name()),
+        DatasetSource::Local(local) => serde_json::json!({
+            "name": local.name,
+            "path": local.path,
+            "train": local.train,
+        })
+        .serialize(serializer),
+    }
 }
 
 /// The scorer names a task file may use (`boxed_accuracy`: accuracy on the answer in the last
@@ -149,9 +157,7 @@ impl Task {
         };
         let name = required(raw.name, "name")?;
         let version = required(raw.version, "version")?;
-        let dataset_name = required(raw.dataset, "dataset")?;
-        let dataset = DatasetName::parse(&dataset_name)
-            .map_err(|error| fail("dataset", error.to_string()))?;
+        let dataset = dataset_source(raw.dataset, source).map_err(|(field, m)| fail(&field, m))?;
         let split = raw
             .split
             .unwrap_or_else(|| dataset.default_split().to_string());
@@ -160,7 +166,7 @@ impl Task {
             .map_err(|error| fail("split", error.to_string()))?;
         let scorer_name = required(raw.scorer, "scorer")?;
         let scorer =
-            scorer_for(&scorer_name, dataset).map_err(|message| fail("scorer", message))?;
+            scorer_for(&scorer_name, &dataset).map_err(|message| fail("scorer", message))?;
         let available = metric_names(&scorer);
         let metrics = if raw.metrics.is_empty() {
             available.iter().map(|m| m.to_string()).collect()
@@ -233,10 +239,60 @@ impl Task {
     }
 }
 
+/// `dataset = "name"` (a built-in) or a `[dataset]` table (a local file, relative to the task
+/// file); the error is (field, message).
+fn dataset_source(
+    value: Option<toml::Value>,
+    source: &str,
+) -> std::result::Result<DatasetSource, (String, String)> {
+    let fail = |field: &str, message: String| (field.to_string(), message);
+    match value {
+        None => Err(fail("dataset", "required".to_string())),
+        Some(toml::Value::String(name)) => DatasetName::parse(&name)
+            .map(DatasetSource::BuiltIn)
+            .map_err(|error| fail("dataset", error.to_string())),
+        Some(value @ toml::Value::Table(_)) => {
+            let raw: RawLocal = serde_path_to_error::deserialize(value).map_err(|error| {
+                let path = error.path().to_string();
+                let field = if path == "." {
+                    String::new()
+                } else {
+                    format!(".{path}")
+                };
+                fail(
+                    &format!("dataset{field}"),
+                    error.inner().message().to_string(),
+                )
+            })?;
+            if source.starts_with("built-in:") {
+                return Err(fail(
+                    "dataset",
+                    "a built-in task reads a built-in dataset".into(),
+                ));
+            }
+            let base = std::path::Path::new(source)
+                .parent()
+                .unwrap_or(std::path::Path::new(""));
+            LocalDataset::validate(raw, base)
+                .map(|local| DatasetSource::Local(Box::new(local)))
+                .map_err(|(field, message)| fail(&format!("dataset.{field}"), message))
+        }
+        Some(other) => Err(fail(
+            "dataset",
+            format!(
+                "expected a built-in dataset's name or a [dataset] table with `path`, found a {}",
+                other.type_str()
+            ),
+        )),
+    }
+}
+
 /// The scorer a name selects for a dataset; the error says what would fit.
-fn scorer_for(name: &str, dataset: DatasetName) -> std::result::Result<Scorer, String> {
+fn scorer_for(name: &str, dataset: &DatasetSource) -> std::result::Result<Scorer, String> {
     let scorer = match (name, dataset.family()) {
-        ("absa_f1", TaskFamily::Absa) => Scorer::for_dataset(dataset),
+        ("absa_f1", TaskFamily::Absa) => Scorer::AbsaF1 {
+            labels: dataset.aspect_labels(),
+        },
         ("rating", TaskFamily::Rating) => Scorer::Rating,
         ("accuracy", TaskFamily::Reasoning(kind)) => Scorer::Accuracy {
             answer: kind,

@@ -2,6 +2,7 @@
 
 mod agreement;
 mod datasets;
+mod local_dataset;
 mod malformed;
 mod scoring;
 

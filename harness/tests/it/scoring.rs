@@ -40,8 +40,8 @@ fn score_lines(
         ..Default::default()
     };
     score(
-        dataset.name.name(),
-        &Scorer::for_dataset(dataset.name),
+        &dataset.name,
+        &Scorer::for_dataset(harness::data::DatasetName::parse(&dataset.name)?),
         dataset,
         &predictions,
         Some(&config),
