@@ -42,6 +42,14 @@ pub enum Error {
         /// The model's context length.
         context: usize,
     },
+    /// A request field out of range (a client's error: 400 naming the field).
+    #[error("`{field}`: {message}")]
+    InvalidField {
+        /// The request field.
+        field: String,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
     /// The inference engine failed.
     #[error("engine: {0}")]
     Engine(String),

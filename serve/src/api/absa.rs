@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::generate::{prepare, run_to_end, Sampling};
+use super::generate::{prepare, run_to_end};
 use super::request::read_json;
 use super::state::AppState;
-use crate::engine::Prompt;
+use crate::engine::{Prompt, Sampling};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,12 +8,12 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::generate::{
-    prepare, response_id, run_to_end, stream, unix_time, ChoicesUsage, LogprobsShape, Sampling,
+    prepare, response_id, run_to_end, stream, unix_time, ChoicesUsage, LogprobsShape,
 };
 use super::logprobs::{chat_logprobs, Aligner};
 use super::request::{read_json, refuse_unsupported};
 use super::state::AppState;
-use crate::engine::{json_schema_of, Prompt};
+use crate::engine::{json_schema_of, Prompt, Sampling};
 
 /// Answers a chat completion.
 pub async fn chat_completions(

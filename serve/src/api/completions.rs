@@ -13,12 +13,12 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::generate::{
-    prepare, response_id, run_to_end, stream, unix_time, ChoicesUsage, LogprobsShape, Sampling,
+    prepare, response_id, run_to_end, stream, unix_time, ChoicesUsage, LogprobsShape,
 };
 use super::logprobs::{completion_logprobs, Aligner};
 use super::request::{read_json, refuse_unsupported};
 use super::state::AppState;
-use crate::engine::{Controls, Engine, Prompt, ScoredPrompt};
+use crate::engine::{Controls, Engine, Prompt, Sampling, ScoredPrompt};
 
 /// Most prompts in one request (lm-eval sends one per request unless told to batch).
 const MAX_PROMPTS: usize = 64;

@@ -1,5 +1,7 @@
-//! What chat and text completions share: validating sampling fields against the limits,
-//! admission, the timeout, and turning a generation into a JSON answer or an SSE stream.
+//! What chat and text completions share: checking a request against the server's limits and
+//! building its generation (the engine's [`Engine::generation_request`], shared with the
+//! in-process client), admission, the timeout, and turning a generation into a JSON answer or an
+//! SSE stream.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,108 +15,9 @@ use super::error::ApiError;
 use super::logprobs::{chat_logprobs, completion_logprobs, Aligner};
 use super::state::{AppState, Slot};
 use crate::engine::{
-    collect, Collected, Controls, Engine, Event, Generation, GenerationRequest, Prompt,
-    MAX_TOP_LOGPROBS,
+    collect, Collected, Engine, Event, Generation, GenerationRequest, Prompt, Sampling,
 };
 use crate::error::Error;
-
-/// Sampling fields common to both completion kinds, as the client sent them.
-#[derive(Debug, Clone)]
-pub struct Sampling<'a> {
-    /// `max_tokens`.
-    pub max_tokens: Option<u32>,
-    /// `temperature`.
-    pub temperature: Option<f64>,
-    /// `top_p`.
-    pub top_p: Option<f64>,
-    /// `seed`.
-    pub seed: Option<u64>,
-    /// `n`.
-    pub n: Option<u32>,
-    /// `stop`.
-    pub stop: Option<&'a chat::Stop>,
-    /// Alternatives per token when log-probabilities are asked for (None: not asked).
-    pub logprobs: Option<usize>,
-    /// The penalties, `top_k`, `min_p` and `logit_bias` (checked in [`prepare`]).
-    pub controls: chat::SamplingControls,
-}
-
-impl<'a> Sampling<'a> {
-    /// Choices asked for (`n`, default 1).
-    pub fn choices(&self) -> usize {
-        self.n.map_or(1, |n| n as usize)
-    }
-
-    /// The sampling of choice `index` of `n`: a seeded request's choice `i` draws with seed
-    /// `seed + i`, so the choices differ from each other and each is reproducible (unseeded
-    /// sampled choices differ anyway; greedy ones are all the same answer).
-    pub fn choice(&self, index: usize) -> Sampling<'a> {
-        Sampling {
-            seed: self.seed.map(|seed| seed.wrapping_add(index as u64)),
-            ..self.clone()
-        }
-    }
-
-    /// The sampling fields of a chat request (`top_logprobs` checked: 0–20, with `logprobs`).
-    pub fn of_chat(request: &'a chat::ChatRequest) -> Result<Sampling<'a>, ApiError> {
-        let top = request.top_logprobs.map_or(0, |k| k as usize);
-        if top > MAX_TOP_LOGPROBS {
-            return Err(ApiError::bad_request(
-                "top_logprobs",
-                format!("top_logprobs must be from 0 to {MAX_TOP_LOGPROBS}, got {top}"),
-            ));
-        }
-        let asked = request.logprobs == Some(true);
-        if request.top_logprobs.is_some() && !asked {
-            return Err(ApiError::bad_request(
-                "top_logprobs",
-                "top_logprobs needs `logprobs: true`",
-            ));
-        }
-        if asked && request.response_format.is_some() {
-            return Err(ApiError::bad_request(
-                "logprobs",
-                "logprobs cannot be combined with response_format on this server",
-            ));
-        }
-        Ok(Sampling {
-            max_tokens: request.max_tokens,
-            temperature: request.temperature,
-            top_p: request.top_p,
-            seed: request.seed,
-            n: request.n,
-            stop: request.stop.as_ref(),
-            logprobs: asked.then_some(top),
-            controls: request.controls(),
-        })
-    }
-
-    /// The sampling fields of a legacy completion (`logprobs` checked: 0–20) with its
-    /// `controls` (taken out of the request's other fields).
-    pub fn of_completion(
-        request: &'a chat::CompletionRequest,
-        controls: chat::SamplingControls,
-    ) -> Result<Sampling<'a>, ApiError> {
-        if let Some(k) = request.logprobs {
-            if k as usize > MAX_TOP_LOGPROBS {
-                return Err(ApiError::bad_request(
-                    "logprobs",
-                    format!("logprobs must be from 0 to {MAX_TOP_LOGPROBS}, got {k}"),
-                ));
-            }
-        }
-        Ok(Sampling {
-            max_tokens: request.max_tokens,
-            temperature: request.temperature,
-            top_p: request.top_p,
-            seed: request.seed,
-            n: request.n,
-            stop: request.stop.as_ref(),
-            logprobs: request.logprobs.map(|k| k as usize),
-            controls,
-        })
-    }
-}
 
 /// The token counts of a request answered with several choices: the prompt counted once.
 #[derive(Debug, Default)]
@@ -150,7 +53,8 @@ pub struct Prepared {
     pub prompt_tokens: usize,
 }
 
-/// Validates sampling fields and the prompt length; `prompt_param` names the prompt field.
+/// Checks `sampling` against the server's limits (`n`, the `max_tokens` cap) and builds its
+/// generation; `prompt_param` names the prompt field (a prompt over the context).
 pub async fn prepare(
     state: &AppState,
     model: &str,
@@ -179,49 +83,15 @@ pub async fn prepare(
             ));
         }
     }
-    if let Some(temperature) = sampling.temperature {
-        if !(0.0..=2.0).contains(&temperature) {
-            return Err(ApiError::bad_request(
-                "temperature",
-                format!("temperature must be from 0 to 2, got {temperature}"),
-            ));
-        }
-    }
-    if let Some(top_p) = sampling.top_p {
-        if !(top_p > 0.0 && top_p <= 1.0) {
-            return Err(ApiError::bad_request(
-                "top_p",
-                format!("top_p must be in (0, 1], got {top_p}"),
-            ));
-        }
-    }
-    let stop = sampling.stop.map(|s| s.to_vec()).unwrap_or_default();
-    if stop.len() > 4 || stop.iter().any(|s| s.is_empty()) {
-        return Err(ApiError::bad_request(
-            "stop",
-            "at most 4 non-empty stop sequences",
-        ));
-    }
     let engine = state.engine(Some(model))?;
-    let controls = Controls::check(&sampling.controls, engine.token_text().vocab_size())?;
-    let (prompt_tokens, max_tokens) = engine
-        .generation_budget(&prompt, sampling.max_tokens)
+    let (request, prompt_tokens) = engine
+        .generation_request(prompt, &sampling, json_schema)
         .await
         .map_err(|e| match e {
             Error::PromptTooLong { .. } => ApiError::bad_request(prompt_param, e.to_string()),
+            Error::InvalidField { field, message } => ApiError::bad_request(field, message),
             other => ApiError::internal(other),
         })?;
-    let request = GenerationRequest {
-        prompt,
-        max_tokens,
-        temperature: sampling.temperature,
-        top_p: sampling.top_p,
-        seed: sampling.seed,
-        controls,
-        stop,
-        json_schema,
-        logprobs: sampling.logprobs,
-    };
     Ok(Prepared {
         engine,
         request,

@@ -7,9 +7,9 @@ use chat::{
     CompletionResponse, Message, ResponseFormat,
 };
 
-use super::controls::Controls;
 use super::engine::{Engine, Event, GenerationRequest, Prompt};
 use super::logprobs::Chosen;
+use super::sampling::Sampling;
 use super::scoring::ScoringClient;
 use crate::error::Error;
 
@@ -69,31 +69,24 @@ impl ChatClient for Engine {
         if request.messages.is_empty() {
             return Err(ChatError::InvalidRequest("`messages` is empty".to_string()));
         }
-        let controls = Controls::check(&request.controls(), self.token_text().vocab_size())
-            .map_err(|invalid| ChatError::InvalidRequest(invalid.to_string()))?;
-        let prompt = Prompt::Chat(request.messages.clone());
-        let (prompt_tokens, max_tokens) = self
-            .generation_budget(&prompt, request.max_tokens)
+        // The answer's log-probabilities are not returned in-process: nothing to record.
+        let sampling = Sampling {
+            logprobs: None,
+            ..Sampling::of_chat(request).map_err(|e| ChatError::InvalidRequest(e.to_string()))?
+        };
+        let (generation, prompt_tokens) = self
+            .generation_request(
+                Prompt::Chat(request.messages.clone()),
+                &sampling,
+                json_schema_of(request.response_format.as_ref()),
+            )
             .await
             .map_err(|e| match e {
-                Error::PromptTooLong { .. } => ChatError::InvalidRequest(e.to_string()),
+                Error::PromptTooLong { .. } | Error::InvalidField { .. } => {
+                    ChatError::InvalidRequest(e.to_string())
+                }
                 other => ChatError::Engine(other.to_string()),
             })?;
-        let generation = GenerationRequest {
-            prompt,
-            max_tokens,
-            temperature: request.temperature,
-            top_p: request.top_p,
-            seed: request.seed,
-            controls,
-            stop: request
-                .stop
-                .as_ref()
-                .map(|s| s.to_vec())
-                .unwrap_or_default(),
-            json_schema: json_schema_of(request.response_format.as_ref()),
-            logprobs: None,
-        };
         let Collected {
             text,
             reason,

@@ -28,7 +28,8 @@ pub struct InvalidField {
 }
 
 impl InvalidField {
-    fn new(field: &str, message: impl Into<String>) -> InvalidField {
+    /// `field` is wrong: `message` says how.
+    pub(crate) fn new(field: &str, message: impl Into<String>) -> InvalidField {
         InvalidField {
             field: field.to_string(),
             message: message.into(),

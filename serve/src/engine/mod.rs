@@ -10,6 +10,7 @@ mod grammar_end;
 mod kernel_checks;
 mod logprobs;
 pub mod prefix_cache;
+mod sampling;
 mod scoring;
 mod seeded;
 mod spec;
@@ -25,6 +26,7 @@ pub use engine::{
     DEFAULT_MAX_TOKENS,
 };
 pub use logprobs::{log_softmax, top_k, Chosen, Recorder, MAX_TOP_LOGPROBS};
+pub use sampling::{Sampling, MAX_STOP};
 pub use scoring::{ScoredPrompt, ScoringClient};
 pub use seeded::SeededSampler;
 pub use spec::{Isq, ModelFormat, ModelSpec, DEFAULT_MAX_SEQS};
