@@ -47,15 +47,10 @@ fn absa_f1(c: &mut Criterion) {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let gold: Vec<Vec<(String, String)>> = dataset
+    let gold: Vec<Vec<harness::data::AspectPair>> = dataset
         .samples
         .iter()
-        .map(|s| {
-            s.aspect_labels()
-                .iter()
-                .map(|l| (l.aspect.clone(), l.polarity.name().to_string()))
-                .collect()
-        })
+        .map(|s| s.aspect_labels().to_vec())
         .collect();
     let mut group = c.benchmark_group("absa_f1 uit-visfd test");
     group.bench_function("build + all 8 metrics", |b| {

@@ -182,7 +182,11 @@ fn rejected_samples_are_rationalized_towards_gold_when_asked() {
         assert_eq!(messages.len(), 3, "system, user, assistant");
         let answer = messages[2]["content"].as_str().unwrap_or_default();
         assert!(answer.starts_with("These labels follow"), "{answer}");
-        let mut parsed = harness::scoring::parse_absa(answer, &labels).unwrap_or_default();
+        let mut parsed: Vec<(String, String)> = harness::scoring::parse_absa(answer, &labels)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|pair| (pair.aspect, pair.polarity))
+            .collect();
         parsed.sort();
         assert_eq!(
             parsed,

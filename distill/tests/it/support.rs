@@ -59,7 +59,7 @@ pub static SELECTED: LazyLock<Vec<Selected>> = LazyLock::new(|| {
             let mut gold: Vec<(String, String)> = sample
                 .aspect_labels()
                 .iter()
-                .map(|l| (l.aspect.clone(), l.polarity.name().to_string()))
+                .map(|l| (l.aspect.clone(), l.polarity.clone()))
                 .collect();
             gold.sort();
             Selected {

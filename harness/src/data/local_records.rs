@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::local::{ChoiceColumns, FileFormat, LocalDataset, LocalKind};
 use super::registry::AnswerKind;
-use super::sample::{AspectLabel, Choice, Polarity, Sample, Target};
+use super::sample::{AspectPair, Choice, Polarity, Sample, Target};
 use super::source::{any_value_to_json, SourceFile};
 use crate::error::{Error, Result};
 use crate::scoring::yes_no;
@@ -382,30 +382,31 @@ impl Reader<'_> {
     fn aspects(&self, field: &str, labels: &[String]) -> Result<Target> {
         let mut pairs = Vec::new();
         for item in self.list(field)? {
-            let (aspect, polarity) =
-                match &item {
-                    Value::String(text) => match text.rsplit_once('#') {
-                        Some((aspect, polarity)) => (aspect.to_string(), polarity.to_string()),
-                        None => {
-                            return Err(self.fail(field, format!("`{text}` is not ASPECT#polarity")))
-                        }
-                    },
-                    Value::Object(object) => match (object.get("aspect"), object.get("polarity")) {
-                        (Some(Value::String(a)), Some(Value::String(p))) => (a.clone(), p.clone()),
-                        _ => {
-                            return Err(self.fail(
-                                field,
-                                format!("{item} needs `aspect` and `polarity` strings"),
-                            ))
-                        }
-                    },
-                    other => return Err(self.fail(
+            let (aspect, polarity) = match &item {
+                Value::String(text) => match text.rsplit_once('#') {
+                    Some((aspect, polarity)) => (aspect.to_string(), polarity.to_string()),
+                    None => {
+                        return Err(self.fail(field, format!("`{text}` is not ASPECT#polarity")))
+                    }
+                },
+                Value::Object(object) => match (object.get("aspect"), object.get("polarity")) {
+                    (Some(Value::String(a)), Some(Value::String(p))) => (a.clone(), p.clone()),
+                    _ => {
+                        return Err(self.fail(
+                            field,
+                            format!("{item} needs `aspect` and `polarity` strings"),
+                        ))
+                    }
+                },
+                other => {
+                    return Err(self.fail(
                         field,
                         format!(
                             "each pair is an object or an ASPECT#polarity string, found {other}"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             let polarity = Polarity::parse(&polarity).ok_or_else(|| {
                 self.fail(
                     field,
@@ -421,7 +422,7 @@ impl Reader<'_> {
                     ),
                 ));
             }
-            pairs.push(AspectLabel { aspect, polarity });
+            pairs.push(AspectPair::gold(aspect, polarity));
         }
         pairs.sort();
         pairs.dedup();

@@ -20,7 +20,7 @@ pub use dataset::{load, load_absabank_tsv, Dataset, DatasetSource};
 pub use local::{LocalDataset, LocalKind, RawLocal};
 pub use registry::{find_data_dir, AnswerKind, DatasetName, TaskFamily, DATA_DIR_ENV};
 pub use reliability_csv::{read_reliability_csv, ReliabilityTable};
-pub use sample::{AspectLabel, Choice, Polarity, Sample, Target};
+pub use sample::{AspectPair, Choice, Polarity, Sample, Target};
 pub use source::{sha256_hex, SourceFile};
 pub use stats::{dataset_stats, CountTable, DatasetStats};
 

@@ -38,13 +38,31 @@ impl Polarity {
     }
 }
 
-/// A gold (aspect, polarity) label.
+/// One (aspect, polarity) pair: a gold label (polarity `positive`, `negative` or `neutral`), a
+/// prediction as judged, a teacher's label or a consensus. The polarity stays a string so a
+/// prediction naming a polarity outside the label set is kept (and counted as an invalid label),
+/// never silently mapped. The one ABSA pair type of the harness, distill and serve.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct AspectLabel {
-    /// The aspect as the dataset names it (`BATTERY`, `ROOMS#CLEANLINESS`).
+pub struct AspectPair {
+    /// The aspect as the label set names it (`BATTERY`, `ROOMS#CLEANLINESS`).
     pub aspect: String,
-    /// The sentiment towards it.
-    pub polarity: Polarity,
+    /// The sentiment towards it (lower case).
+    pub polarity: String,
+}
+
+impl AspectPair {
+    /// A pair from its parts.
+    pub fn new(aspect: impl Into<String>, polarity: impl Into<String>) -> AspectPair {
+        AspectPair {
+            aspect: aspect.into(),
+            polarity: polarity.into(),
+        }
+    }
+
+    /// A gold pair: the aspect and a known polarity.
+    pub fn gold(aspect: impl Into<String>, polarity: Polarity) -> AspectPair {
+        AspectPair::new(aspect, polarity.name())
+    }
 }
 
 /// One answer option of a multiple-choice question.
@@ -63,7 +81,7 @@ pub enum Target {
     /// ABSA: the set of (aspect, polarity) labels, sorted, without duplicates.
     Aspects {
         /// The labels.
-        labels: Vec<AspectLabel>,
+        labels: Vec<AspectPair>,
     },
     /// A rating on the dataset's scale (ABSAbank-Imm: mean annotator label, 1–5).
     Rating {
@@ -94,7 +112,7 @@ pub struct Sample {
 
 impl Sample {
     /// The gold ABSA labels, or an empty slice for other targets.
-    pub fn aspect_labels(&self) -> &[AspectLabel] {
+    pub fn aspect_labels(&self) -> &[AspectPair] {
         match &self.target {
             Target::Aspects { labels } => labels,
             _ => &[],

@@ -167,7 +167,7 @@ fn count_labels(dataset: &Dataset, long: &mut LongCounts) -> usize {
             (Target::Aspects { labels: gold }, _) => {
                 labels += gold.len();
                 for label in gold {
-                    long.add("polarity", split, label.polarity.name());
+                    long.add("polarity", split, label.polarity.as_str());
                     long.add("aspect", split, label.aspect.as_str());
                 }
                 if sample.meta.get("others").and_then(|v| v.as_bool()) == Some(true) {

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::nfc;
-use super::sample::{AspectLabel, Polarity, Sample, Target};
+use super::sample::{AspectPair, Polarity, Sample, Target};
 use super::source::{JsonType, SourceFile};
 use crate::error::Result;
 
@@ -68,7 +68,7 @@ struct Span {
     start: usize,
     end: usize,
     clamped: bool,
-    label: AspectLabel,
+    label: AspectPair,
 }
 
 /// Reads one `[start, end, "ASPECT#POLARITY"]`; `end` past the text is clamped (a known quirk).
@@ -119,10 +119,7 @@ fn parse_span(
         start,
         end,
         clamped: end != raw_end,
-        label: AspectLabel {
-            aspect: aspect.to_string(),
-            polarity,
-        },
+        label: AspectPair::gold(aspect, polarity),
     })
 }
 

@@ -7,7 +7,7 @@ use regex::Regex;
 use serde_json::json;
 
 use super::nfc;
-use super::sample::{AspectLabel, Polarity, Sample, Target};
+use super::sample::{AspectPair, Polarity, Sample, Target};
 use super::source::{SourceFile, Table};
 use crate::error::Result;
 
@@ -81,7 +81,7 @@ fn read_csv(source: &SourceFile) -> Result<Table> {
 fn parse_labels(
     text: &str,
     aspects: &[&str],
-) -> std::result::Result<(Vec<AspectLabel>, bool), String> {
+) -> std::result::Result<(Vec<AspectPair>, bool), String> {
     let text = text.trim();
     let mut labels = Vec::new();
     let mut has_others = false;
@@ -109,10 +109,7 @@ fn parse_labels(
                 }
                 let polarity = Polarity::parse(polarity.as_str())
                     .ok_or_else(|| format!("unknown polarity in `{}`", &item[0]))?;
-                labels.push(AspectLabel {
-                    aspect: aspect.to_string(),
-                    polarity,
-                });
+                labels.push(AspectPair::gold(aspect, polarity));
             }
         }
     }
@@ -141,7 +138,7 @@ mod tests {
         assert!(others);
         assert_eq!(labels.len(), 2);
         assert_eq!(labels[0].aspect, "BATTERY");
-        assert_eq!(labels[1].polarity, Polarity::Negative);
+        assert_eq!(labels[1].polarity, "negative");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::nfc;
-use super::sample::{AspectLabel, Polarity, Sample, Target};
+use super::sample::{AspectPair, Polarity, Sample, Target};
 use super::source::SourceFile;
 use crate::error::Result;
 
@@ -75,7 +75,7 @@ fn next_content_line<'a>(
 }
 
 /// Parses `{ENTITY#ATTRIBUTE, polarity}, ...` with tolerant spacing; duplicates are removed.
-fn parse_labels(text: &str, aspects: &[&str]) -> std::result::Result<Vec<AspectLabel>, String> {
+fn parse_labels(text: &str, aspects: &[&str]) -> std::result::Result<Vec<AspectPair>, String> {
     let mut labels = Vec::new();
     let mut consumed = 0;
     for item in LABEL_ITEM.captures_iter(text) {
@@ -99,7 +99,7 @@ fn parse_labels(text: &str, aspects: &[&str]) -> std::result::Result<Vec<AspectL
         }
         let polarity =
             Polarity::parse(&item[3]).ok_or_else(|| format!("unknown polarity `{}`", &item[3]))?;
-        labels.push(AspectLabel { aspect, polarity });
+        labels.push(AspectPair::gold(aspect, polarity));
     }
     if labels.is_empty() || !text[consumed..].trim().is_empty() {
         return Err(format!(
@@ -138,7 +138,7 @@ mod tests {
         let labels =
             parse_labels("{FOOD&DRINKS#STYLE&OPTIONS, neutral}", ASPECTS).unwrap_or_default();
         assert_eq!(labels.len(), 1);
-        assert_eq!(labels[0].polarity, Polarity::Neutral);
+        assert_eq!(labels[0].polarity, "neutral");
     }
 
     #[test]

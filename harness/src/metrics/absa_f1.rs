@@ -7,8 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use super::absa_metric::{AbsaMetric, AbsaMetricView};
 use super::absa_scores::{count_items, AbsaScores, CategoryScores, LevelScores, Tally, TallySum};
 
-/// One annotated opinion: `(aspect, polarity)`, e.g. `("BATTERY", "positive")`.
-pub type AspectPair = (String, String);
+pub use crate::data::AspectPair;
 
 /// The two levels ABSA is scored at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,9 +89,9 @@ impl AbsaF1 {
     ) {
         let gold_pairs = normalized_pairs(gold);
         let predicted_pairs = normalized_pairs(predicted);
-        let gold_aspects: BTreeSet<&str> = gold_pairs.iter().map(|(a, _)| a.as_str()).collect();
+        let gold_aspects: BTreeSet<&str> = gold_pairs.iter().map(|p| p.aspect.as_str()).collect();
         let predicted_aspects: BTreeSet<&str> =
-            predicted_pairs.iter().map(|(a, _)| a.as_str()).collect();
+            predicted_pairs.iter().map(|p| p.aspect.as_str()).collect();
 
         let width = self.categories.len();
         let row = sample * width..(sample + 1) * width;
@@ -108,7 +107,7 @@ impl AbsaF1 {
         let (pair_total, _) = count_items(
             &predicted_pairs,
             &gold_pairs,
-            |(aspect, _)| category_of(aspect),
+            |pair| category_of(&pair.aspect),
             &mut self.pair_by_category[row],
         );
         self.pair_totals.push(pair_total);
@@ -224,7 +223,12 @@ fn normalize_aspect(aspect: &str) -> String {
 fn normalized_pairs(items: &[AspectPair]) -> BTreeSet<AspectPair> {
     items
         .iter()
-        .map(|(aspect, polarity)| (normalize_aspect(aspect), polarity.trim().to_lowercase()))
+        .map(|pair| {
+            AspectPair::new(
+                normalize_aspect(&pair.aspect),
+                pair.polarity.trim().to_lowercase(),
+            )
+        })
         .collect()
 }
 
@@ -233,10 +237,7 @@ pub(crate) mod tests {
     use super::*;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<AspectPair> {
-        items
-            .iter()
-            .map(|&(a, p)| (a.to_string(), p.to_string()))
-            .collect()
+        items.iter().map(|&(a, p)| AspectPair::new(a, p)).collect()
     }
 
     /// Four samples (DESIGN never occurs):

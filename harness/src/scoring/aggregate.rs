@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::judge::{judge, Judgement};
 use super::predictions::Prediction;
-use super::sample::{AspectPair, Diagnostics, SampleFigure, SampleScore};
+use super::sample::{Diagnostics, SampleFigure, SampleScore};
 use super::scorer::Scorer;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -138,16 +138,10 @@ impl CorpusMetrics {
     pub fn from_records(scorer: &Scorer, records: &[SampleScore]) -> Result<CorpusMetrics> {
         Ok(match scorer {
             Scorer::AbsaF1 { labels } => {
-                let as_tuples = |pairs: &[AspectPair]| -> Vec<(String, String)> {
-                    pairs
-                        .iter()
-                        .map(|p| (p.aspect.clone(), p.polarity.clone()))
-                        .collect()
-                };
-                let gold: Vec<_> = records.iter().map(|r| as_tuples(r.gold.pairs())).collect();
+                let gold: Vec<_> = records.iter().map(|r| r.gold.pairs().to_vec()).collect();
                 let predicted: Vec<_> = records
                     .iter()
-                    .map(|r| as_tuples(r.predicted_pairs()))
+                    .map(|r| r.predicted_pairs().to_vec())
                     .collect();
                 CorpusMetrics::Absa(AbsaF1::new(labels, &gold, &predicted)?)
             }

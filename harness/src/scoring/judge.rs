@@ -132,7 +132,12 @@ fn judge_absa(labels: &[String], sample: &Sample, prediction: Option<Given<'_>>)
         |given| match given {
             Structured::Aspects(pairs) => Some(Ok(pairs
                 .iter()
-                .map(|(a, p)| (canonical_aspect(a, &label_refs), canonical_polarity(p)))
+                .map(|pair| {
+                    AspectPair::new(
+                        canonical_aspect(&pair.aspect, &label_refs),
+                        canonical_polarity(&pair.polarity),
+                    )
+                })
                 .collect())),
             _ => None,
         },
@@ -147,11 +152,7 @@ fn judge_absa(labels: &[String], sample: &Sample, prediction: Option<Given<'_>>)
         .iter()
         .filter(|pair| Polarity::parse(&pair.polarity).is_none())
         .count();
-    let gold: Vec<AspectPair> = sample
-        .aspect_labels()
-        .iter()
-        .map(|label| AspectPair::new(label.aspect.clone(), label.polarity.name()))
-        .collect();
+    let gold = sample.aspect_labels();
     let true_positives = pairs.iter().filter(|pair| gold.contains(pair)).count();
     let denominator = pairs.len() + gold.len();
     let f1 = if denominator == 0 {
@@ -166,7 +167,7 @@ fn judge_absa(labels: &[String], sample: &Sample, prediction: Option<Given<'_>>)
             reason: read.reason(),
             correct: Some(pairs == gold),
             prediction: Some(Judged::Pairs(pairs)),
-            gold: Judged::Pairs(gold),
+            gold: Judged::Pairs(gold.to_vec()),
             score: SampleFigure::Absa {
                 aspect_polarity_f1: f1,
             },

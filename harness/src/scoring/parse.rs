@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::answer::{choice_letter, gsm8k_number, last_boxed, normalize_math, yes_no};
 use super::judge::normalize_answer;
-use crate::data::AnswerKind;
+use crate::data::{AnswerKind, AspectPair};
 
 /// The result of reading a model's text: the value, or why there is none.
 pub type Parsed<T> = std::result::Result<T, String>;
@@ -144,25 +144,25 @@ pub fn canonical_polarity(polarity: &str) -> String {
 /// Reads ABSA output: a JSON list of `{aspect, polarity}` (or `{"aspects": [...]}`,
 /// `[["ASPECT", "polarity"]]`, `["ASPECT#polarity"]`, `{"ASPECT": "polarity"}`), else
 /// `{ASPECT#Polarity}` / `{ENTITY#ATTRIBUTE, polarity}` items in the text.
-pub fn parse_absa(output: &str, label_set: &[&str]) -> Parsed<Vec<(String, String)>> {
+pub fn parse_absa(output: &str, label_set: &[&str]) -> Parsed<Vec<AspectPair>> {
     let text = strip_thinking(output)?;
     if let Some(value) = first_json(&text) {
         if let Some(pairs) = pairs_from_json(&value) {
             return Ok(pairs
                 .into_iter()
-                .map(|(aspect, polarity)| {
-                    (
-                        canonical_aspect(&aspect, label_set),
-                        canonical_polarity(&polarity),
+                .map(|pair| {
+                    AspectPair::new(
+                        canonical_aspect(&pair.aspect, label_set),
+                        canonical_polarity(&pair.polarity),
                     )
                 })
                 .collect());
         }
     }
-    let braced: Vec<(String, String)> = BRACED_LABEL
+    let braced: Vec<AspectPair> = BRACED_LABEL
         .captures_iter(&text)
         .map(|item| {
-            (
+            AspectPair::new(
                 canonical_aspect(&item[1], label_set),
                 canonical_polarity(&item[2]),
             )
@@ -177,7 +177,7 @@ pub fn parse_absa(output: &str, label_set: &[&str]) -> Parsed<Vec<(String, Strin
     Err("no JSON list of {aspect, polarity} and no {ASPECT#polarity} items found".to_string())
 }
 
-fn pairs_from_json(value: &Value) -> Option<Vec<(String, String)>> {
+fn pairs_from_json(value: &Value) -> Option<Vec<AspectPair>> {
     match value {
         Value::Array(items) => items.iter().map(pair_from_item).collect(),
         Value::Object(object) => {
@@ -193,7 +193,9 @@ fn pairs_from_json(value: &Value) -> Option<Vec<(String, String)>> {
             object
                 .iter()
                 .map(|(aspect, polarity)| {
-                    polarity.as_str().map(|p| (aspect.clone(), p.to_string()))
+                    polarity
+                        .as_str()
+                        .map(|p| AspectPair::new(aspect.as_str(), p))
                 })
                 .collect()
         }
@@ -201,25 +203,24 @@ fn pairs_from_json(value: &Value) -> Option<Vec<(String, String)>> {
     }
 }
 
-fn pair_from_item(item: &Value) -> Option<(String, String)> {
+fn pair_from_item(item: &Value) -> Option<AspectPair> {
     match item {
         Value::Object(object) => {
             let get = |keys: &[&str]| {
                 keys.iter()
                     .find_map(|k| object.get(*k)?.as_str().map(str::to_string))
             };
-            Some((
+            Some(AspectPair::new(
                 get(&["aspect", "category", "Aspect"])?,
                 get(&["polarity", "sentiment", "Polarity"])?,
             ))
         }
-        Value::Array(parts) if parts.len() == 2 => Some((
-            parts[0].as_str()?.to_string(),
-            parts[1].as_str()?.to_string(),
-        )),
+        Value::Array(parts) if parts.len() == 2 => {
+            Some(AspectPair::new(parts[0].as_str()?, parts[1].as_str()?))
+        }
         Value::String(text) => {
             let (aspect, polarity) = text.rsplit_once(['#', ':', ','])?;
-            Some((aspect.trim().to_string(), polarity.trim().to_string()))
+            Some(AspectPair::new(aspect.trim(), polarity.trim()))
         }
         _ => None,
     }
@@ -341,18 +342,15 @@ mod tests {
         assert_eq!(
             pairs,
             Ok(vec![
-                ("BATTERY".to_string(), "positive".to_string()),
-                ("SER&ACC".to_string(), "negative".to_string())
+                AspectPair::new("BATTERY", "positive"),
+                AspectPair::new("SER&ACC", "negative")
             ])
         );
     }
 
     #[test]
     fn absa_alternative_shapes() {
-        let expected = Ok(vec![(
-            "ROOMS#CLEANLINESS".to_string(),
-            "neutral".to_string(),
-        )]);
+        let expected = Ok(vec![AspectPair::new("ROOMS#CLEANLINESS", "neutral")]);
         assert_eq!(
             parse_absa(
                 "{\"aspects\": [[\"rooms # cleanliness\", \"NEUTRAL\"]]}",
@@ -374,10 +372,7 @@ mod tests {
                 "[{\"aspect\": \"room amenities#quality\", \"polarity\": \"positive\"}]",
                 LABELS
             ),
-            Ok(vec![(
-                "ROOM_AMENITIES#QUALITY".to_string(),
-                "positive".to_string()
-            )])
+            Ok(vec![AspectPair::new("ROOM_AMENITIES#QUALITY", "positive")])
         );
         assert_eq!(parse_absa("[]", LABELS), Ok(vec![]));
     }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::data::AspectPair;
 use crate::error::{Error, Result};
 
 /// A prediction as the file gives it: structured, raw model output, or both.
@@ -25,7 +26,7 @@ pub struct Prediction {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Structured {
     /// ABSA: (aspect, polarity) pairs as given (not yet normalised).
-    Aspects(Vec<(String, String)>),
+    Aspects(Vec<AspectPair>),
     /// A rating (ABSAbank-Imm).
     Score(f64),
     /// A final answer (reasoning), as text.
@@ -127,9 +128,7 @@ pub fn parse_prediction(
     })
 }
 
-fn parse_aspects(
-    value: &Value,
-) -> std::result::Result<Vec<(String, String)>, (&'static str, String)> {
+fn parse_aspects(value: &Value) -> std::result::Result<Vec<AspectPair>, (&'static str, String)> {
     let items = value
         .as_array()
         .ok_or(("aspects", format!("expected an array, found {value}")))?;
@@ -138,7 +137,7 @@ fn parse_aspects(
         .map(|item| {
             let field = |name: &str| item.get(name).and_then(Value::as_str).map(str::to_string);
             match (field("aspect"), field("polarity")) {
-                (Some(aspect), Some(polarity)) => Ok((aspect, polarity)),
+                (Some(aspect), Some(polarity)) => Ok(AspectPair::new(aspect, polarity)),
                 _ => Err((
                     "aspects",
                     format!("each item needs string `aspect` and `polarity`, found {item}"),
@@ -162,9 +161,8 @@ mod tests {
         .ok();
         assert_eq!(
             p.and_then(|p| p.structured),
-            Some(Structured::Aspects(vec![(
-                "BATTERY".into(),
-                "Positive".into()
+            Some(Structured::Aspects(vec![AspectPair::new(
+                "BATTERY", "Positive"
             )]))
         );
         let p = parse_prediction(&json!({"id": 3, "answer": 42}), 1).ok();

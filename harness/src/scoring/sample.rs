@@ -3,33 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One (aspect, polarity) pair as judged. The polarity stays a string: a prediction may name a
-/// polarity outside the label set (counted as an invalid label, never silently mapped).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct AspectPair {
-    /// The canonical aspect label.
-    pub aspect: String,
-    /// The canonical polarity (`positive`, `negative`, `neutral`, or whatever was predicted).
-    pub polarity: String,
-}
-
-impl AspectPair {
-    /// A pair from its parts.
-    pub fn new(aspect: impl Into<String>, polarity: impl Into<String>) -> AspectPair {
-        AspectPair {
-            aspect: aspect.into(),
-            polarity: polarity.into(),
-        }
-    }
-}
+pub use crate::data::AspectPair;
 
 /// Sorts and deduplicates parsed (aspect, polarity) pairs into the set a sample is judged on
 /// (the one normalisation both scoring and `/v1/absa` use).
-pub fn pair_set(pairs: impl IntoIterator<Item = (String, String)>) -> Vec<AspectPair> {
-    let mut set: Vec<AspectPair> = pairs
-        .into_iter()
-        .map(|(aspect, polarity)| AspectPair { aspect, polarity })
-        .collect();
+pub fn pair_set(pairs: impl IntoIterator<Item = AspectPair>) -> Vec<AspectPair> {
+    let mut set: Vec<AspectPair> = pairs.into_iter().collect();
     set.sort();
     set.dedup();
     set
@@ -231,9 +210,9 @@ mod tests {
     #[test]
     fn pair_sets_are_sorted_and_deduplicated() {
         let set = pair_set([
-            ("SCREEN".to_string(), "negative".to_string()),
-            ("BATTERY".to_string(), "positive".to_string()),
-            ("SCREEN".to_string(), "negative".to_string()),
+            AspectPair::new("SCREEN", "negative"),
+            AspectPair::new("BATTERY", "positive"),
+            AspectPair::new("SCREEN", "negative"),
         ]);
         assert_eq!(
             set,

@@ -79,7 +79,7 @@ pub fn gold_answer(task: &Task, sample: &Sample) -> String {
         (Target::Aspects { labels }, _) => absa_answer(
             labels
                 .iter()
-                .map(|label| (label.aspect.as_str(), label.polarity.name())),
+                .map(|label| (label.aspect.as_str(), label.polarity.as_str())),
         ),
         (Target::Rating { value }, _) => format!("Score: {}", value.round() as i64),
         (

@@ -13,8 +13,8 @@ fn polarity_counts(dataset: &harness::data::Dataset) -> [usize; 3] {
         for label in sample.aspect_labels() {
             counts[Polarity::ALL
                 .iter()
-                .position(|p| *p == label.polarity)
-                .unwrap_or(0)] += 1;
+                .position(|p| p.name() == label.polarity)
+                .unwrap_or_else(|| panic!("gold polarity `{}`", label.polarity))] += 1;
         }
     }
     counts

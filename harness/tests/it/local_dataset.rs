@@ -331,7 +331,7 @@ fn the_other_kinds_read_their_fields_and_a_pinned_file_must_not_change() {
     let pairs: Vec<String> = sample
         .aspect_labels()
         .iter()
-        .map(|p| format!("{}#{}", p.aspect, p.polarity.name()))
+        .map(|p| format!("{}#{}", p.aspect, p.polarity))
         .collect();
     assert_eq!(pairs, ["BATTERY#positive", "SCREEN#negative"]);
     write(

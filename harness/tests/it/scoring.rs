@@ -115,7 +115,7 @@ fn raw_outputs_go_through_the_task_parser() {
     let labels: Vec<serde_json::Value> = first
         .aspect_labels()
         .iter()
-        .map(|l| json!({"aspect": l.aspect.to_lowercase(), "polarity": l.polarity.name().to_uppercase()}))
+        .map(|l| json!({"aspect": l.aspect.to_lowercase(), "polarity": l.polarity.to_uppercase()}))
         .collect();
     let output = format!(
         "<think>Let me see.</think>\n```json\n{}\n```",

@@ -209,18 +209,8 @@ fn absa_route_uses_the_harness_prompt_and_parser_on_uit_visfd_sentences() {
         // Whatever the model said, the route parsed it exactly as the harness scorer would.
         let expected =
             harness::scoring::parse_absa(body["raw"].as_str().unwrap_or_default(), labels);
-        let got: Vec<(String, String)> = body["aspects"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .map(|a| {
-                (
-                    a["aspect"].as_str().unwrap_or_default().to_string(),
-                    a["polarity"].as_str().unwrap_or_default().to_string(),
-                )
-            })
-            .collect();
+        let got: Vec<harness::data::AspectPair> = serde_json::from_value(body["aspects"].clone())
+            .unwrap_or_else(|e| panic!("{e}: {body}"));
         let mut expected = expected.unwrap_or_default();
         expected.sort();
         expected.dedup();

@@ -81,7 +81,7 @@ pub fn teacher_agreement(
 
 #[cfg(test)]
 mod tests {
-    use super::super::labels::Label;
+    use super::super::labels::{AspectPair, Label};
     use super::super::transcript::*;
     use super::super::Rule;
     use super::*;
@@ -95,7 +95,7 @@ mod tests {
                 labels: labels.map(|pairs| {
                     pairs
                         .iter()
-                        .map(|(a, p)| Label::bare(&(a.to_string(), p.to_string())))
+                        .map(|(a, p)| Label::bare(&AspectPair::new(*a, *p)))
                         .collect()
                 }),
                 invalid_labels: 0,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::labels::{Label, Pair};
+use super::labels::{AspectPair, Label};
 
 /// Which rule decides a sample's final labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -48,8 +48,8 @@ impl Rule {
 }
 
 /// Every pair some position holds, with the positions (by index) that hold it.
-pub fn votes(positions: &[&[Label]]) -> BTreeMap<Pair, Vec<usize>> {
-    let mut votes: BTreeMap<Pair, Vec<usize>> = BTreeMap::new();
+pub fn votes(positions: &[&[Label]]) -> BTreeMap<AspectPair, Vec<usize>> {
+    let mut votes: BTreeMap<AspectPair, Vec<usize>> = BTreeMap::new();
     for (index, labels) in positions.iter().enumerate() {
         for label in *labels {
             let voters = votes.entry(label.pair()).or_default();
@@ -88,7 +88,7 @@ pub fn conflicts(positions: &[&[Label]]) -> Vec<String> {
 }
 
 /// `majority`: pairs held by strictly more than half of the positions.
-pub fn majority(positions: &[&[Label]]) -> BTreeSet<Pair> {
+pub fn majority(positions: &[&[Label]]) -> BTreeSet<AspectPair> {
     let n = positions.len();
     votes(positions)
         .into_iter()
@@ -101,7 +101,7 @@ pub fn majority(positions: &[&[Label]]) -> BTreeSet<Pair> {
 /// a teacher that left the pair out weighs against it with its mean stated confidence (1 when it
 /// stated none). A pair is kept when the weight for it is greater than the weight against it —
 /// with no confidences stated this is exactly `majority`.
-pub fn weighted(positions: &[&[Label]]) -> BTreeSet<Pair> {
+pub fn weighted(positions: &[&[Label]]) -> BTreeSet<AspectPair> {
     let mean_confidence: Vec<f64> = positions
         .iter()
         .map(|labels| {
@@ -149,11 +149,8 @@ mod tests {
         }
     }
 
-    fn pairs(items: &[(&str, &str)]) -> BTreeSet<Pair> {
-        items
-            .iter()
-            .map(|(a, p)| (a.to_string(), p.to_string()))
-            .collect()
+    fn pairs(items: &[(&str, &str)]) -> BTreeSet<AspectPair> {
+        items.iter().map(|(a, p)| AspectPair::new(*a, *p)).collect()
     }
 
     #[test]

@@ -12,8 +12,7 @@ use harness::task::absa_answer;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// An (aspect, polarity) pair, canonical spelling.
-pub type Pair = (String, String);
+pub use harness::data::AspectPair;
 
 /// One label of a position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,15 +31,15 @@ pub struct Label {
 
 impl Label {
     /// The label's pair.
-    pub fn pair(&self) -> Pair {
-        (self.aspect.clone(), self.polarity.clone())
+    pub fn pair(&self) -> AspectPair {
+        AspectPair::new(self.aspect.as_str(), self.polarity.as_str())
     }
 
     /// A label of `pair` without confidence or evidence.
-    pub fn bare(pair: &Pair) -> Label {
+    pub fn bare(pair: &AspectPair) -> Label {
         Label {
-            aspect: pair.0.clone(),
-            polarity: pair.1.clone(),
+            aspect: pair.aspect.clone(),
+            polarity: pair.polarity.clone(),
             confidence: None,
             evidence: None,
         }
@@ -48,7 +47,7 @@ impl Label {
 }
 
 /// The pair set of `labels`.
-pub fn pair_set(labels: &[Label]) -> BTreeSet<Pair> {
+pub fn pair_set(labels: &[Label]) -> BTreeSet<AspectPair> {
     labels.iter().map(Label::pair).collect()
 }
 
@@ -67,7 +66,7 @@ pub fn read_labels(raw: &str, label_set: &[&str]) -> Result<ReadLabels, String> 
     let details = item_details(raw, label_set);
     let mut labels: Vec<Label> = Vec::new();
     let mut invalid = 0;
-    for (aspect, polarity) in pairs {
+    for AspectPair { aspect, polarity } in pairs {
         if !label_set.contains(&aspect.as_str()) || Polarity::parse(&polarity).is_none() {
             invalid += 1;
             continue;
@@ -80,7 +79,7 @@ pub fn read_labels(raw: &str, label_set: &[&str]) -> Result<ReadLabels, String> 
         }
         let (confidence, evidence) = details
             .iter()
-            .find(|(pair, _, _)| pair.0 == aspect && pair.1 == polarity)
+            .find(|(pair, _, _)| pair.aspect == aspect && pair.polarity == polarity)
             .map(|(_, c, e)| (*c, e.clone()))
             .unwrap_or((None, None));
         labels.push(Label {
@@ -95,7 +94,7 @@ pub fn read_labels(raw: &str, label_set: &[&str]) -> Result<ReadLabels, String> 
 }
 
 /// The `confidence` (clamped to 0–1) and `evidence` of each JSON item, by canonical pair.
-fn item_details(raw: &str, label_set: &[&str]) -> Vec<(Pair, Option<f64>, Option<String>)> {
+fn item_details(raw: &str, label_set: &[&str]) -> Vec<(AspectPair, Option<f64>, Option<String>)> {
     let text = strip_thinking(raw).unwrap_or_default();
     let items = match first_json(&text) {
         Some(Value::Array(items)) => items,
@@ -122,7 +121,7 @@ fn item_details(raw: &str, label_set: &[&str]) -> Vec<(Pair, Option<f64>, Option
                 .and_then(Value::as_str)
                 .map(str::to_string);
             Some((
-                (
+                AspectPair::new(
                     canonical_aspect(aspect, label_set),
                     canonical_polarity(polarity),
                 ),
@@ -134,13 +133,17 @@ fn item_details(raw: &str, label_set: &[&str]) -> Vec<(Pair, Option<f64>, Option
 }
 
 /// The JSON answer of `pairs` (sorted), as the task's prompt asks for it.
-pub fn answer_json(pairs: &BTreeSet<Pair>) -> String {
-    absa_answer(pairs.iter().map(|(a, p)| (a.as_str(), p.as_str())))
+pub fn answer_json(pairs: &BTreeSet<AspectPair>) -> String {
+    absa_answer(
+        pairs
+            .iter()
+            .map(|pair| (pair.aspect.as_str(), pair.polarity.as_str())),
+    )
 }
 
 /// A rationale followed by the final labels as the JSON the task parser reads (the JSON alone
 /// when there is no rationale).
-pub fn render_answer(rationale: &str, pairs: &BTreeSet<Pair>) -> String {
+pub fn render_answer(rationale: &str, pairs: &BTreeSet<AspectPair>) -> String {
     let json = answer_json(pairs);
     if rationale.trim().is_empty() {
         json
@@ -226,7 +229,7 @@ mod tests {
 
     #[test]
     fn rendered_answers_parse_back_to_their_labels() {
-        let pairs: BTreeSet<Pair> = [("PRICE".to_string(), "negative".to_string())].into();
+        let pairs: BTreeSet<AspectPair> = [AspectPair::new("PRICE", "negative")].into();
         let rationale = clean_rationale(
             "Rationale: The review says \"giá cao\" {too high} and [sic] more.\nLabels: [{\"aspect\": \"PRICE\"}]",
         );

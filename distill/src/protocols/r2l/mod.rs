@@ -33,8 +33,8 @@ use harness::task::Task;
 pub use agreement::{teacher_agreement, Agreement};
 pub use consensus::{conflicts, majority, votes, weighted, Rule};
 pub use labels::{
-    answer_json, clean_rationale, pair_set, read_labels, render_answer, Label, Pair, ReadLabels,
-    RATIONALE_WORDS,
+    answer_json, clean_rationale, pair_set, read_labels, render_answer, AspectPair, Label,
+    ReadLabels, RATIONALE_WORDS,
 };
 pub use participants::Participants;
 pub use stats::{r2l_stats, R2lStats};
@@ -220,7 +220,7 @@ impl R2l {
         let detected: Vec<&[Label]> = parsed.iter().map(|(_, l)| *l).collect();
         let vote_list: Vec<Vote> = votes(&detected)
             .into_iter()
-            .map(|((aspect, polarity), voters)| Vote {
+            .map(|(AspectPair { aspect, polarity }, voters)| Vote {
                 aspect,
                 polarity,
                 agents: voters
@@ -327,12 +327,8 @@ impl R2l {
         let mut decision = self.decide(caller, sample, &positions).await?;
         progress.phase_done("aggregation");
 
-        let gold: Vec<Label> = sample
-            .aspect_labels()
-            .iter()
-            .map(|l| Label::bare(&(l.aspect.clone(), l.polarity.name().to_string())))
-            .collect();
-        let gold_pairs: BTreeSet<Pair> = pair_set(&gold);
+        let gold: Vec<Label> = sample.aspect_labels().iter().map(Label::bare).collect();
+        let gold_pairs: BTreeSet<AspectPair> = pair_set(&gold);
         // A sample no teacher labelled has no evidence to accept, whatever the labels are.
         let verdict = if !positions.is_empty() && pair_set(&decision.labels) == gold_pairs {
             Verdict::Accepted

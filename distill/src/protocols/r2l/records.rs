@@ -15,14 +15,14 @@ use chat::{Message, Role};
 use harness::data::Sample;
 use harness::task::{messages, Task};
 
-use super::labels::{pair_set, read_labels, render_answer, Label, Pair};
+use super::labels::{pair_set, read_labels, render_answer, AspectPair, Label};
 use super::transcript::{Transcript, Verdict};
 use crate::records::{to_line, DpoRecord, RecordLines, SftRecord, StepwiseRecord};
 
 /// An output with its labels.
 struct Candidate {
     text: String,
-    pairs: BTreeSet<Pair>,
+    pairs: BTreeSet<AspectPair>,
 }
 
 /// Builds the sample's records.
