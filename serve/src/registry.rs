@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use crate::engine::{Engine, ModelInfo, ModelSpec};
+use crate::engine::{Engine, ModelInfo, ModelSpec, ServedModel};
 
 /// Where a model is in its life.
 #[derive(Clone)]
@@ -11,7 +11,7 @@ pub enum ModelState {
     /// Being loaded.
     Loading,
     /// Ready to serve.
-    Ready(Arc<Engine>),
+    Ready(Arc<dyn ServedModel>),
     /// Loading failed (the message says why).
     Failed(String),
 }
@@ -61,10 +61,11 @@ impl ModelRegistry {
         }
     }
 
-    /// A registry holding an already loaded engine (for in-process use and tests).
-    pub fn with_engine(spec: ModelSpec, engine: Arc<Engine>) -> ModelRegistry {
+    /// A registry holding an already loaded model (for in-process use, and for tests with a
+    /// model of their own).
+    pub fn with_engine(spec: ModelSpec, model: Arc<dyn ServedModel>) -> ModelRegistry {
         let registry = ModelRegistry::new(vec![spec], 0);
-        registry.entries[0].set(ModelState::Ready(engine));
+        registry.entries[0].set(ModelState::Ready(model));
         registry
     }
 

@@ -18,7 +18,7 @@ use super::generate::{
 use super::logprobs::{completion_logprobs, Aligner};
 use super::request::{read_json, refuse_unsupported};
 use super::state::AppState;
-use crate::engine::{Controls, Engine, Prompt, Sampling, ScoredPrompt};
+use crate::engine::{Controls, Prompt, Sampling, ScoredPrompt, ServedModel};
 
 /// Most prompts in one request (lm-eval sends one per request unless told to batch).
 const MAX_PROMPTS: usize = 64;
@@ -52,7 +52,7 @@ pub async fn completions(State(state): State<AppState>, body: Body) -> Result<Re
     // Checked here too (not only when generating): an echo-only request must not accept them.
     Controls::check(&sampling.controls, engine.token_text().vocab_size())?;
     for (index, prompt) in prompts.iter().enumerate() {
-        check_prompt(&engine, prompt, index, prompts.len())?;
+        check_prompt(engine.as_ref(), prompt, index, prompts.len())?;
     }
     let model = engine.info().id.clone();
     let id = response_id("cmpl");
@@ -107,7 +107,7 @@ pub async fn completions(State(state): State<AppState>, body: Body) -> Result<Re
         let mut prompt = prompt;
         let mut prompt_usage = Usage::default();
         if echo {
-            let scored = score_prompt(&state, &engine, &prompt, sampling.logprobs).await?;
+            let scored = score_prompt(&state, engine.as_ref(), &prompt, sampling.logprobs).await?;
             echoed = scored.text;
             if sampling.logprobs.is_some() {
                 echoed_logprobs = scored.logprobs;
@@ -198,7 +198,7 @@ fn prompts_of(prompt: &WirePrompt) -> Result<Vec<Prompt>, ApiError> {
 
 /// 400 for an empty prompt or a token id outside the model's vocabulary, naming which prompt.
 fn check_prompt(
-    engine: &Engine,
+    engine: &dyn ServedModel,
     prompt: &Prompt,
     index: usize,
     count: usize,
@@ -236,7 +236,7 @@ fn check_prompt(
 /// admission limits and the request timeout.
 async fn score_prompt(
     state: &AppState,
-    engine: &Engine,
+    engine: &dyn ServedModel,
     prompt: &Prompt,
     top: Option<usize>,
 ) -> Result<ScoredPrompt, ApiError> {

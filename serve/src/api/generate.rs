@@ -1,5 +1,5 @@
 //! What chat and text completions share: checking a request against the server's limits and
-//! building its generation (the engine's [`Engine::generation_request`], shared with the
+//! building its generation (the model's [`ServedModel::generation_request`], shared with the
 //! in-process client), admission, the timeout, and turning a generation into a JSON answer or an
 //! SSE stream.
 
@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::logprobs::{chat_logprobs, completion_logprobs, Aligner};
 use super::state::{AppState, Slot};
 use crate::engine::{
-    collect, Collected, Engine, Event, Generation, GenerationRequest, Prompt, Sampling,
+    collect, Collected, Event, Generation, GenerationRequest, Prompt, Sampling, ServedModel,
 };
 use crate::error::Error;
 
@@ -45,8 +45,8 @@ impl ChoicesUsage {
 
 /// A request checked against the limits and the model's context, ready to run.
 pub struct Prepared {
-    /// The engine that will answer.
-    pub engine: Arc<Engine>,
+    /// The model that will answer.
+    pub engine: Arc<dyn ServedModel>,
     /// What to generate.
     pub request: GenerationRequest,
     /// Tokens in the rendered prompt.
@@ -105,7 +105,11 @@ pub async fn run_to_end(state: &AppState, prepared: Prepared) -> Result<Collecte
     let limit = state.config.limits.request_timeout;
     let outcome = tokio::time::timeout(
         limit,
-        collect(&prepared.engine, prepared.request, prepared.prompt_tokens),
+        collect(
+            prepared.engine.as_ref(),
+            prepared.request,
+            prepared.prompt_tokens,
+        ),
     )
     .await;
     match outcome {
@@ -145,7 +149,7 @@ struct StreamState {
     /// Set when the request asked for log-probabilities.
     logprobs: Option<LogprobsShape>,
     aligner: Aligner,
-    engine: Arc<Engine>,
+    engine: Arc<dyn ServedModel>,
     /// Bytes of answer sent so far.
     sent: usize,
 }

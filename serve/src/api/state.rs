@@ -9,7 +9,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::error::ApiError;
 use super::metrics::Metrics;
 use crate::config::ServeConfig;
-use crate::engine::Engine;
+use crate::engine::ServedModel;
 use crate::registry::{ModelRegistry, ModelState};
 
 /// Generation slots and the queue in front of them.
@@ -92,8 +92,8 @@ impl AppState {
         }
     }
 
-    /// The loaded engine for `model` (None = default): 404 unknown, 503 loading or failed.
-    pub fn engine(&self, model: Option<&str>) -> Result<Arc<Engine>, ApiError> {
+    /// The loaded model for `model` (None = default): 404 unknown, 503 loading or failed.
+    pub fn engine(&self, model: Option<&str>) -> Result<Arc<dyn ServedModel>, ApiError> {
         let entry = self.registry.find(model).ok_or_else(|| {
             ApiError::unknown_model(model.unwrap_or_default(), &self.registry.ids())
         })?;

@@ -11,6 +11,7 @@ use super::engine::{Engine, Event, GenerationRequest, Prompt};
 use super::logprobs::Chosen;
 use super::sampling::Sampling;
 use super::scoring::ScoringClient;
+use super::served_model::ServedModel;
 use crate::error::Error;
 
 /// The JSON schema a `response_format` asks for (`json_object` = any object), if any.
@@ -38,7 +39,7 @@ pub struct Collected {
 
 /// Collects a whole generation.
 pub async fn collect(
-    engine: &Engine,
+    engine: &dyn ServedModel,
     request: GenerationRequest,
     prompt_tokens: usize,
 ) -> Result<Collected, String> {

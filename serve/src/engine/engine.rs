@@ -381,30 +381,6 @@ impl Engine {
             .map_err(|e| Error::Engine(e.to_string()))
     }
 
-    /// Tokens the prompt takes once rendered with the chat template (generation prompt included).
-    pub async fn prompt_tokens(&self, prompt: &Prompt) -> Result<usize> {
-        Ok(self.prompt_ids(prompt).await?.len())
-    }
-
-    /// Checks the prompt against the context and clamps `max_tokens` (default
-    /// [`DEFAULT_MAX_TOKENS`]) to the room left: (prompt tokens, tokens to generate).
-    pub async fn generation_budget(
-        &self,
-        prompt: &Prompt,
-        max_tokens: Option<u32>,
-    ) -> Result<(usize, usize)> {
-        let prompt_tokens = self.prompt_tokens(prompt).await?;
-        let context = self.info.context_length;
-        if prompt_tokens >= context {
-            return Err(Error::PromptTooLong {
-                prompt_tokens,
-                context,
-            });
-        }
-        let wanted = max_tokens.map_or(DEFAULT_MAX_TOKENS, |n| n as usize);
-        Ok((prompt_tokens, wanted.min(context - prompt_tokens)))
-    }
-
     /// Starts generating; events arrive through the returned [`Generation`].
     pub async fn generate(
         &self,

@@ -1,13 +1,12 @@
-//! A request's sampling fields as the client sent them, and the one place a [`GenerationRequest`]
-//! is built from them — shared by `/v1/chat/completions`, `/v1/completions`, `/v1/absa` and the
-//! in-process client, so every door checks and applies the same fields the same way.
-
-use serde_json::Value;
+//! A request's sampling fields as the client sent them, and their checks — applied by the one
+//! place a [`super::GenerationRequest`] is built from them
+//! ([`super::ServedModel::generation_request`]), shared by `/v1/chat/completions`,
+//! `/v1/completions`, `/v1/absa` and the in-process client, so every door checks and applies the
+//! same fields the same way.
 
 use super::controls::{Controls, InvalidField};
-use super::engine::{Engine, GenerationRequest, Prompt};
 use super::logprobs::MAX_TOP_LOGPROBS;
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 /// Most stop sequences per request (OpenAI's limit).
 pub const MAX_STOP: usize = 4;
@@ -30,7 +29,7 @@ pub struct Sampling<'a> {
     /// Alternatives per token when log-probabilities are asked for (None: not asked).
     pub logprobs: Option<usize>,
     /// The penalties, `top_k`, `min_p` and `logit_bias` (checked in
-    /// [`Engine::generation_request`]).
+    /// [`super::ServedModel::generation_request`]).
     pub controls: chat::SamplingControls,
 }
 
@@ -110,6 +109,16 @@ impl<'a> Sampling<'a> {
         })
     }
 
+    /// The fields checked for a model of `vocab` tokens (the first error found is answered):
+    /// `temperature` and `top_p`, the stop sequences, then the controls. Returns the stop
+    /// sequences and the controls.
+    pub(crate) fn check(&self, vocab: usize) -> Result<(Vec<String>, Controls), InvalidField> {
+        self.check_ranges()?;
+        let stop = self.stop_sequences()?;
+        let controls = Controls::check(&self.controls, vocab)?;
+        Ok((stop, controls))
+    }
+
     /// The stop sequences, checked: at most [`MAX_STOP`], none empty.
     fn stop_sequences(&self) -> Result<Vec<String>, InvalidField> {
         let stop = self.stop.map(|s| s.to_vec()).unwrap_or_default();
@@ -141,37 +150,6 @@ impl<'a> Sampling<'a> {
             }
         }
         Ok(())
-    }
-}
-
-impl Engine {
-    /// The generation `sampling` asks for from `prompt`, checked against this model: the
-    /// ranges (a bad field is [`Error::InvalidField`]), the prompt within the context
-    /// ([`Error::PromptTooLong`]), `max_tokens` clamped to the room left. Returns the request
-    /// and the prompt's tokens. Server limits (`n`, a `max_tokens` cap) are the server's to check.
-    pub async fn generation_request(
-        &self,
-        prompt: Prompt,
-        sampling: &Sampling<'_>,
-        json_schema: Option<Value>,
-    ) -> Result<(GenerationRequest, usize)> {
-        sampling.check_ranges()?;
-        let stop = sampling.stop_sequences()?;
-        let controls = Controls::check(&sampling.controls, self.token_text().vocab_size())?;
-        let (prompt_tokens, max_tokens) =
-            self.generation_budget(&prompt, sampling.max_tokens).await?;
-        let request = GenerationRequest {
-            prompt,
-            max_tokens,
-            temperature: sampling.temperature,
-            top_p: sampling.top_p,
-            seed: sampling.seed,
-            controls,
-            stop,
-            json_schema,
-            logprobs: sampling.logprobs,
-        };
-        Ok((request, prompt_tokens))
     }
 }
 
