@@ -9,8 +9,9 @@ use serde_json::{json, Value};
 
 use super::judge::{judge, Judgement};
 use super::predictions::Prediction;
-use super::sample::{Diagnostics, SampleFigure, SampleScore};
+use super::sample::{Diagnostics, SampleScore};
 use super::scorer::Scorer;
+use super::{absa, accuracy, loglikelihood, rating};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::metrics::{
@@ -134,63 +135,15 @@ pub enum CorpusMetrics {
 }
 
 impl CorpusMetrics {
-    /// Builds the metrics from records in the form [`judge`] writes them.
+    /// Builds the metrics from records in the form [`judge`] writes them (each scorer's
+    /// module builds its own).
     pub fn from_records(scorer: &Scorer, records: &[SampleScore]) -> Result<CorpusMetrics> {
-        Ok(match scorer {
-            Scorer::AbsaF1 { labels } => {
-                let gold: Vec<_> = records.iter().map(|r| r.gold.pairs().to_vec()).collect();
-                let predicted: Vec<_> = records
-                    .iter()
-                    .map(|r| r.predicted_pairs().to_vec())
-                    .collect();
-                CorpusMetrics::Absa(AbsaF1::new(labels, &gold, &predicted)?)
-            }
-            Scorer::Rating => {
-                let mut units = Vec::with_capacity(records.len());
-                let (mut predicted, mut gold) = (Vec::new(), Vec::new());
-                for record in records {
-                    let target = record.gold.rating().ok_or_else(|| {
-                        Error::InvalidInput(format!(
-                            "sample `{}` has no numeric gold rating",
-                            record.id
-                        ))
-                    })?;
-                    match record.predicted_rating() {
-                        Some(value) => {
-                            units.push(vec![target, value]);
-                            predicted.push(value);
-                            gold.push(target);
-                        }
-                        None => units.push(vec![target]),
-                    }
-                }
-                CorpusMetrics::Rating(
-                    ReliabilityData::from_units(units, 2),
-                    Spearman::new(predicted, gold).ok(),
-                )
-            }
-            Scorer::Accuracy { .. } => CorpusMetrics::Accuracy(Accuracy::new(
-                records.iter().map(|r| r.correct == Some(true)).collect(),
-            )),
-            Scorer::LogLikelihood => {
-                let (mut plain, mut normed) = (Vec::new(), Vec::new());
-                for record in records {
-                    let SampleFigure::LogLikelihood {
-                        correct,
-                        correct_norm,
-                    } = record.score
-                    else {
-                        return Err(Error::InvalidInput(format!(
-                            "sample `{}` has no log-likelihood judgement",
-                            record.id
-                        )));
-                    };
-                    plain.push(correct);
-                    normed.push(correct_norm);
-                }
-                CorpusMetrics::LogLikelihood(Accuracy::new(plain), Accuracy::new(normed))
-            }
-        })
+        match scorer {
+            Scorer::AbsaF1 { labels } => absa::corpus_metrics(labels, records),
+            Scorer::Rating => rating::corpus_metrics(records),
+            Scorer::Accuracy { .. } => Ok(accuracy::corpus_metrics(records)),
+            Scorer::LogLikelihood => loglikelihood::corpus_metrics(records),
+        }
     }
 
     /// Every metric with its name, in report order.
@@ -207,16 +160,17 @@ impl CorpusMetrics {
                 .collect(),
             CorpusMetrics::Rating(alpha, spearman) => {
                 let mut named: Vec<(&'static str, Box<dyn CorpusMetric + '_>)> =
-                    vec![("alpha_interval", Box::new(alpha.metric(Level::Interval)))];
+                    vec![(rating::METRICS[0], Box::new(alpha.metric(Level::Interval)))];
                 if let Some(spearman) = spearman {
-                    named.push(("spearman", Box::new(spearman)));
+                    named.push((rating::METRICS[1], Box::new(spearman)));
                 }
                 named
             }
-            CorpusMetrics::Accuracy(accuracy) => vec![("accuracy", Box::new(accuracy))],
-            CorpusMetrics::LogLikelihood(plain, normed) => {
-                vec![("acc", Box::new(plain)), ("acc_norm", Box::new(normed))]
-            }
+            CorpusMetrics::Accuracy(accuracy) => vec![(accuracy::METRICS[0], Box::new(accuracy))],
+            CorpusMetrics::LogLikelihood(plain, normed) => vec![
+                (loglikelihood::METRICS[0], Box::new(plain)),
+                (loglikelihood::METRICS[1], Box::new(normed)),
+            ],
         }
     }
 

@@ -1,17 +1,12 @@
 //! Per-sample judging: one prediction (structured or raw model text) read with the task's
-//! parser and compared with the sample's gold target.
+//! parser and compared with the sample's gold target. The reading is shared; each scorer's
+//! module ([`super::absa`], [`super::rating`], [`super::accuracy`]) judges its own kind.
 
-use super::answer::{choice_letter, gsm8k_number, math_answers_equal, normalize_math, yes_no};
-use super::parse::{
-    canonical_aspect, canonical_polarity, parse_absa, parse_boxed_answer, parse_final_answer,
-    parse_rating,
-};
 use super::predictions::{Prediction, Structured};
-use super::sample::{
-    pair_set, AspectPair, Diagnostics, Judged, SampleFigure, SampleScore, SampleStatus,
-};
-use super::scorer::{AnswerSource, Scorer};
-use crate::data::{AnswerKind, Polarity, Sample, Target};
+use super::sample::{Diagnostics, SampleScore, SampleStatus};
+use super::scorer::Scorer;
+use super::{absa, accuracy, rating};
+use crate::data::Sample;
 use crate::error::{Error, Result};
 
 /// One sample judged: its record for the run log plus what the corpus metrics need.
@@ -25,14 +20,14 @@ pub struct Judgement {
 }
 
 /// A prediction read for one sample.
-enum Read<T> {
+pub(super) enum Read<T> {
     Missing,
     Unparsed(String),
     Value(T),
 }
 
 impl<T> Read<T> {
-    fn status(&self) -> SampleStatus {
+    pub(super) fn status(&self) -> SampleStatus {
         match self {
             Read::Missing => SampleStatus::Missing,
             Read::Unparsed(_) => SampleStatus::Unparsed,
@@ -40,14 +35,14 @@ impl<T> Read<T> {
         }
     }
 
-    fn reason(&self) -> Option<String> {
+    pub(super) fn reason(&self) -> Option<String> {
         match self {
             Read::Unparsed(reason) => Some(reason.clone()),
             _ => None,
         }
     }
 
-    fn diagnostics(&self) -> Diagnostics {
+    pub(super) fn diagnostics(&self) -> Diagnostics {
         Diagnostics {
             missing: usize::from(matches!(self, Read::Missing)),
             unparsed: usize::from(matches!(self, Read::Unparsed(_))),
@@ -59,12 +54,12 @@ impl<T> Read<T> {
 /// What a sample's prediction holds: a structured value, the model's raw text, or both (the
 /// structured value is read first).
 #[derive(Debug, Clone, Copy)]
-struct Given<'a> {
+pub(super) struct Given<'a> {
     structured: Option<&'a Structured>,
     output: Option<&'a str>,
 }
 
-fn read<T>(
+pub(super) fn read<T>(
     given: Option<Given<'_>>,
     structured: impl FnOnce(&Structured) -> Option<std::result::Result<T, String>>,
     parse_output: impl FnOnce(&str) -> std::result::Result<T, String>,
@@ -114,180 +109,15 @@ fn judge_given(
     prediction: Option<Given<'_>>,
 ) -> Result<Judgement> {
     match scorer {
-        Scorer::AbsaF1 { labels } => Ok(judge_absa(labels, sample, prediction)),
-        Scorer::Rating => judge_rating(sample, prediction),
-        Scorer::Accuracy { answer, source } => judge_answer(*answer, *source, sample, prediction),
+        Scorer::AbsaF1 { labels } => Ok(absa::judge(labels, sample, prediction)),
+        Scorer::Rating => rating::judge(sample, prediction),
+        Scorer::Accuracy { answer, source } => {
+            accuracy::judge(*answer, *source, sample, prediction)
+        }
         Scorer::LogLikelihood => Err(Error::InvalidInput(format!(
             "sample `{}`: a log-likelihood task is judged from the model's log-probabilities \
              of each choice, not from a text prediction",
             sample.id
         ))),
-    }
-}
-
-fn judge_absa(labels: &[String], sample: &Sample, prediction: Option<Given<'_>>) -> Judgement {
-    let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
-    let read = read(
-        prediction,
-        |given| match given {
-            Structured::Aspects(pairs) => Some(Ok(pairs
-                .iter()
-                .map(|pair| {
-                    AspectPair::new(
-                        canonical_aspect(&pair.aspect, &label_refs),
-                        canonical_polarity(&pair.polarity),
-                    )
-                })
-                .collect())),
-            _ => None,
-        },
-        |output| parse_absa(output, &label_refs),
-    );
-    let mut diagnostics = read.diagnostics();
-    let pairs = match &read {
-        Read::Value(pairs) => pair_set(pairs.iter().cloned()),
-        _ => Vec::new(),
-    };
-    diagnostics.invalid_labels = pairs
-        .iter()
-        .filter(|pair| Polarity::parse(&pair.polarity).is_none())
-        .count();
-    let gold = sample.aspect_labels();
-    let true_positives = pairs.iter().filter(|pair| gold.contains(pair)).count();
-    let denominator = pairs.len() + gold.len();
-    let f1 = if denominator == 0 {
-        1.0
-    } else {
-        2.0 * true_positives as f64 / denominator as f64
-    };
-    Judgement {
-        record: SampleScore {
-            id: sample.id.clone(),
-            status: read.status(),
-            reason: read.reason(),
-            correct: Some(pairs == gold),
-            prediction: Some(Judged::Pairs(pairs)),
-            gold: Judged::Pairs(gold.to_vec()),
-            score: SampleFigure::Absa {
-                aspect_polarity_f1: f1,
-            },
-        },
-        diagnostics,
-    }
-}
-
-fn judge_rating(sample: &Sample, prediction: Option<Given<'_>>) -> Result<Judgement> {
-    let Target::Rating { value: gold } = sample.target else {
-        return Err(Error::InvalidInput(format!(
-            "sample `{}` has no rating target",
-            sample.id
-        )));
-    };
-    let read = read(
-        prediction,
-        |given| match given {
-            Structured::Score(score) => Some(Ok(*score)),
-            _ => None,
-        },
-        parse_rating,
-    );
-    let mut diagnostics = read.diagnostics();
-    let value = match read {
-        Read::Value(value) if value.is_finite() => Some(value),
-        _ => None,
-    };
-    diagnostics.invalid_labels = usize::from(value.is_some_and(|v| !(1.0..=5.0).contains(&v)));
-    Ok(Judgement {
-        record: SampleScore {
-            id: sample.id.clone(),
-            status: read.status(),
-            reason: read.reason(),
-            prediction: value.map(Judged::Rating),
-            gold: Judged::Rating(gold),
-            correct: None,
-            score: SampleFigure::Rating {
-                absolute_error: value.map(|v| (v - gold).abs()),
-            },
-        },
-        diagnostics,
-    })
-}
-
-fn judge_answer(
-    kind: AnswerKind,
-    source: AnswerSource,
-    sample: &Sample,
-    prediction: Option<Given<'_>>,
-) -> Result<Judgement> {
-    let Target::Answer { value: gold } = &sample.target else {
-        return Err(Error::InvalidInput(format!(
-            "sample `{}` has no answer target",
-            sample.id
-        )));
-    };
-    let read = read(
-        prediction,
-        |given| match given {
-            Structured::Answer(answer) => Some(normalize_answer(answer, kind)),
-            _ => None,
-        },
-        |output| match source {
-            AnswerSource::Standard => parse_final_answer(output, kind),
-            AnswerSource::LastBoxed => parse_boxed_answer(output, kind),
-        },
-    );
-    let mut diagnostics = read.diagnostics();
-    let answer = match &read {
-        Read::Value(answer) => Some(answer.clone()),
-        _ => None,
-    };
-    if kind == AnswerKind::ChoiceLetter {
-        if let Some(letter) = &answer {
-            diagnostics.invalid_labels =
-                usize::from(!sample.choices.iter().any(|choice| &choice.label == letter));
-        }
-    }
-    let gold = normalize_answer(gold, kind).unwrap_or_else(|_| gold.clone());
-    let correct = answer
-        .as_deref()
-        .is_some_and(|a| answers_match(a, &gold, kind));
-    Ok(Judgement {
-        record: SampleScore {
-            id: sample.id.clone(),
-            status: read.status(),
-            reason: read.reason(),
-            prediction: answer.map(Judged::Answer),
-            gold: Judged::Answer(gold),
-            correct: Some(correct),
-            score: SampleFigure::Answer { correct },
-        },
-        diagnostics,
-    })
-}
-
-/// Normalises a structured answer of `kind`; the error says why it cannot be read.
-pub fn normalize_answer(answer: &str, kind: AnswerKind) -> std::result::Result<String, String> {
-    match kind {
-        AnswerKind::Integer => {
-            gsm8k_number(answer).ok_or_else(|| format!("`{answer}` holds no number"))
-        }
-        AnswerKind::Latex => Ok(normalize_math(answer)),
-        AnswerKind::YesNo => yes_no(answer)
-            .map(str::to_string)
-            .ok_or_else(|| format!("`{answer}` is not yes or no")),
-        AnswerKind::ChoiceLetter => {
-            choice_letter(answer).ok_or_else(|| format!("`{answer}` names no choice letter"))
-        }
-    }
-}
-
-fn answers_match(predicted: &str, gold: &str, kind: AnswerKind) -> bool {
-    match kind {
-        AnswerKind::Integer => match (predicted.parse::<f64>(), gold.parse::<f64>()) {
-            (Ok(p), Ok(g)) => (p - g).abs() < 1e-9,
-            _ => predicted == gold,
-        },
-        AnswerKind::Latex => math_answers_equal(predicted, gold),
-        _ => predicted == gold,
     }
 }

@@ -11,10 +11,44 @@
 
 use chat::{CompletionRequest, CompletionResponse, Prompt};
 
+use super::aggregate::CorpusMetrics;
 use super::judge::Judgement;
 use super::sample::{Diagnostics, Judged, SampleFigure, SampleScore, SampleStatus};
 use crate::data::{Sample, Target};
+use crate::error::{Error, Result};
+use crate::metrics::Accuracy;
 use crate::task::{render, Task};
+
+/// The names of the corpus metrics this scorer reports, in report order.
+pub const METRICS: [&str; 2] = ["acc", "acc_norm"];
+
+/// The corpus metrics this scorer reports, in report order.
+pub fn metric_names() -> Vec<&'static str> {
+    METRICS.to_vec()
+}
+
+/// `acc` and `acc_norm` over the records.
+pub(super) fn corpus_metrics(records: &[SampleScore]) -> Result<CorpusMetrics> {
+    let (mut plain, mut normed) = (Vec::new(), Vec::new());
+    for record in records {
+        let SampleFigure::LogLikelihood {
+            correct,
+            correct_norm,
+        } = record.score
+        else {
+            return Err(Error::InvalidInput(format!(
+                "sample `{}` has no log-likelihood judgement",
+                record.id
+            )));
+        };
+        plain.push(correct);
+        normed.push(correct_norm);
+    }
+    Ok(CorpusMetrics::LogLikelihood(
+        Accuracy::new(plain),
+        Accuracy::new(normed),
+    ))
+}
 
 /// The continuation of a choice: a space, then its text.
 pub fn continuation(text: &str) -> String {

@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::Value;
 
+use super::accuracy::normalize_answer;
 use super::answer::{choice_letter, gsm8k_number, last_boxed, normalize_math, yes_no};
-use super::judge::normalize_answer;
 use crate::data::{AnswerKind, AspectPair};
 
 /// The result of reading a model's text: the value, or why there is none.

@@ -1,8 +1,10 @@
 //! The scorers: how a task's predictions are judged.
 
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::data::{AnswerKind, DatasetName, TaskFamily};
+use super::{absa, accuracy, loglikelihood, rating};
+use crate::data::{AnswerKind, DatasetName, Sample, Target, TaskFamily};
 
 /// How a task's predictions are judged.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -62,6 +64,39 @@ impl Scorer {
                 answer: kind,
                 source: AnswerSource::Standard,
             },
+        }
+    }
+
+    /// The corpus metrics it reports, in report order (each scorer's module names its own).
+    pub fn metric_names(&self) -> Vec<&'static str> {
+        match self {
+            Scorer::AbsaF1 { .. } => absa::metric_names(),
+            Scorer::Rating => rating::metric_names(),
+            Scorer::Accuracy { .. } => accuracy::metric_names(),
+            Scorer::LogLikelihood => loglikelihood::metric_names(),
+        }
+    }
+
+    /// The JSON schema of a constrained answer, when the scorer derives one: ABSA pairs over
+    /// its labels, a 1–5 score; none for reasoning (its rationale is free text).
+    pub fn derived_schema(&self) -> Option<Value> {
+        match self {
+            Scorer::AbsaF1 { labels } => Some(absa::schema(labels)),
+            Scorer::Rating => Some(rating::schema()),
+            Scorer::Accuracy { .. } | Scorer::LogLikelihood => None,
+        }
+    }
+
+    /// `sample`'s gold answer written as the task's prompt asks the model to write it (few-shot
+    /// turns, gold SFT answers).
+    pub fn gold_answer(&self, sample: &Sample) -> String {
+        match (&sample.target, self) {
+            (Target::Aspects { labels }, _) => absa::absa_answer(labels),
+            (Target::Rating { value }, _) => rating::gold_answer(*value),
+            (Target::Answer { value }, Scorer::Accuracy { answer, source }) => {
+                accuracy::gold_answer(*answer, *source, value, sample)
+            }
+            (Target::Answer { value }, _) => format!("Answer: {value}"),
         }
     }
 }

@@ -7,10 +7,8 @@ mod prompt;
 mod registry;
 mod spec;
 
-pub use output::{derived_schema, OutputFormat};
+pub use output::OutputFormat;
 pub use persona::{with_system_prefix, Persona};
-pub use prompt::{absa_answer, gold_answer, messages, render, request, request_as, select};
+pub use prompt::{gold_answer, messages, render, request, request_as, select};
 pub use registry::{built_in_task_names, few_shot_examples, resolve_task};
-pub use spec::{
-    answer_kind, metric_names, parse_toml, GenerationSettings, PromptTemplate, Task, PLACEHOLDERS,
-};
+pub use spec::{answer_kind, parse_toml, GenerationSettings, PromptTemplate, Task, PLACEHOLDERS};

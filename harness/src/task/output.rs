@@ -4,12 +4,9 @@
 
 use chat::{JsonSchemaFormat, ResponseFormat};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::scoring::Scorer;
-
-/// The polarities an ABSA answer may name.
-const POLARITIES: [&str; 3] = ["positive", "negative", "neutral"];
 
 /// What a task asks the model's output to look like.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
@@ -66,34 +63,6 @@ fn schema_name(task_name: &str) -> String {
     }
 }
 
-/// The schema derived from a scorer: ABSA answers are a list of at most one pair per aspect
-/// (aspect from the label set, polarity from the three); ratings are `{"score": 1..5}`.
-/// Reasoning answers have no derived schema (their rationale is free text).
-pub fn derived_schema(scorer: &Scorer) -> Option<Value> {
-    match scorer {
-        Scorer::AbsaF1 { labels } => Some(json!({
-            "type": "array",
-            "maxItems": labels.len(),
-            "items": {
-                "type": "object",
-                "properties": {
-                    "aspect": {"type": "string", "enum": labels},
-                    "polarity": {"type": "string", "enum": POLARITIES},
-                },
-                "required": ["aspect", "polarity"],
-                "additionalProperties": false,
-            },
-        })),
-        Scorer::Rating => Some(json!({
-            "type": "object",
-            "properties": {"score": {"type": "integer", "enum": [1, 2, 3, 4, 5]}},
-            "required": ["score"],
-            "additionalProperties": false,
-        })),
-        Scorer::Accuracy { .. } | Scorer::LogLikelihood => None,
-    }
-}
-
 /// Builds the output format from a task file's `[output]` table; the error is the message for
 /// the field it names.
 pub fn output_format(
@@ -122,7 +91,7 @@ pub fn output_format(
                     }
                     value
                 }
-                None => derived_schema(scorer).ok_or((
+                None => scorer.derived_schema().ok_or((
                     "output.schema",
                     "required for accuracy tasks (no schema is derived for free-text reasoning)"
                         .to_string(),
@@ -142,6 +111,7 @@ mod tests {
     use super::*;
     use crate::data::AnswerKind;
     use crate::scoring::AnswerSource;
+    use serde_json::json;
 
     #[test]
     fn absa_schema_lists_the_labels_and_polarities() {

@@ -5,12 +5,11 @@ use chat::{ChatRequest, Message, Stop};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::json;
 
 use super::persona::{with_system_prefix, Persona};
 use super::spec::Task;
-use crate::data::{AnswerKind, Sample, Target};
-use crate::scoring::{AnswerSource, Scorer};
+use crate::data::Sample;
+use crate::scoring::Scorer;
 
 /// Renders a template's `{{placeholders}}` for `sample` (placeholders were checked at load).
 pub fn render(template: &str, task: &Task, sample: &Sample) -> String {
@@ -63,66 +62,10 @@ fn choices(sample: &Sample) -> String {
         .join("\n")
 }
 
-/// (aspect, polarity) pairs written as the ABSA prompts ask for them: a JSON list of
-/// `{"aspect", "polarity"}` objects, in the given order (what `parse_absa` reads back).
-pub fn absa_answer<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let items: Vec<_> = pairs
-        .into_iter()
-        .map(|(aspect, polarity)| json!({"aspect": aspect, "polarity": polarity}))
-        .collect();
-    serde_json::Value::Array(items).to_string()
-}
-
-/// The gold answer written as the task's prompt asks the model to write it (for few-shot turns).
+/// The gold answer written as the task's prompt asks the model to write it (for few-shot turns);
+/// see [`Scorer::gold_answer`].
 pub fn gold_answer(task: &Task, sample: &Sample) -> String {
-    match (&sample.target, &task.scorer) {
-        (Target::Aspects { labels }, _) => absa_answer(
-            labels
-                .iter()
-                .map(|label| (label.aspect.as_str(), label.polarity.as_str())),
-        ),
-        (Target::Rating { value }, _) => format!("Score: {}", value.round() as i64),
-        (
-            Target::Answer { value },
-            Scorer::Accuracy {
-                source: AnswerSource::LastBoxed,
-                ..
-            },
-        ) => {
-            // Steps separated by blank lines, then the boxed answer (the boxed prompts' form).
-            let rationale = rationale(sample).replace('\n', "\n\n");
-            if rationale.is_empty() {
-                format!("\\boxed{{{value}}}")
-            } else {
-                format!("{rationale}\n\n\\boxed{{{value}}}")
-            }
-        }
-        (
-            Target::Answer { value },
-            Scorer::Accuracy {
-                answer: AnswerKind::Integer,
-                ..
-            },
-        ) => format!("{}\nAnswer: {value}", rationale(sample)),
-        (
-            Target::Answer { value },
-            Scorer::Accuracy {
-                answer: AnswerKind::Latex,
-                ..
-            },
-        ) => format!("\\boxed{{{value}}}"),
-        (Target::Answer { value }, _) => format!("Answer: {value}"),
-    }
-}
-
-/// The worked solution a reasoning sample carries (GSM8K's), trimmed; empty when it has none.
-fn rationale(sample: &Sample) -> &str {
-    sample
-        .meta
-        .get("rationale")
-        .and_then(|r| r.as_str())
-        .unwrap_or_default()
-        .trim()
+    task.scorer.gold_answer(sample)
 }
 
 /// The chat messages for `sample`: system, then one user/assistant pair per few-shot example,
@@ -190,7 +133,8 @@ pub fn select(samples: &[Sample], limit: Option<usize>, seed: u64) -> Vec<Sample
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Choice, DatasetName};
+    use crate::data::{Choice, DatasetName, Target};
+    use serde_json::json;
 
     fn task() -> Task {
         Task::from_toml(

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use super::output::{output_format, OutputFormat};
 use crate::data::{AnswerKind, DatasetName, DatasetSource, LocalDataset, RawLocal, TaskFamily};
 use crate::error::{Error, Result};
-use crate::metrics::AbsaMetric;
 use crate::scoring::{AnswerSource, Scorer};
 
 /// The TOML file as written (every field checked later by [`Task::validate`]).
@@ -167,7 +166,7 @@ impl Task {
         let scorer_name = required(raw.scorer, "scorer")?;
         let scorer =
             scorer_for(&scorer_name, &dataset).map_err(|message| fail("scorer", message))?;
-        let available = metric_names(&scorer);
+        let available = scorer.metric_names();
         let metrics = if raw.metrics.is_empty() {
             available.iter().map(|m| m.to_string()).collect()
         } else {
@@ -324,16 +323,6 @@ fn scorer_for(name: &str, dataset: &DatasetSource) -> std::result::Result<Scorer
         }
     };
     Ok(scorer)
-}
-
-/// The metric names a scorer reports, in report order.
-pub fn metric_names(scorer: &Scorer) -> Vec<&'static str> {
-    match scorer {
-        Scorer::AbsaF1 { .. } => AbsaMetric::ALL.iter().map(|m| m.name()).collect(),
-        Scorer::Rating => vec!["alpha_interval", "spearman"],
-        Scorer::Accuracy { .. } => vec!["accuracy"],
-        Scorer::LogLikelihood => vec!["acc", "acc_norm"],
-    }
 }
 
 /// Checks that every `{{name}}` in a template is a known placeholder.

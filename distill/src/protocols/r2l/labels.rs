@@ -5,10 +5,10 @@
 use std::collections::BTreeSet;
 
 use harness::data::Polarity;
+use harness::scoring::absa_answer;
 use harness::scoring::{
     canonical_aspect, canonical_polarity, first_json, parse_absa, strip_thinking,
 };
-use harness::task::absa_answer;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -134,11 +134,7 @@ fn item_details(raw: &str, label_set: &[&str]) -> Vec<(AspectPair, Option<f64>, 
 
 /// The JSON answer of `pairs` (sorted), as the task's prompt asks for it.
 pub fn answer_json(pairs: &BTreeSet<AspectPair>) -> String {
-    absa_answer(
-        pairs
-            .iter()
-            .map(|pair| (pair.aspect.as_str(), pair.polarity.as_str())),
-    )
+    absa_answer(pairs)
 }
 
 /// A rationale followed by the final labels as the JSON the task parser reads (the JSON alone
