@@ -11,6 +11,7 @@ pub mod score;
 pub mod serve;
 pub mod setup;
 pub mod train;
+mod train_trl;
 
 use std::path::PathBuf;
 

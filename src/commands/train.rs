@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::r2l_home;
 use super::serve::DEFAULT_MODEL_DIR;
+use super::train_trl::{train_with_trl, TrlBackend};
 
 /// `r2l train` subcommands.
 #[derive(clap::Subcommand, Debug)]
@@ -119,6 +120,39 @@ pub struct CommonArgs {
     no_progress: bool,
 }
 
+/// Which trainer runs SFT or DPO.
+#[derive(clap::Args, Debug)]
+pub struct BackendArgs {
+    /// candle: in-process on this machine; trl: TRL's own command line (`trl sft`/`trl dpo`, under accelerate) in --python's environment, on the same records and settings
+    #[arg(long, value_enum, default_value = "candle")]
+    backend: BackendArg,
+    /// The Python interpreter of --backend trl (an environment with trl, transformers, peft, torch, accelerate)
+    #[arg(long, value_name = "PATH", default_value = "python3")]
+    python: PathBuf,
+    /// An accelerate config file for --backend trl (GPUs, DeepSpeed, FSDP)
+    #[arg(long, value_name = "FILE")]
+    accelerate_config: Option<PathBuf>,
+}
+
+/// The trainers of `--backend`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendArg {
+    /// r2l's candle trainer, in-process.
+    Candle,
+    /// TRL's command line in a Python environment.
+    Trl,
+}
+
+impl BackendArgs {
+    /// The TRL backend when it is chosen.
+    fn trl(&self) -> Option<TrlBackend> {
+        (self.backend == BackendArg::Trl).then(|| TrlBackend {
+            python: self.python.clone(),
+            accelerate_config: self.accelerate_config.clone(),
+        })
+    }
+}
+
 /// `r2l train sft` flags.
 #[derive(clap::Args, Debug)]
 pub struct SftArgs {
@@ -126,6 +160,8 @@ pub struct SftArgs {
     file: FileArgs,
     #[command(flatten)]
     common: CommonArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
 }
 
 /// `r2l train dpo` flags.
@@ -135,6 +171,8 @@ pub struct DpoArgs {
     file: FileArgs,
     #[command(flatten)]
     common: CommonArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
     /// DPO beta
     #[arg(long, default_value_t = DPO_BETA)]
     beta: f64,
@@ -313,6 +351,11 @@ fn options(
 
 /// Runs `r2l train sft|dpo|prm|grpo`.
 pub fn run(command: &TrainCommand) -> Result<ExitCode> {
+    let trl = match command {
+        TrainCommand::Sft(args) => args.backend.trl(),
+        TrainCommand::Dpo(args) => args.backend.trl(),
+        _ => None,
+    };
     let mut options = match command {
         TrainCommand::Sft(args) => options(
             &args.file.data,
@@ -376,6 +419,23 @@ pub fn run(command: &TrainCommand) -> Result<ExitCode> {
             )?
         }
     };
+    if let Some(backend) = trl {
+        if options.resume {
+            bail!("--resume: a TRL run starts over; run the same command without --resume");
+        }
+        let report = train_with_trl(&options, &backend)?;
+        println!(
+            "{}",
+            json!({
+                "out": options.out.display().to_string(),
+                "backend": "trl",
+                "trl_version": report.trl_version,
+                "steps": report.steps,
+                "final_loss": report.final_loss,
+            })
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     options.stop = Some(super::ctrl_c_flag(
         "interrupted: finishing this step and saving a resume point (Ctrl-C again to quit at once)",
     )?);

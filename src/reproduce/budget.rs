@@ -122,6 +122,9 @@ mod tests {
             batch,
             grad_accum: 1,
             seed: 0,
+            backend: None,
+            python: None,
+            accelerate_config: None,
         }
     }
 

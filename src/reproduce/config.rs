@@ -122,6 +122,16 @@ pub struct TrainConfig {
     pub grad_accum: usize,
     /// Seed of data order and adapter initialisation.
     pub seed: u64,
+    /// The trainer of an SFT or DPO step: `candle` (absent: in-process) or `trl` (TRL's command
+    /// line in `python`'s environment; see `r2l train --backend`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// The Python interpreter of the `trl` backend (absent: `python3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<PathBuf>,
+    /// An accelerate config file for the `trl` backend (GPUs, DeepSpeed, FSDP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accelerate_config: Option<PathBuf>,
 }
 
 /// The RL step (`r2l train grpo`): the policy samples groups of answers to the distilled task's
@@ -274,6 +284,15 @@ impl ReproduceConfig {
                         "{source}: field `{name}`: batch, grad_accum and epochs must be at least 1"
                     );
                 }
+                match (train.backend.as_deref(), name) {
+                    (None | Some("candle"), _) | (Some("trl"), "sft" | "dpo" | "tdpo") => {}
+                    (Some("trl"), _) => bail!(
+                        "{source}: field `{name}.backend`: TRL trains the SFT and DPO steps; `{name}` runs on candle"
+                    ),
+                    (Some(other), _) => bail!(
+                        "{source}: field `{name}.backend`: unknown backend `{other}`; valid: candle, trl"
+                    ),
+                }
             }
         }
         if let Some(rl) = &self.rl {
@@ -402,6 +421,34 @@ mod tests {
         );
         assert!(
             error.contains("distill.agents") && error.contains("teacher"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_training_backend_is_checked_per_step() {
+        let error_of = |text: &str, paper: Paper| {
+            let (_dir, path) = write(text);
+            ReproduceConfig::load(paper, true, Some(&path))
+                .err()
+                .map(|e| format!("{e:#}"))
+        };
+        let (_dir, path) = write("[sft]\nbackend = \"trl\"\npython = \"/opt/venv/bin/python\"\n");
+        let config = ReproduceConfig::load(Paper::R2l, true, Some(&path))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(config.sft.backend.as_deref(), Some("trl"));
+        assert_eq!(
+            config.sft.python.as_deref(),
+            Some(std::path::Path::new("/opt/venv/bin/python"))
+        );
+        let error = error_of("[sft]\nbackend = \"tensorflow\"\n", Paper::R2l).unwrap_or_default();
+        assert!(
+            error.contains("field `sft.backend`: unknown backend `tensorflow`; valid: candle, trl"),
+            "{error}"
+        );
+        let error = error_of("[prm]\nbackend = \"trl\"\n", Paper::AgentArk).unwrap_or_default();
+        assert!(
+            error.contains("field `prm.backend`: TRL trains the SFT and DPO steps"),
             "{error}"
         );
     }

@@ -456,6 +456,15 @@ pub fn train(
     if let Some(warmup) = config.warmup_ratio {
         command.args(["--warmup-ratio", &warmup.to_string()]);
     }
+    if let Some(backend) = &config.backend {
+        command.args(["--backend", backend]);
+    }
+    if let Some(python) = &config.python {
+        command.arg("--python").arg(python);
+    }
+    if let Some(accelerate) = &config.accelerate_config {
+        command.arg("--accelerate-config").arg(accelerate);
+    }
     run_training(context, command, mode, dir)
 }
 

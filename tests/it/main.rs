@@ -18,3 +18,4 @@ mod score_run;
 mod serve;
 mod support;
 mod train;
+mod train_trl;

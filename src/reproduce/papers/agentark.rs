@@ -65,6 +65,9 @@ fn prm(max_steps: Option<usize>) -> TrainConfig {
         batch: 2,
         grad_accum: 1,
         seed: 0,
+        backend: None,
+        python: None,
+        accelerate_config: None,
     }
 }
 

@@ -99,6 +99,9 @@ fn quick_sft(max_steps: usize) -> TrainConfig {
         batch: 2,
         grad_accum: 1,
         seed: 0,
+        backend: None,
+        python: None,
+        accelerate_config: None,
     }
 }
 

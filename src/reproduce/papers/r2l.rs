@@ -76,6 +76,9 @@ pub fn full() -> ReproduceConfig {
         batch: 2,
         grad_accum: 2,
         seed: 0,
+        backend: None,
+        python: None,
+        accelerate_config: None,
     });
     config
 }
