@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::local::LocalDataset;
-use super::registry::{DatasetName, TaskFamily};
+use super::registry::{check_split_of, DatasetName, TaskFamily};
 use super::sample::Sample;
 use super::source::SourceFile;
 use super::{absabank_imm, multiple_choice, reasoning, uit_visd4sa, uit_visfd, vlsp2018};
@@ -121,15 +121,7 @@ impl DatasetSource {
 
     /// Checks that `split` exists; the error lists the valid splits.
     pub fn check_split(&self, split: &str) -> Result<()> {
-        if self.splits().contains(&split) {
-            Ok(())
-        } else {
-            Err(Error::Unknown {
-                kind: "split",
-                name: format!("{split} (dataset {})", self.name()),
-                valid: self.splits().join(", "),
-            })
-        }
+        check_split_of(self.name(), self.splits(), split)
     }
 
     /// The ABSA aspect label set scored by F1 (empty for the other families).

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use super::dataset::Dataset;
 use super::local_records::{read_records, samples_of};
-use super::registry::{AnswerKind, TaskFamily};
+use super::registry::{check_split_of, AnswerKind, TaskFamily};
 use super::source::SourceFile;
 use crate::error::{Error, Result};
 
@@ -258,15 +258,11 @@ impl LocalDataset {
 
     /// Loads `split` (`test` or `train`), checking every record and the pinned sha256.
     pub fn load(&self, split: &str) -> Result<Dataset> {
-        let written = match split {
-            "train" => self.train.as_ref(),
-            _ => Some(&self.path),
-        }
-        .ok_or_else(|| Error::Unknown {
-            kind: "split",
-            name: format!("{split} (dataset {})", self.name),
-            valid: self.splits().join(", "),
-        })?;
+        check_split_of(&self.name, self.splits(), split)?;
+        let written = match (split, &self.train) {
+            ("train", Some(train)) => train,
+            _ => &self.path,
+        };
         let path = self.base.join(written);
         let source = SourceFile::read(&path)?;
         if let (Some(pinned), "test") = (&self.sha256, split) {

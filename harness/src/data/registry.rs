@@ -201,15 +201,7 @@ impl DatasetName {
 
     /// Checks that `split` exists for this dataset; the error lists the valid splits.
     pub fn check_split(self, split: &str) -> Result<()> {
-        if self.splits().contains(&split) {
-            Ok(())
-        } else {
-            Err(Error::Unknown {
-                kind: "split",
-                name: format!("{split} (dataset {})", self.name()),
-                valid: self.splits().join(", "),
-            })
-        }
+        check_split_of(self.name(), self.splits(), split)
     }
 
     /// The file holding `split`, relative to the data directory.
@@ -288,6 +280,19 @@ impl DatasetName {
 impl std::fmt::Display for DatasetName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// Checks that `split` is one of `splits` of dataset `name`; the error lists the valid splits.
+pub(crate) fn check_split_of(name: &str, splits: &[&str], split: &str) -> Result<()> {
+    if splits.contains(&split) {
+        Ok(())
+    } else {
+        Err(Error::Unknown {
+            kind: "split",
+            name: format!("{split} (dataset {name})"),
+            valid: splits.join(", "),
+        })
     }
 }
 

@@ -290,6 +290,15 @@ fn malformed_records_name_file_line_and_field() {
     );
 }
 
+/// The error loading `split` of `task`'s dataset (the test fails when it loads).
+fn load_error(task: &harness::task::Task, split: &str, dir: &Path) -> String {
+    task.dataset
+        .load(split, dir)
+        .map(|_| ())
+        .expect_err("the split must not load")
+        .to_string()
+}
+
 fn task_with(dataset: &str) -> String {
     format!("name = \"mine\"\nversion = \"1\"\nscorer = \"accuracy\"\n{dataset}\n[prompt]\nuser = \"{{{{input}}}}\"\n")
 }
@@ -339,12 +348,7 @@ fn the_other_kinds_read_their_fields_and_a_pinned_file_must_not_change() {
         "reviews.jsonl",
         "{\"text\": \"x\", \"aspects\": [\"PRICE#positive\"]}\n",
     );
-    let message = task
-        .dataset
-        .load("test", dir.path())
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let message = load_error(&task, "test", dir.path());
     assert!(
         message.contains(
             "reviews.jsonl:1: field `aspects`: aspect `PRICE` is not in the task's labels"
@@ -357,12 +361,7 @@ fn the_other_kinds_read_their_fields_and_a_pinned_file_must_not_change() {
     let toml = task_with("[dataset]\npath = \"ratings.csv\"\nkind = \"rating\"")
         .replace("accuracy", "rating");
     let task = resolve(&toml).unwrap_or_else(|e| panic!("{e}"));
-    let message = task
-        .dataset
-        .load("test", dir.path())
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let message = load_error(&task, "test", dir.path());
     assert!(
         message.contains("ratings.csv:3: field `rating`: expected a number, found \"x\""),
         "{message}"
@@ -379,12 +378,7 @@ fn the_other_kinds_read_their_fields_and_a_pinned_file_must_not_change() {
         .load("test", dir.path())
         .unwrap_or_else(|e| panic!("{e}"));
     write(dir.path(), "sums.jsonl", "{\"q\": \"2+2?\", \"a\": 5}\n");
-    let message = task
-        .dataset
-        .load("test", dir.path())
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let message = load_error(&task, "test", dir.path());
     assert!(
         message.contains(&format!("but the task pins {pinned}: the file changed")),
         "{message}"
@@ -430,19 +424,9 @@ fn task_files_with_a_bad_dataset_table_name_the_field() {
     );
     let task = resolve_task(&dir.path().join("task.toml").display().to_string())
         .unwrap_or_else(|e| panic!("{e}"));
-    let message = task
-        .dataset
-        .load("test", dir.path())
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let message = load_error(&task, "test", dir.path());
     assert!(message.contains("absent.jsonl"), "{message}");
-    let message = task
-        .dataset
-        .load("train", dir.path())
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let message = load_error(&task, "train", dir.path());
     assert!(
         message.contains("unknown split `train (dataset absent)`; valid: test"),
         "{message}"
