@@ -90,7 +90,9 @@ pub fn train_with_trl(options: &TrainOptions, backend: &TrlBackend) -> Result<Tr
         .args(&arguments)
         .env("PYTHONUNBUFFERED", "1")
         .env("TOKENIZERS_PARALLELISM", "false");
+    let started = std::time::Instant::now();
     let (steps, final_loss) = run_streaming(process, &options.out.join("train_log.jsonl"))?;
+    let train_seconds = started.elapsed().as_secs_f64();
     let tuning = match options.tuning {
         Tuning::Lora(_) => "lora",
         Tuning::Full => "full",
@@ -108,7 +110,7 @@ pub fn train_with_trl(options: &TrainOptions, backend: &TrlBackend) -> Result<Tr
             options.out.display()
         );
     }
-    record_outcome(&options.out, steps, final_loss)?;
+    record_outcome(&options.out, steps, final_loss, train_seconds)?;
     Ok(TrlReport {
         steps,
         final_loss,
@@ -294,7 +296,7 @@ fn write_training_json(
         "trl_version": trl_version,
         "objective": command,
         "data": options.data.display().to_string(),
-        "records": records,
+        "examples": records,
         "base": options.base.display().to_string(),
         "lora": lora,
         "lr": options.lr,
@@ -317,14 +319,21 @@ fn write_training_json(
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Adds the steps run and the last loss to `training.json` (as the candle trainer records them).
-fn record_outcome(out: &Path, steps: usize, final_loss: Option<f64>) -> Result<()> {
+/// Adds the steps run, the last loss and TRL's wall time (start to saved adapter, model loading
+/// included) to `training.json`, as the candle trainer records them.
+fn record_outcome(
+    out: &Path,
+    steps: usize,
+    final_loss: Option<f64>,
+    train_seconds: f64,
+) -> Result<()> {
     let path = out.join(distill::student::TRAINING_FILE);
     let mut training: Value = serde_json::from_str(
         &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
     )?;
     training["steps"] = json!(steps);
     training["final_loss"] = json!(final_loss);
+    training["train_seconds"] = json!(train_seconds);
     std::fs::write(&path, serde_json::to_string_pretty(&training)? + "\n")
         .with_context(|| format!("writing {}", path.display()))
 }

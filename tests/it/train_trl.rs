@@ -109,7 +109,7 @@ fn the_trl_backend_explains_what_is_missing_or_what_failed() {
     )
     .unwrap_or_default();
     assert_eq!(training["backend"], "trl");
-    assert_eq!(training["records"], 4);
+    assert_eq!(training["examples"], 4);
     let command: Vec<&str> = training["trl_command"]
         .as_array()
         .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
