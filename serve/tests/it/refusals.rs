@@ -20,7 +20,7 @@ use serve::engine::{
 use serve::registry::ModelRegistry;
 use tower::ServiceExt;
 
-use crate::support::{chat_body, default_spec, RUNTIME};
+use crate::support::{chat_body, default_spec, merge, RUNTIME};
 
 /// A model with the default model's id, context length and tokenizer, and no weights: the
 /// requests sent to it must be refused before a model is asked, so asking it to tokenize a
@@ -168,12 +168,6 @@ impl Refusing {
     }
 }
 
-fn merge(body: &mut Value, extra: &Value) {
-    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
-        body.extend(extra.clone());
-    }
-}
-
 #[test]
 fn oversized_body_is_413() {
     let app = Refusing::new(Limits {
@@ -286,19 +280,7 @@ fn out_of_range_controls_are_refused_by_name() {
     let app = Refusing::new(Limits::default());
     // The default model's tokenizer: id 49152 is the first outside its vocabulary.
     assert_eq!(app.model.token_text().vocab_size(), 49152);
-    let many: serde_json::Map<String, Value> =
-        (0..301).map(|id| (id.to_string(), json!(1))).collect();
-    let cases = [
-        (json!({"presence_penalty": 2.5}), "presence_penalty"),
-        (json!({"frequency_penalty": -3}), "frequency_penalty"),
-        (json!({"repetition_penalty": 0}), "repetition_penalty"),
-        (json!({"top_k": -2}), "top_k"),
-        (json!({"min_p": 1.5}), "min_p"),
-        (json!({"logit_bias": {"hello": 5}}), "logit_bias"),
-        (json!({"logit_bias": {"49152": 5}}), "logit_bias"),
-        (json!({"logit_bias": {"42": 101}}), "logit_bias"),
-        (json!({"logit_bias": many}), "logit_bias"),
-    ];
+    let cases = crate::support::out_of_range_controls();
     for (extra, field) in cases {
         let mut chat = json!({"model": "smollm2", "messages": [{"role": "user", "content": "hi"}]});
         merge(&mut chat, &extra);

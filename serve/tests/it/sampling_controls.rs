@@ -6,7 +6,7 @@
 use chat::ChatClient;
 use serde_json::{json, Value};
 
-use crate::support::{engine, post, start, state, stream_chunks, RUNTIME};
+use crate::support::{engine, merge, post, start, state, stream_chunks, RUNTIME};
 
 /// A chat prompt and a text prompt the default model answers greedily by repeating itself.
 const REPEATING_CHAT: &str = "List twenty fruits, separated by commas.";
@@ -19,7 +19,7 @@ fn chat(base: &str, content: &str, extra: Value) -> (String, Value) {
         "max_tokens": 16,
         "temperature": 0.0
     });
-    merge(&mut body, extra);
+    merge(&mut body, &extra);
     let (status, answer) = post(&format!("{base}/v1/chat/completions"), &body, None);
     assert_eq!(status, 200, "{body}: {answer}");
     let text = answer["choices"][0]["message"]["content"]
@@ -32,7 +32,7 @@ fn chat(base: &str, content: &str, extra: Value) -> (String, Value) {
 fn complete(base: &str, prompt: &str, extra: Value) -> (String, Value) {
     let mut body =
         json!({"model": "smollm2", "prompt": prompt, "max_tokens": 16, "temperature": 0.0});
-    merge(&mut body, extra);
+    merge(&mut body, &extra);
     let (status, answer) = post(&format!("{base}/v1/completions"), &body, None);
     assert_eq!(status, 200, "{body}: {answer}");
     let text = answer["choices"][0]["text"]
@@ -40,12 +40,6 @@ fn complete(base: &str, prompt: &str, extra: Value) -> (String, Value) {
         .unwrap_or_else(|| panic!("no text in {answer}"))
         .to_string();
     (text, answer)
-}
-
-fn merge(body: &mut Value, extra: Value) {
-    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
-        body.extend(extra);
-    }
 }
 
 /// The id of `text`, which must be one token.
@@ -85,7 +79,7 @@ fn paths(logprobs: Value) -> [Value; 4] {
         json!({"temperature": 1.0}),
         {
             let mut greedy = json!({"temperature": 0.0});
-            merge(&mut greedy, logprobs);
+            merge(&mut greedy, &logprobs);
             greedy
         },
     ]
@@ -99,13 +93,13 @@ fn logit_bias_forces_or_bans_a_token_on_every_path() {
     let forced = json!({"max_tokens": 3, "logit_bias": {hello.to_string(): 100}});
     for path in paths(json!({"logprobs": true})) {
         let mut extra = forced.clone();
-        merge(&mut extra, path.clone());
+        merge(&mut extra, &path);
         let (text, _) = chat(&base, "Name three colours.", extra.clone());
         assert_eq!(text, "HelloHelloHello", "chat {path}");
     }
     for path in paths(json!({"logprobs": 1})) {
         let mut extra = forced.clone();
-        merge(&mut extra, path.clone());
+        merge(&mut extra, &path);
         let (text, _) = complete(&base, REPEATING_TEXT, extra);
         assert_eq!(text, "HelloHelloHello", "completion {path}");
     }
@@ -140,7 +134,7 @@ fn logit_bias_forces_or_bans_a_token_on_every_path() {
     let ban = json!({"logprobs": true, "logit_bias": {token_id(&base, &banned).to_string(): -100}});
     for seed in [json!({}), json!({"temperature": 1.0, "seed": 3})] {
         let mut extra = ban.clone();
-        merge(&mut extra, seed.clone());
+        merge(&mut extra, &seed);
         let (_, answer) = chat(&base, REPEATING_CHAT, extra);
         assert_ne!(first_token(&answer, true), banned, "chat {seed}");
     }
@@ -149,7 +143,7 @@ fn logit_bias_forces_or_bans_a_token_on_every_path() {
     let ban = json!({"logprobs": 0, "logit_bias": {token_id(&base, &banned).to_string(): -100}});
     for seed in [json!({}), json!({"temperature": 1.0, "seed": 3})] {
         let mut extra = ban.clone();
-        merge(&mut extra, seed.clone());
+        merge(&mut extra, &seed);
         let (_, answer) = complete(&base, REPEATING_TEXT, extra);
         assert_ne!(first_token(&answer, false), banned, "completion {seed}");
     }
@@ -164,8 +158,8 @@ fn top_k_1_and_min_p_1_sample_the_greedy_answer() {
     for keep_one in [json!({"top_k": 1}), json!({"min_p": 1.0})] {
         for seed in [json!({"seed": 1}), json!({"seed": 2}), json!({})] {
             let mut extra = json!({"temperature": 1.0});
-            merge(&mut extra, keep_one.clone());
-            merge(&mut extra, seed.clone());
+            merge(&mut extra, &keep_one);
+            merge(&mut extra, &seed);
             let (text, _) = chat(&base, prompt, extra);
             assert_eq!(text, greedy, "chat {keep_one} {seed}");
         }
@@ -196,7 +190,7 @@ fn penalties_reduce_repetition_and_are_reproducible() {
         json!({"repetition_penalty": 1.5}),
     ] {
         let mut extra = long.clone();
-        merge(&mut extra, penalty.clone());
+        merge(&mut extra, &penalty);
         let (text, _) = chat(&base, REPEATING_CHAT, extra.clone());
         assert_ne!(text, greedy, "{penalty}");
         assert!(
@@ -207,14 +201,14 @@ fn penalties_reduce_repetition_and_are_reproducible() {
         // log-probabilities, and streamed: the same answer.
         assert_eq!(chat(&base, REPEATING_CHAT, extra.clone()).0, text, "again");
         let mut with_logprobs = extra.clone();
-        merge(&mut with_logprobs, json!({"logprobs": true}));
+        merge(&mut with_logprobs, &json!({"logprobs": true}));
         assert_eq!(
             chat(&base, REPEATING_CHAT, with_logprobs).0,
             text,
             "logprobs"
         );
         let mut body = json!({"model": "smollm2", "messages": [{"role": "user", "content": REPEATING_CHAT}], "temperature": 0.0});
-        merge(&mut body, extra);
+        merge(&mut body, &extra);
         let streamed: String = stream_chunks(&format!("{base}/v1/chat/completions"), &body)
             .iter()
             .filter_map(|c| {
@@ -238,23 +232,11 @@ fn penalties_reduce_repetition_and_are_reproducible() {
 #[test]
 fn out_of_range_controls_are_refused_in_process() {
     let _serial = crate::support::serial();
-    let many: serde_json::Map<String, Value> =
-        (0..301).map(|id| (id.to_string(), json!(1))).collect();
-    let cases = [
-        (json!({"presence_penalty": 2.5}), "presence_penalty"),
-        (json!({"frequency_penalty": -3}), "frequency_penalty"),
-        (json!({"repetition_penalty": 0}), "repetition_penalty"),
-        (json!({"top_k": -2}), "top_k"),
-        (json!({"min_p": 1.5}), "min_p"),
-        (json!({"logit_bias": {"hello": 5}}), "logit_bias"),
-        (json!({"logit_bias": {"49152": 5}}), "logit_bias"),
-        (json!({"logit_bias": {"42": 101}}), "logit_bias"),
-        (json!({"logit_bias": many}), "logit_bias"),
-    ];
+    let cases = crate::support::out_of_range_controls();
     for (extra, field) in cases {
         let mut chat_body =
             json!({"model": "smollm2", "messages": [{"role": "user", "content": "hi"}]});
-        merge(&mut chat_body, extra.clone());
+        merge(&mut chat_body, &extra);
         let request: chat::ChatRequest =
             serde_json::from_value(chat_body).unwrap_or_else(|e| panic!("{e}"));
         let refused = RUNTIME.block_on(engine().chat(&request));

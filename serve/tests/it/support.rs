@@ -162,3 +162,29 @@ pub fn chat_body(text: &str, max_tokens: u32) -> serde_json::Value {
         "temperature": 0.0
     })
 }
+
+/// Adds the members of `extra` to the JSON object `body`.
+pub fn merge(body: &mut serde_json::Value, extra: &serde_json::Value) {
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+}
+
+/// Sampling controls out of range, each with the request field its 400 must name (the default
+/// model's tokenizer: id 49152 is the first outside its vocabulary).
+pub fn out_of_range_controls() -> Vec<(serde_json::Value, &'static str)> {
+    use serde_json::json;
+    let many: serde_json::Map<String, serde_json::Value> =
+        (0..301).map(|id| (id.to_string(), json!(1))).collect();
+    vec![
+        (json!({"presence_penalty": 2.5}), "presence_penalty"),
+        (json!({"frequency_penalty": -3}), "frequency_penalty"),
+        (json!({"repetition_penalty": 0}), "repetition_penalty"),
+        (json!({"top_k": -2}), "top_k"),
+        (json!({"min_p": 1.5}), "min_p"),
+        (json!({"logit_bias": {"hello": 5}}), "logit_bias"),
+        (json!({"logit_bias": {"49152": 5}}), "logit_bias"),
+        (json!({"logit_bias": {"42": 101}}), "logit_bias"),
+        (json!({"logit_bias": many}), "logit_bias"),
+    ]
+}
