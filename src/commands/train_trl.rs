@@ -207,72 +207,58 @@ fn trl_arguments(
     trained: &Path,
     backend: &TrlBackend,
 ) -> Vec<String> {
-    let mut arguments: Vec<String> = vec![
-        "--model_name_or_path".into(),
-        options.base.display().to_string(),
-        "--dataset_name".into(),
-        data_dir.display().to_string(),
-        "--output_dir".into(),
-        trained.display().to_string(),
-        "--learning_rate".into(),
-        options.lr.to_string(),
-        "--num_train_epochs".into(),
-        options.epochs.to_string(),
-        "--per_device_train_batch_size".into(),
-        options.batch.to_string(),
-        "--gradient_accumulation_steps".into(),
-        options.grad_accum.to_string(),
-        "--max_length".into(),
-        options.max_length.to_string(),
-        "--seed".into(),
-        options.seed.to_string(),
-        "--warmup_steps".into(),
-        options.warmup_ratio.to_string(),
-        "--weight_decay".into(),
-        options.adamw.weight_decay.to_string(),
-        "--adam_beta1".into(),
-        options.adamw.beta1.to_string(),
-        "--adam_beta2".into(),
-        options.adamw.beta2.to_string(),
-        "--max_grad_norm".into(),
-        options.max_grad_norm.to_string(),
+    let mut pairs: Vec<(&str, String)> = vec![
+        ("model_name_or_path", options.base.display().to_string()),
+        ("dataset_name", data_dir.display().to_string()),
+        ("output_dir", trained.display().to_string()),
+        ("learning_rate", options.lr.to_string()),
+        ("num_train_epochs", options.epochs.to_string()),
+        ("per_device_train_batch_size", options.batch.to_string()),
+        (
+            "gradient_accumulation_steps",
+            options.grad_accum.to_string(),
+        ),
+        ("max_length", options.max_length.to_string()),
+        ("seed", options.seed.to_string()),
+        ("warmup_steps", options.warmup_ratio.to_string()),
+        ("weight_decay", options.adamw.weight_decay.to_string()),
+        ("adam_beta1", options.adamw.beta1.to_string()),
+        ("adam_beta2", options.adamw.beta2.to_string()),
+        ("max_grad_norm", options.max_grad_norm.to_string()),
         // f32 weights and no mixed precision, as the candle trainer computes (TRL's default is
         // bf16, which a CPU refuses).
-        "--dtype".into(),
-        "float32".into(),
-        "--bf16".into(),
-        "false".into(),
-        "--logging_steps".into(),
-        "1".into(),
-        "--save_strategy".into(),
-        "no".into(),
-        "--report_to".into(),
-        "none".into(),
-        "--disable_tqdm".into(),
-        "true".into(),
+        ("dtype", "float32".into()),
+        ("bf16", "false".into()),
+        ("logging_steps", "1".into()),
+        ("save_strategy", "no".into()),
+        ("report_to", "none".into()),
+        ("disable_tqdm", "true".into()),
     ];
     if let Some(steps) = options.max_steps {
-        arguments.extend(["--max_steps".into(), steps.to_string()]);
+        pairs.push(("max_steps", steps.to_string()));
     }
     if let ObjectiveKind::Dpo { beta, .. } = &options.objective {
-        arguments.extend(["--beta".into(), beta.to_string()]);
+        pairs.push(("beta", beta.to_string()));
     }
     if let Tuning::Lora(lora) = &options.tuning {
-        arguments.extend([
-            "--use_peft".into(),
-            "true".into(),
-            "--lora_r".into(),
-            lora.rank.to_string(),
-            "--lora_alpha".into(),
-            lora.alpha.to_string(),
-            "--lora_dropout".into(),
-            lora.dropout.to_string(),
-            "--lora_target_modules".into(),
+        pairs.extend([
+            ("use_peft", "true".into()),
+            ("lora_r", lora.rank.to_string()),
+            ("lora_alpha", lora.alpha.to_string()),
+            ("lora_dropout", lora.dropout.to_string()),
         ]);
-        arguments.extend(lora.targets.iter().cloned());
     }
     if let Some(config) = &backend.accelerate_config {
-        arguments.extend(["--accelerate_config".into(), config.display().to_string()]);
+        pairs.push(("accelerate_config", config.display().to_string()));
+    }
+    let mut arguments: Vec<String> = pairs
+        .into_iter()
+        .flat_map(|(flag, value)| [format!("--{flag}"), value])
+        .collect();
+    if let Tuning::Lora(lora) = &options.tuning {
+        // A list flag: the modules follow it as separate arguments.
+        arguments.push("--lora_target_modules".into());
+        arguments.extend(lora.targets.iter().cloned());
     }
     arguments
 }
