@@ -1,5 +1,5 @@
-//! `config.json` of a Llama- or Qwen2-architecture causal language model, read (any
-//! transformers shape, normalised) and written (the transformers 4.x shape).
+//! `config.json` of a Llama-, Qwen2-, Qwen3-, Mistral- or Gemma 3-architecture causal language
+//! model, read (any transformers shape, normalised) and written (the transformers 4.x shape).
 
 use std::path::Path;
 
@@ -17,26 +17,69 @@ pub enum Architecture {
     Llama,
     /// `Qwen2ForCausalLM` (Qwen2.5): biases on the query, key and value projections.
     Qwen2,
+    /// `Qwen3ForCausalLM`: an RMSNorm on each query and key head before RoPE; biases only if
+    /// `attention_bias`.
+    Qwen3,
+    /// `MistralForCausalLM`: no biases; sliding-window attention when `sliding_window` is set.
+    Mistral,
+    /// `Gemma3ForCausalLM` (text): norms scaling by `1 + weight`, a norm after attention and after
+    /// the MLP too, query/key norms, GELU (tanh) gate, embeddings scaled by `sqrt(hidden)`,
+    /// sliding-window layers with their own RoPE base, optional logit soft-capping.
+    Gemma3,
 }
 
 impl Architecture {
     /// The names accepted in `architectures` / `model_type`, for error messages.
-    pub const VALID: &'static str = "LlamaForCausalLM (llama), Qwen2ForCausalLM (qwen2)";
+    pub const VALID: &'static str = "LlamaForCausalLM (llama), Qwen2ForCausalLM (qwen2), \
+        Qwen3ForCausalLM (qwen3), MistralForCausalLM (mistral), Gemma3ForCausalLM (gemma3_text)";
+
+    /// The architecture a name of `architectures` or `model_type` stands for.
+    pub fn named(name: &str) -> Option<Architecture> {
+        Some(match name {
+            "LlamaForCausalLM" | "llama" => Architecture::Llama,
+            "Qwen2ForCausalLM" | "qwen2" => Architecture::Qwen2,
+            "Qwen3ForCausalLM" | "qwen3" => Architecture::Qwen3,
+            "MistralForCausalLM" | "mistral" => Architecture::Mistral,
+            "Gemma3ForCausalLM" | "gemma3_text" => Architecture::Gemma3,
+            _ => return None,
+        })
+    }
+
+    /// The `architectures` entry and `model_type` transformers writes for it.
+    pub fn hf_names(self) -> (&'static str, &'static str) {
+        match self {
+            Architecture::Llama => ("LlamaForCausalLM", "llama"),
+            Architecture::Qwen2 => ("Qwen2ForCausalLM", "qwen2"),
+            Architecture::Qwen3 => ("Qwen3ForCausalLM", "qwen3"),
+            Architecture::Mistral => ("MistralForCausalLM", "mistral"),
+            Architecture::Gemma3 => ("Gemma3ForCausalLM", "gemma3_text"),
+        }
+    }
 
     /// Whether the query/key/value projections carry a bias.
     pub fn qkv_bias(self, config: &ModelConfig) -> bool {
         match self {
-            Architecture::Llama => config.attention_bias,
+            Architecture::Llama | Architecture::Qwen3 | Architecture::Gemma3 => {
+                config.attention_bias
+            }
             Architecture::Qwen2 => true,
+            Architecture::Mistral => false,
         }
     }
 
     /// Whether the output projection carries a bias.
     pub fn o_bias(self, config: &ModelConfig) -> bool {
         match self {
-            Architecture::Llama => config.attention_bias,
-            Architecture::Qwen2 => false,
+            Architecture::Llama | Architecture::Qwen3 | Architecture::Gemma3 => {
+                config.attention_bias
+            }
+            Architecture::Qwen2 | Architecture::Mistral => false,
         }
+    }
+
+    /// Whether each query and key head is RMS-normalised before RoPE (`q_norm`, `k_norm`).
+    pub fn qk_norm(self) -> bool {
+        matches!(self, Architecture::Qwen3 | Architecture::Gemma3)
     }
 }
 
@@ -184,19 +227,14 @@ impl ModelConfig {
         write_json(&dir.join(CONFIG_FILE), &value)
     }
 
-    /// The architecture, from `architectures` (or `model_type` when that is empty). Anything but
-    /// Llama or Qwen2 is an error naming the field.
+    /// The architecture, from `architectures` (or `model_type` when that is empty). Any other
+    /// is an error naming the field.
     pub fn architecture(&self, path: &Path) -> Result<Architecture> {
-        let named = |name: &str| match name {
-            "LlamaForCausalLM" | "llama" => Some(Architecture::Llama),
-            "Qwen2ForCausalLM" | "qwen2" => Some(Architecture::Qwen2),
-            _ => None,
-        };
         let (field, found) = match self.architectures.first() {
             Some(first) => ("architectures", first.as_str()),
             None => ("model_type", self.model_type.as_str()),
         };
-        named(found).ok_or_else(|| Error::Config {
+        Architecture::named(found).ok_or_else(|| Error::Config {
             path: path.to_path_buf(),
             field: field.to_string(),
             message: format!(
@@ -204,6 +242,26 @@ impl ModelConfig {
                 Architecture::VALID
             ),
         })
+    }
+
+    /// A key this struct does not type (kept in `extra`, e.g. Mistral's `sliding_window`,
+    /// Gemma 3's `query_pre_attn_scalar`), parsed as `T`; None when absent or `null`. A value of
+    /// the wrong type is an error naming the field.
+    pub fn extra_field<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        path: &Path,
+    ) -> Result<Option<T>> {
+        match self.extra.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => serde_json::from_value(value.clone())
+                .map(Some)
+                .map_err(|e| Error::Config {
+                    path: path.to_path_buf(),
+                    field: key.to_string(),
+                    message: format!("{value} is not valid here: {e}"),
+                }),
+        }
     }
 
     /// Width of one attention head.
@@ -331,6 +389,57 @@ mod tests {
         assert!(arch.qkv_bias(&config));
         assert!(!arch.o_bias(&config));
         assert_eq!(config.eos_token_ids(), vec![2, 5]);
+    }
+
+    #[test]
+    fn the_papers_student_architectures_are_named() {
+        for (name, arch) in [
+            ("Qwen3ForCausalLM", Architecture::Qwen3),
+            ("MistralForCausalLM", Architecture::Mistral),
+            ("Gemma3ForCausalLM", Architecture::Gemma3),
+        ] {
+            let mut value = smollm2();
+            if let Some(map) = value.as_object_mut() {
+                map.insert("architectures".into(), json!([name]));
+                map.insert("attention_bias".into(), json!(true));
+                map.insert("sliding_window".into(), json!(4096));
+            }
+            let config =
+                ModelConfig::from_value(value, Path::new("c")).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(config.architecture(Path::new("c")).ok(), Some(arch));
+            assert_eq!(Architecture::named(arch.hf_names().1), Some(arch));
+            assert_eq!(arch.qkv_bias(&config), arch != Architecture::Mistral);
+            assert_eq!(arch.qk_norm(), arch != Architecture::Mistral);
+            assert_eq!(
+                config
+                    .extra_field::<usize>("sliding_window", Path::new("c"))
+                    .ok(),
+                Some(Some(4096))
+            );
+        }
+        let config =
+            ModelConfig::from_value(smollm2(), Path::new("c")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config
+                .extra_field::<usize>("sliding_window", Path::new("c"))
+                .ok(),
+            Some(None)
+        );
+        let mut value = smollm2();
+        if let Some(map) = value.as_object_mut() {
+            map.insert("sliding_window".into(), json!("wide"));
+        }
+        let config =
+            ModelConfig::from_value(value, Path::new("c")).unwrap_or_else(|e| panic!("{e}"));
+        let err = config
+            .extra_field::<usize>("sliding_window", Path::new("m/config.json"))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("m/config.json") && e.contains("`sliding_window`")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub const DEFAULT_ROPE_THETA: f64 = 10_000.0;
 /// - `rope_scaling.type` → `rope_scaling.rope_type`; a `rope_scaling` of type `default` (no
 ///   scaling) is dropped;
 /// - `rope_theta` absent everywhere → [`DEFAULT_ROPE_THETA`];
+/// - Gemma 3's per-layer-type `rope_parameters`: `full_attention`'s entry is read as above,
+///   `sliding_attention`'s `rope_theta` becomes `rope_local_base_freq`; a `layer_types` list
+///   that alternates regularly also gets its `sliding_window_pattern` (mistral.rs reads that);
 /// - `dtype` → `torch_dtype`; `num_key_value_heads` absent → `num_attention_heads`.
 ///
 /// Values of other keys are kept as they are. Returns whether anything changed. A value that is
@@ -30,6 +33,16 @@ pub fn normalize_config(config: &mut Value) -> bool {
     };
     let before = map.clone();
     if let Some(Value::Object(mut parameters)) = map.remove("rope_parameters") {
+        // Gemma 3: one entry per layer type; the sliding layers' base is 4.x's
+        // `rope_local_base_freq`, the full layers' entry is the model's rope.
+        if let Some(Value::Object(mut local)) = parameters.remove("sliding_attention") {
+            if let Some(theta) = local.remove("rope_theta") {
+                map.entry("rope_local_base_freq").or_insert(theta);
+            }
+        }
+        if let Some(Value::Object(full)) = parameters.remove("full_attention") {
+            parameters.extend(full);
+        }
         if let Some(theta) = parameters.remove("rope_theta") {
             map.entry("rope_theta").or_insert(theta);
         }
@@ -54,7 +67,36 @@ pub fn normalize_config(config: &mut Value) -> bool {
             map.insert("num_key_value_heads".into(), heads);
         }
     }
+    if !map.contains_key("sliding_window_pattern") {
+        if let Some(pattern) = map.get("layer_types").and_then(sliding_window_pattern) {
+            map.insert("sliding_window_pattern".into(), pattern.into());
+        }
+    }
     *map != before
+}
+
+/// 4.x's `sliding_window_pattern` of a 5.x `layer_types` list that has one: every `p`-th layer
+/// full attention, the others sliding (Gemma 3). None when no such `p` describes the list or the
+/// list has no sliding layer.
+fn sliding_window_pattern(layer_types: &Value) -> Option<usize> {
+    let types: Vec<&str> = layer_types
+        .as_array()?
+        .iter()
+        .map(Value::as_str)
+        .collect::<Option<_>>()?;
+    if !types.contains(&"sliding_attention") {
+        return None;
+    }
+    (1..=types.len() + 1).find(|&p| {
+        types.iter().enumerate().all(|(i, &t)| {
+            let full = (i + 1) % p == 0;
+            t == if full {
+                "full_attention"
+            } else {
+                "sliding_attention"
+            }
+        })
+    })
 }
 
 /// A `rope_scaling` value in the 4.x shape, or None when it asks for no scaling.
@@ -185,6 +227,40 @@ mod tests {
         );
         normalize_config(&mut config);
         assert_eq!(config["rope_theta"], 1.0);
+    }
+
+    #[test]
+    fn gemma3_rope_per_layer_type_becomes_the_4x_keys() {
+        // What transformers 5.24 writes for a Gemma 3 text model (3 layers, pattern 3).
+        let mut config = with(
+            base(),
+            json!({
+                "layer_types": ["sliding_attention", "sliding_attention", "full_attention"],
+                "rope_parameters": {
+                    "full_attention": {"rope_theta": 1000000.0, "rope_type": "linear", "factor": 8.0},
+                    "sliding_attention": {"rope_theta": 10000.0, "rope_type": "default"},
+                },
+            }),
+        );
+        assert!(normalize_config(&mut config));
+        assert_eq!(config["rope_theta"], 1000000.0);
+        assert_eq!(config["rope_local_base_freq"], 10000.0);
+        assert_eq!(
+            config["rope_scaling"],
+            json!({"rope_type": "linear", "factor": 8.0})
+        );
+        assert_eq!(config["sliding_window_pattern"], 3);
+        assert!(!normalize_config(&mut config));
+    }
+
+    #[test]
+    fn a_pattern_is_derived_only_when_one_describes_the_layers() {
+        let types = |t: &[&str]| json!(t);
+        let (s, f) = ("sliding_attention", "full_attention");
+        assert_eq!(sliding_window_pattern(&types(&[s, s, f, s, s, f])), Some(3));
+        assert_eq!(sliding_window_pattern(&types(&[s, s, s])), Some(4));
+        assert_eq!(sliding_window_pattern(&types(&[f, s])), None);
+        assert_eq!(sliding_window_pattern(&types(&[f, f])), None);
     }
 
     #[test]
