@@ -37,8 +37,8 @@ impl Span {
     }
 }
 
-/// Head layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Head layout and how scores are formed.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Heads {
     /// Query heads.
     pub q: usize,
@@ -46,15 +46,45 @@ pub struct Heads {
     pub kv: usize,
     /// Width of a head.
     pub dim: usize,
+    /// Dot products are multiplied by this.
+    pub scale: f32,
+    /// Scaled scores become `cap * tanh(score / cap)` (Gemma 3).
+    pub softcap: Option<f32>,
+    /// A query sees only the last `window` keys up to its own position (sliding window).
+    pub window: Option<usize>,
 }
 
 impl Heads {
+    /// Plain causal attention scaled by `1/sqrt(dim)`.
+    pub fn new(q: usize, kv: usize, dim: usize) -> Heads {
+        Heads {
+            q,
+            kv,
+            dim,
+            scale: 1.0 / (dim as f32).sqrt(),
+            softcap: None,
+            window: None,
+        }
+    }
+
     fn group(&self) -> usize {
         self.q / self.kv
     }
 
-    fn scale(&self) -> f32 {
-        1.0 / (self.dim as f32).sqrt()
+    /// The first key visible from a query that sees keys up to `end` (exclusive).
+    fn first_key(&self, end: usize) -> usize {
+        self.window.map_or(0, |w| end.saturating_sub(w))
+    }
+
+    /// A raw dot product's score, and the score's derivative by the dot product.
+    fn score(&self, dot: f32) -> (f32, f32) {
+        match self.softcap {
+            None => (dot * self.scale, self.scale),
+            Some(cap) => {
+                let t = (dot * self.scale / cap).tanh();
+                (cap * t, self.scale * (1.0 - t * t))
+            }
+        }
     }
 }
 
@@ -72,20 +102,25 @@ fn lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
     acc.iter().fold(tail, |a, &v| f(a, v))
 }
 
-/// Softmax of each causal row of `scores` (`[q_len, k_len]`) after scaling, in place; masked
-/// entries become 0. Returns each row's log-sum-exp of the scaled scores.
-fn causal_softmax(scores: &mut [f32], q_len: usize, k_len: usize, scale: f32) -> Vec<f32> {
+/// Softmax of each causal row of dot products `scores` (`[q_len, k_len]`) after scoring them
+/// ([`Heads::score`]), in place; masked entries become 0. Returns each row's log-sum-exp of the
+/// scores.
+fn causal_softmax(scores: &mut [f32], q_len: usize, k_len: usize, heads: Heads) -> Vec<f32> {
     let offset = k_len - q_len;
     let mut lse = Vec::with_capacity(q_len);
     for (i, row) in scores.chunks_mut(k_len).enumerate() {
-        let visible = offset + i + 1;
-        let (seen, masked) = row.split_at_mut(visible);
-        let max = lanes(seen, f32::NEG_INFINITY, f32::max) * scale;
-        seen.iter_mut().for_each(|s| *s = exp(*s * scale - max));
+        let end = offset + i + 1;
+        let start = heads.first_key(end);
+        let (before, rest) = row.split_at_mut(start);
+        let (seen, after) = rest.split_at_mut(end - start);
+        seen.iter_mut().for_each(|s| *s = heads.score(*s).0);
+        let max = lanes(seen, f32::NEG_INFINITY, f32::max);
+        seen.iter_mut().for_each(|s| *s = exp(*s - max));
         let sum = lanes(seen, 0.0, |a, b| a + b);
         let inv = 1.0 / sum;
         seen.iter_mut().for_each(|s| *s *= inv);
-        masked.iter_mut().for_each(|s| *s = 0.0);
+        before.iter_mut().for_each(|s| *s = 0.0);
+        after.iter_mut().for_each(|s| *s = 0.0);
         lse.push(max + sum.ln());
     }
     lse
@@ -145,7 +180,7 @@ fn forward_blocked(
                 let vg = v.narrow(0, span.k_start, keys)?.narrow(1, g * dim, dim)?;
                 let scores = qh.matmul(&kg.t()?)?;
                 modify(&scores, |data| {
-                    lse.extend(causal_softmax(data, b - a, keys, heads.scale()));
+                    lse.extend(causal_softmax(data, b - a, keys, heads));
                 })?;
                 head_out.extend_from_slice(view(&scores.matmul(&vg)?)?.slice());
             }
@@ -173,7 +208,6 @@ fn forward_blocked(
 pub fn decode(q: &[f32], caches: &[(&[f32], &[f32])], heads: Heads) -> Vec<f32> {
     let width = heads.q * heads.dim;
     let kw = heads.kv * heads.dim;
-    let scale = heads.scale();
     let tasks: Vec<(usize, usize)> = (0..caches.len())
         .flat_map(|i| (0..heads.q).map(move |h| (i, h)))
         .collect();
@@ -181,13 +215,17 @@ pub fn decode(q: &[f32], caches: &[(&[f32], &[f32])], heads: Heads) -> Vec<f32> 
         .par_iter()
         .map(|&(i, h)| {
             let (keys, values) = caches[i];
+            let first = heads.first_key(keys.len() / kw);
+            let (keys, values) = (&keys[first * kw..], &values[first * kw..]);
             let g = h / heads.group();
             let qh = &q[i * width + h * heads.dim..][..heads.dim];
             let mut scores: Vec<f32> = keys
                 .chunks_exact(kw)
                 .map(|k| {
                     let kh = &k[g * heads.dim..][..heads.dim];
-                    qh.iter().zip(kh).map(|(a, b)| a * b).sum::<f32>() * scale
+                    heads
+                        .score(qh.iter().zip(kh).map(|(a, b)| a * b).sum::<f32>())
+                        .0
                 })
                 .collect();
             let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -251,7 +289,6 @@ fn backward_blocked(
     let (rows, q_width) = q.dims2()?;
     let kv_width = heads.kv * heads.dim;
     let group = heads.group();
-    let scale = heads.scale();
     let tasks: Vec<(usize, usize)> = (0..spans.len())
         .flat_map(|s| (0..heads.kv).map(move |g| (s, g)))
         .collect();
@@ -277,17 +314,29 @@ fn backward_blocked(
                             .contiguous()
                     };
                     let (oh, doh) = (rows_of(out)?, rows_of(d_out)?);
-                    // P from the saved log-sum-exp; query a + i sees keys 0..=a + i.
+                    // P from the saved log-sum-exp; query a + i sees keys up to a + i (the
+                    // window's last ones); `slope` keeps each score's derivative by its dot
+                    // product.
                     let probs = qh.matmul(&kg.t()?)?;
+                    let mut slope = vec![0f32; (b - a) * b];
                     modify(&probs, |data| {
-                        for (i, row) in data.chunks_mut(b).enumerate() {
-                            let (seen, masked) = row.split_at_mut(a + i + 1);
-                            seen.iter_mut()
-                                .for_each(|p| *p = exp(*p * scale - row_lse[a + i]));
-                            masked.iter_mut().for_each(|p| *p = 0.0);
+                        for (i, (row, slope)) in
+                            data.chunks_mut(b).zip(slope.chunks_mut(b)).enumerate()
+                        {
+                            let end = a + i + 1;
+                            let start = heads.first_key(end);
+                            let (before, rest) = row.split_at_mut(start);
+                            let (seen, after) = rest.split_at_mut(end - start);
+                            for (p, m) in seen.iter_mut().zip(&mut slope[start..end]) {
+                                let (score, ds) = heads.score(*p);
+                                *p = exp(score - row_lse[a + i]);
+                                *m = ds;
+                            }
+                            before.iter_mut().for_each(|p| *p = 0.0);
+                            after.iter_mut().for_each(|p| *p = 0.0);
                         }
                     })?;
-                    // dS = P ⊙ (dP − rowsum(dO ⊙ O)) · scale, written over dP.
+                    // dS = P ⊙ (dP − rowsum(dO ⊙ O)) ⊙ slope, written over dP.
                     let d_scores = doh.matmul(&vg.t()?)?;
                     {
                         let p = view(&probs)?;
@@ -298,9 +347,11 @@ fn backward_blocked(
                                 let delta =
                                     dot(&d[i * dim..(i + 1) * dim], &o[i * dim..(i + 1) * dim]);
                                 let p_row = &p[i * b..(i + 1) * b];
+                                let slope = &slope[i * b..(i + 1) * b];
                                 row.iter_mut()
                                     .zip(p_row)
-                                    .for_each(|(ds, &p)| *ds = p * (*ds - delta) * scale);
+                                    .zip(slope)
+                                    .for_each(|((ds, &p), &m)| *ds = p * (*ds - delta) * m);
                             }
                         })?;
                     }
@@ -356,7 +407,11 @@ mod tests {
     fn softmax_rows_are_causal_and_sum_to_one() {
         let mut scores: Vec<f32> = (0..12).map(|i| i as f32).collect();
         // 3 queries over 4 keys: the first query sees keys 0 and 1.
-        let lse = causal_softmax(&mut scores, 3, 4, 0.5);
+        let heads = Heads {
+            scale: 0.5,
+            ..Heads::new(1, 1, 4)
+        };
+        let lse = causal_softmax(&mut scores, 3, 4, heads);
         assert_eq!(&scores[2..4], &[0.0, 0.0]);
         for row in scores.chunks(4) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
@@ -380,13 +435,18 @@ mod tests {
 
     #[test]
     fn query_blocks_equal_the_whole_square_forward_and_backward() {
+        query_blocks_equal_the_whole_square(Heads::new(4, 2, 3));
+        // Gemma 3's scores: a 4-key window and soft-capping.
+        query_blocks_equal_the_whole_square(Heads {
+            softcap: Some(1.5),
+            window: Some(4),
+            ..Heads::new(4, 2, 3)
+        });
+    }
+
+    fn query_blocks_equal_the_whole_square(heads: Heads) {
         // Sequences of 7 and 5 rows, 4 query heads over 2 key/value heads; blocks of 3 rows
         // split both unevenly, a block of 64 holds each whole.
-        let heads = Heads {
-            q: 4,
-            kv: 2,
-            dim: 3,
-        };
         let value = |i: usize, m: usize| ((i * m % 29) as f32 - 14.0) / 9.0;
         let rows = 12;
         let t = |m: usize, width: usize| {
@@ -434,12 +494,33 @@ mod tests {
 
     #[test]
     fn decoding_from_the_caches_equals_the_span_attention() {
-        // Two sequences (5 and 3 cached positions), 4 query heads over 2 key/value heads.
+        decoding_equals_the_span_attention(Heads::new(4, 2, 3));
+        decoding_equals_the_span_attention(Heads {
+            softcap: Some(1.5),
+            window: Some(4),
+            ..Heads::new(4, 2, 3)
+        });
+    }
+
+    #[test]
+    fn a_window_hides_the_keys_before_it() {
+        // 3 queries over 4 keys through a 2-key window: query 0 sees keys 0 and 1, query 2
+        // keys 2 and 3.
+        let mut scores: Vec<f32> = (0..12).map(|i| i as f32).collect();
         let heads = Heads {
-            q: 4,
-            kv: 2,
-            dim: 3,
+            window: Some(2),
+            ..Heads::new(1, 1, 1)
         };
+        causal_softmax(&mut scores, 3, 4, heads);
+        for (row, seen) in scores.chunks(4).zip([0..2, 1..3, 2..4]) {
+            for (j, &p) in row.iter().enumerate() {
+                assert_eq!(p > 0.0, seen.contains(&j), "{row:?}");
+            }
+        }
+    }
+
+    fn decoding_equals_the_span_attention(heads: Heads) {
+        // Two sequences (5 and 3 cached positions), 4 query heads over 2 key/value heads.
         let value = |i: usize| ((i * 37 % 23) as f32 - 11.0) / 7.0;
         let kw = heads.kv * heads.dim;
         let keys: Vec<f32> = (0..8 * kw).map(|i| value(i + 5)).collect();

@@ -1,10 +1,11 @@
-//! One decoder block: `x + attn(norm(x))`, then `h + mlp(norm(h))`.
+//! One decoder block: `x + attn(norm(x))`, then `h + mlp(norm(h))`; Gemma 3 also normalises
+//! each branch's output before adding it (`x + norm(attn(norm(x)))`).
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::attention::{self, Heads, Span};
-use super::config::Config;
+use super::config::{Activation, Config};
 use super::grads::Grads;
 use super::linear::{Linear, LinearCache, Pass};
 use super::lora::LoraConfig;
@@ -20,15 +21,25 @@ pub struct Block {
     pub input_norm: RmsNorm,
     /// Query, key and value projections.
     pub qkv: Linear,
+    /// Qwen3, Gemma 3: the norms of each query head and each key head, before RoPE.
+    pub qk_norms: Option<[RmsNorm; 2]>,
     /// Attention output projection.
     pub o_proj: Linear,
-    /// Norm before the MLP.
+    /// Gemma 3: the norm of the attention branch's output (its `post_attention_layernorm`).
+    pub attn_out_norm: Option<RmsNorm>,
+    /// Norm before the MLP (Gemma 3's `pre_feedforward_layernorm`).
     pub post_norm: RmsNorm,
     /// Gate and up projections.
     pub gate_up: Linear,
     /// Down projection.
     pub down: Linear,
+    /// Gemma 3: the norm of the MLP branch's output (`post_feedforward_layernorm`).
+    pub mlp_out_norm: Option<RmsNorm>,
+    /// Whether the block attends through the sliding window (and so, for Gemma 3, rotates by
+    /// the local RoPE base).
+    pub sliding: bool,
     heads: Heads,
+    activation: Activation,
 }
 
 /// Activations the backward pass needs.
@@ -36,16 +47,19 @@ pub struct Block {
 pub struct BlockCache {
     norm1: NormCache,
     qkv: LinearCache,
+    qk_norms: Option<[NormCache; 2]>,
     q: Tensor,
     k: Tensor,
     v: Tensor,
     lse: Vec<Vec<f32>>,
     attn: Tensor,
     o: LinearCache,
+    attn_out_norm: Option<NormCache>,
     norm2: NormCache,
     gate_up: LinearCache,
     gu: Tensor,
     down: LinearCache,
+    mlp_out_norm: Option<NormCache>,
 }
 
 /// Keys and values of the tokens seen so far by one block (inference).
@@ -69,8 +83,19 @@ impl Block {
         let attn_vb = vb.pp("self_attn");
         let mlp_vb = vb.pp("mlp");
         let seed = seed.wrapping_mul(1_000_003).wrapping_add(layer as u64 * 4);
+        let gemma = cfg.architecture == checkpoint::Architecture::Gemma3;
+        let shift = if gemma { 1.0 } else { 0.0 };
+        let norm = |width: usize, vb: VarBuilder| RmsNorm::new(width, cfg.rms_norm_eps, shift, vb);
+        let qk_norms = match cfg.architecture.qk_norm() {
+            true => Some([
+                norm(cfg.head_dim, attn_vb.pp("q_norm"))?,
+                norm(cfg.head_dim, attn_vb.pp("k_norm"))?,
+            ]),
+            false => None,
+        };
+        let sliding = cfg.is_sliding(layer);
         Ok(Block {
-            input_norm: RmsNorm::new(h, cfg.rms_norm_eps, vb.pp("input_layernorm"))?,
+            input_norm: norm(h, vb.pp("input_layernorm"))?,
             qkv: Linear::fused(
                 &attn_vb,
                 &format!("{prefix}.self_attn"),
@@ -81,6 +106,7 @@ impl Block {
                 lora,
                 seed,
             )?,
+            qk_norms,
             o_proj: Linear::fused(
                 &attn_vb,
                 &format!("{prefix}.self_attn"),
@@ -91,7 +117,14 @@ impl Block {
                 lora,
                 seed + 1,
             )?,
-            post_norm: RmsNorm::new(h, cfg.rms_norm_eps, vb.pp("post_attention_layernorm"))?,
+            attn_out_norm: match gemma {
+                true => Some(norm(h, vb.pp("post_attention_layernorm"))?),
+                false => None,
+            },
+            post_norm: match gemma {
+                true => norm(h, vb.pp("pre_feedforward_layernorm"))?,
+                false => norm(h, vb.pp("post_attention_layernorm"))?,
+            },
             gate_up: Linear::fused(
                 &mlp_vb,
                 &format!("{prefix}.mlp"),
@@ -112,12 +145,37 @@ impl Block {
                 lora,
                 seed + 3,
             )?,
-            heads: Heads {
-                q: cfg.num_heads,
-                kv: cfg.num_kv_heads,
-                dim: cfg.head_dim,
+            mlp_out_norm: match gemma {
+                true => Some(norm(h, vb.pp("post_feedforward_layernorm"))?),
+                false => None,
             },
+            sliding,
+            heads: Heads {
+                scale: cfg.attention_scale as f32,
+                softcap: cfg.attn_softcap.map(|c| c as f32),
+                window: cfg.sliding_window.filter(|_| sliding),
+                ..Heads::new(cfg.num_heads, cfg.num_kv_heads, cfg.head_dim)
+            },
+            activation: cfg.activation,
         })
+    }
+
+    /// The block's norms under their Hugging Face names (relative to `model.layers.{i}`).
+    pub fn norms(&self) -> Vec<(&'static str, &RmsNorm)> {
+        let mut out = vec![("input_layernorm", &self.input_norm)];
+        if let Some([q, k]) = &self.qk_norms {
+            out.push(("self_attn.q_norm", q));
+            out.push(("self_attn.k_norm", k));
+        }
+        match (&self.attn_out_norm, &self.mlp_out_norm) {
+            (Some(attn), Some(mlp)) => out.extend([
+                ("post_attention_layernorm", attn),
+                ("pre_feedforward_layernorm", &self.post_norm),
+                ("post_feedforward_layernorm", mlp),
+            ]),
+            _ => out.push(("post_attention_layernorm", &self.post_norm)),
+        }
+        out
     }
 
     /// The linear projections of the block.
@@ -125,21 +183,62 @@ impl Block {
         [&self.qkv, &self.o_proj, &self.gate_up, &self.down]
     }
 
-    /// Splits the fused query/key/value rows and rotates queries and keys by `positions`.
-    fn split_rotate(&self, qkv: &Tensor, positions: &[usize], rope: &Rope) -> Result<[Tensor; 3]> {
+    /// Splits the fused query/key/value rows, normalises the query and key heads (Qwen3,
+    /// Gemma 3) and rotates queries and keys by `positions`.
+    fn split_rotate(
+        &self,
+        qkv: &Tensor,
+        positions: &[usize],
+        rope: &Rope,
+    ) -> Result<([Tensor; 3], Option<[NormCache; 2]>)> {
         let (qw, kw) = (
             self.heads.q * self.heads.dim,
             self.heads.kv * self.heads.dim,
         );
         // Column slices of the fused output: copies, except for a single row (an offset view
         // into `qkv`, a temporary of the caller's, so rotating it in place is harmless).
-        let q = qkv.narrow(1, 0, qw)?.contiguous()?;
-        let k = qkv.narrow(1, qw, kw)?.contiguous()?;
+        let mut q = qkv.narrow(1, 0, qw)?.contiguous()?;
+        let mut k = qkv.narrow(1, qw, kw)?.contiguous()?;
         let v = qkv.narrow(1, qw + kw, kw)?.contiguous()?;
+        let mut caches = None;
+        if let Some([q_norm, k_norm]) = &self.qk_norms {
+            let (qn, q_cache) = q_norm.forward_pieces(&q, self.heads.dim)?;
+            let (kn, k_cache) = k_norm.forward_pieces(&k, self.heads.dim)?;
+            (q, k) = (qn, kn);
+            caches = Some([q_cache, k_cache]);
+        }
         for (t, width) in [(&q, qw), (&k, kw)] {
             modify(t, |data| rope.rotate(data, width, positions, false))?;
         }
-        Ok([q, k, v])
+        Ok(([q, k, v], caches))
+    }
+
+    /// The attention branch's output projection, normalised when the model says so; then the
+    /// residual sum.
+    fn attention_out(&self, x: &Tensor, attn: &Tensor, pass: Pass) -> Result<BranchOut> {
+        let (o_out, o) = self.o_proj.forward(attn, pass)?;
+        let (o_out, norm) = out_norm(&self.attn_out_norm, o_out)?;
+        Ok(((x + o_out)?, o, norm))
+    }
+
+    /// The MLP branch on the residual stream `mid`, then the residual sum.
+    fn mlp(&self, mid: &Tensor, pass: Pass) -> Result<(Tensor, MlpCache)> {
+        let (normed, norm2) = self.post_norm.forward(mid)?;
+        let (gu, gate_up) = self.gate_up.forward(&normed, pass)?;
+        drop(normed);
+        let act = swiglu::forward(&gu, self.activation)?;
+        let (down_out, down) = self.down.forward(&act, pass)?;
+        let (down_out, mlp_out_norm) = out_norm(&self.mlp_out_norm, down_out)?;
+        Ok((
+            (mid + down_out)?,
+            MlpCache {
+                norm2,
+                gate_up,
+                gu,
+                down,
+                mlp_out_norm,
+            },
+        ))
     }
 
     /// The training forward pass over packed sequences `spans` (each attending to itself).
@@ -154,32 +253,29 @@ impl Block {
         let (normed, norm1) = self.input_norm.forward(x)?;
         let (qkv_out, qkv) = self.qkv.forward(&normed, pass)?;
         drop(normed);
-        let [q, k, v] = self.split_rotate(&qkv_out, positions, rope)?;
+        let ([q, k, v], qk_norms) = self.split_rotate(&qkv_out, positions, rope)?;
         drop(qkv_out);
         let (attn, lse) = attention::forward(&q, &k, &v, spans, self.heads)?;
-        let (o_out, o) = self.o_proj.forward(&attn, pass)?;
-        let mid = (x + o_out)?;
-        let (normed, norm2) = self.post_norm.forward(&mid)?;
-        let (gu, gate_up) = self.gate_up.forward(&normed, pass)?;
-        drop(normed);
-        let act = swiglu::forward(&gu)?;
-        let (down_out, down) = self.down.forward(&act, pass)?;
-        let out = (&mid + down_out)?;
+        let (mid, o, attn_out_norm) = self.attention_out(x, &attn, pass)?;
+        let (out, mlp) = self.mlp(&mid, pass)?;
         Ok((
             out,
             BlockCache {
                 norm1,
                 qkv,
+                qk_norms,
                 q,
                 k,
                 v,
                 lse,
                 attn,
                 o,
-                norm2,
-                gate_up,
-                gu,
-                down,
+                attn_out_norm,
+                norm2: mlp.norm2,
+                gate_up: mlp.gate_up,
+                gu: mlp.gu,
+                down: mlp.down,
+                mlp_out_norm: mlp.mlp_out_norm,
             },
         ))
     }
@@ -199,8 +295,10 @@ impl Block {
             t.ok_or_else(|| candle_core::Error::Msg("missing input gradient".into()))
         };
         // MLP branch.
-        let d_act = need(self.down.backward(&cache.down, dy, grads, true)?)?;
-        let d_gu = swiglu::backward(&cache.gu, &d_act)?;
+        let d_down = out_norm_backward(&self.mlp_out_norm, &cache.mlp_out_norm, dy, grads)?;
+        let d_act = need(self.down.backward(&cache.down, &d_down, grads, true)?)?;
+        drop(d_down);
+        let d_gu = swiglu::backward(&cache.gu, &d_act, self.activation)?;
         drop(d_act);
         let d_normed = need(self.gate_up.backward(&cache.gate_up, &d_gu, grads, true)?)?;
         drop(d_gu);
@@ -208,7 +306,9 @@ impl Block {
         drop(d_normed);
         let d_mid = add_into(d_mid, dy)?;
         // Attention branch.
-        let d_attn = need(self.o_proj.backward(&cache.o, &d_mid, grads, true)?)?;
+        let d_o = out_norm_backward(&self.attn_out_norm, &cache.attn_out_norm, &d_mid, grads)?;
+        let d_attn = need(self.o_proj.backward(&cache.o, &d_o, grads, true)?)?;
+        drop(d_o);
         let (dq, dk, dv) = attention::backward(
             &cache.q,
             &cache.k,
@@ -227,6 +327,13 @@ impl Block {
         for (t, width) in [(&dq, qw), (&dk, kw)] {
             modify(t, |data| rope.rotate(data, width, positions, true))?;
         }
+        let (dq, dk) = match (&self.qk_norms, &cache.qk_norms) {
+            (Some([q_norm, k_norm]), Some([q_cache, k_cache])) => (
+                q_norm.backward_pieces(q_cache, &dq, self.heads.dim, grads)?,
+                k_norm.backward_pieces(k_cache, &dk, self.heads.dim, grads)?,
+            ),
+            _ => (dq, dk),
+        };
         let d_qkv = Tensor::cat(&[&dq, &dk, &dv], 1)?;
         drop((dq, dk, dv));
         let d_normed = need(self.qkv.backward(&cache.qkv, &d_qkv, grads, true)?)?;
@@ -250,7 +357,7 @@ impl Block {
     ) -> Result<Tensor> {
         let (normed, _) = self.input_norm.forward(x)?;
         let (qkv_out, _) = self.qkv.forward(&normed, Pass::EVAL)?;
-        let [q, k, v] = self.split_rotate(&qkv_out, positions, rope)?;
+        let ([q, k, v], _) = self.split_rotate(&qkv_out, positions, rope)?;
         let kw = self.heads.kv * self.heads.dim;
         {
             let (k, v) = (view(&k)?, view(&v)?);
@@ -292,12 +399,44 @@ impl Block {
             let values = tensor(values, (total, kw))?;
             attention::forward(&q, &keys, &values, &spans, self.heads)?.0
         };
-        let (o_out, _) = self.o_proj.forward(&attn, Pass::EVAL)?;
-        let mid = (x + o_out)?;
-        let (normed, _) = self.post_norm.forward(&mid)?;
-        let (gu, _) = self.gate_up.forward(&normed, Pass::EVAL)?;
-        let (down_out, _) = self.down.forward(&swiglu::forward(&gu)?, Pass::EVAL)?;
-        &mid + down_out
+        let (mid, _, _) = self.attention_out(x, &attn, Pass::EVAL)?;
+        Ok(self.mlp(&mid, Pass::EVAL)?.0)
+    }
+}
+
+/// A branch's residual sum, its output projection's cache and its output norm's cache.
+type BranchOut = (Tensor, LinearCache, Option<NormCache>);
+
+/// What the MLP branch's backward pass needs.
+struct MlpCache {
+    norm2: NormCache,
+    gate_up: LinearCache,
+    gu: Tensor,
+    down: LinearCache,
+    mlp_out_norm: Option<NormCache>,
+}
+
+/// `y` through a branch's output norm, when there is one.
+fn out_norm(norm: &Option<RmsNorm>, y: Tensor) -> Result<(Tensor, Option<NormCache>)> {
+    match norm {
+        Some(norm) => {
+            let (out, cache) = norm.forward(&y)?;
+            Ok((out, Some(cache)))
+        }
+        None => Ok((y, None)),
+    }
+}
+
+/// The gradient through a branch's output norm (`dy` itself when there is none).
+fn out_norm_backward(
+    norm: &Option<RmsNorm>,
+    cache: &Option<NormCache>,
+    dy: &Tensor,
+    grads: &mut Grads,
+) -> Result<Tensor> {
+    match (norm, cache) {
+        (Some(norm), Some(cache)) => norm.backward(cache, dy, grads),
+        _ => Ok(dy.clone()),
     }
 }
 

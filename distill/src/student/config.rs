@@ -29,10 +29,19 @@ pub enum RopeKind {
     },
 }
 
-/// A Llama-family decoder (Llama, or Qwen2 with query/key/value biases).
+/// The activation of the MLP's gate (`act(gate) * up`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `x * sigmoid(x)` (Llama, Qwen, Mistral).
+    Silu,
+    /// GELU, tanh approximation (Gemma's `gelu_pytorch_tanh`).
+    GeluTanh,
+}
+
+/// A decoder of one of [`Architecture`]'s families.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Llama or Qwen2.
+    /// The family (Llama, Qwen2, Qwen3, Mistral, Gemma 3).
     pub architecture: Architecture,
     /// Width of the residual stream.
     pub hidden_size: usize,
@@ -64,12 +73,29 @@ pub struct Config {
     pub mlp_bias: bool,
     /// `lm_head` is the embedding matrix.
     pub tie_word_embeddings: bool,
+    /// The MLP's gate activation.
+    pub activation: Activation,
+    /// Query/key dot products are multiplied by this (`1/sqrt(head_dim)`; Gemma 3:
+    /// `1/sqrt(query_pre_attn_scalar)`).
+    pub attention_scale: f64,
+    /// Gemma 3: attention scores become `cap * tanh(score / cap)` before the softmax.
+    pub attn_softcap: Option<f64>,
+    /// Gemma 3: logits become `cap * tanh(logit / cap)`.
+    pub final_softcap: Option<f64>,
+    /// Keys a sliding-window layer attends to, its own position included (transformers: key
+    /// `j` is visible from query `i` when `i - window < j <= i`).
+    pub sliding_window: Option<usize>,
+    /// Which layers attend through the window (all of them for Mistral; Gemma 3 alternates).
+    pub sliding_layers: Vec<bool>,
+    /// Gemma 3: RoPE base of the sliding-window layers (no scaling).
+    pub local_rope_theta: Option<f64>,
 }
 
 impl Config {
     /// The student config of a checkpoint config; `path` names the file in errors. Fails on an
-    /// architecture other than Llama/Qwen2, an activation other than SiLU, or a rope scaling
-    /// this trainer does not implement.
+    /// architecture other than those of [`Architecture`], an activation other than SiLU (GELU-tanh
+    /// for Gemma 3), Qwen's layer-dependent sliding window, or a rope scaling this trainer does
+    /// not implement.
     pub fn from_model_config(config: &ModelConfig, path: &Path) -> Result<Config> {
         let architecture = config.architecture(path)?;
         let bad = |field: &str, message: String| {
@@ -79,23 +105,80 @@ impl Config {
                 message,
             })
         };
-        if config.hidden_act != "silu" {
+        let activation = if architecture == Architecture::Gemma3 {
+            let name = config.extra_field::<String>("hidden_activation", path)?;
+            match name.as_deref().unwrap_or("gelu_pytorch_tanh") {
+                "gelu_pytorch_tanh" => Activation::GeluTanh,
+                other => {
+                    return Err(bad(
+                        "hidden_activation",
+                        format!("`{other}` is not supported (only gelu_pytorch_tanh)"),
+                    ))
+                }
+            }
+        } else if config.hidden_act == "silu" {
+            Activation::Silu
+        } else {
             return Err(bad(
                 "hidden_act",
                 format!("`{}` is not supported (only silu)", config.hidden_act),
             ));
-        }
+        };
         if config
-            .extra
-            .get("use_sliding_window")
-            .and_then(|v| v.as_bool())
+            .extra_field::<bool>("use_sliding_window", path)?
             .unwrap_or(false)
         {
             return Err(bad(
                 "use_sliding_window",
-                "sliding-window attention is not supported".to_string(),
+                "Qwen's layer-dependent sliding window (max_window_layers) is not supported"
+                    .to_string(),
             ));
         }
+        let layers = config.num_hidden_layers;
+        let (sliding_window, sliding_layers) = match architecture {
+            Architecture::Mistral => {
+                let window = config.extra_field::<usize>("sliding_window", path)?;
+                (window, vec![window.is_some(); layers])
+            }
+            Architecture::Gemma3 => {
+                let window = config
+                    .extra_field::<usize>("sliding_window", path)?
+                    .ok_or_else(|| bad("sliding_window", "missing".to_string()))?;
+                (Some(window), gemma3_sliding_layers(config, path)?)
+            }
+            _ => (None, vec![false; layers]),
+        };
+        if sliding_window == Some(0) {
+            return Err(bad("sliding_window", "must be at least 1".to_string()));
+        }
+        let gemma = architecture == Architecture::Gemma3;
+        let softcap = |key: &str| -> Result<Option<f64>> {
+            let cap = if gemma {
+                config.extra_field::<f64>(key, path)?
+            } else {
+                None
+            };
+            match cap {
+                Some(c) if c <= 0.0 => Err(bad(key, format!("{c} is not a positive cap"))),
+                _ => Ok(cap),
+            }
+        };
+        let attention_scale = match gemma {
+            true => config
+                .extra_field::<f64>("query_pre_attn_scalar", path)?
+                .unwrap_or(256.0),
+            false => config.head_dim() as f64,
+        }
+        .powf(-0.5);
+        let local_rope_theta = match gemma {
+            true => Some(
+                config
+                    .extra_field::<f64>("rope_local_base_freq", path)?
+                    .unwrap_or(10_000.0),
+            ),
+            false => None,
+        };
+
         let rope = match &config.rope_scaling {
             None => RopeKind::Default,
             Some(scaling) => {
@@ -146,7 +229,19 @@ impl Config {
             o_bias: architecture.o_bias(config),
             mlp_bias: config.mlp_bias,
             tie_word_embeddings: config.tie_word_embeddings,
+            activation,
+            attention_scale,
+            attn_softcap: softcap("attn_logit_softcapping")?,
+            final_softcap: softcap("final_logit_softcapping")?,
+            sliding_window,
+            sliding_layers,
+            local_rope_theta,
         })
+    }
+
+    /// Whether layer `layer` attends through the sliding window.
+    pub fn is_sliding(&self, layer: usize) -> bool {
+        self.sliding_window.is_some() && self.sliding_layers.get(layer).copied().unwrap_or(false)
     }
 
     /// Width of the query projection (`num_heads * head_dim`).
@@ -159,14 +254,17 @@ impl Config {
         self.num_kv_heads * self.head_dim
     }
 
+    /// Rotary inverse frequencies of the sliding-window layers, when they have their own base
+    /// (Gemma 3; unscaled).
+    pub fn local_inv_freq(&self) -> Option<Vec<f32>> {
+        self.local_rope_theta
+            .map(|theta| default_inv_freq(theta, self.head_dim))
+    }
+
     /// Rotary inverse frequencies (radians per position), one per pair of head dimensions,
     /// computed in `f32` as transformers does.
     pub fn inv_freq(&self) -> Vec<f32> {
-        let d = self.head_dim;
-        let base = self.rope_theta as f32;
-        let default: Vec<f32> = (0..d / 2)
-            .map(|i| 1.0 / base.powf((2 * i) as f32 / d as f32))
-            .collect();
+        let default = default_inv_freq(self.rope_theta, self.head_dim);
         match self.rope {
             RopeKind::Default => default,
             RopeKind::Linear { factor } => default.iter().map(|f| f / factor as f32).collect(),
@@ -202,10 +300,27 @@ impl Config {
 
     /// The config as a checkpoint `config.json` would state it (for tiny random test models).
     pub fn to_model_config(&self) -> ModelConfig {
-        let (architectures, model_type) = match self.architecture {
-            Architecture::Llama => ("LlamaForCausalLM", "llama"),
-            Architecture::Qwen2 => ("Qwen2ForCausalLM", "qwen2"),
-        };
+        let (architectures, model_type) = self.architecture.hf_names();
+        let mut extra = serde_json::Map::new();
+        let gemma = self.architecture == Architecture::Gemma3;
+        if gemma {
+            extra.insert("hidden_activation".into(), "gelu_pytorch_tanh".into());
+            let scalar = self.attention_scale.powi(-2).round();
+            extra.insert("query_pre_attn_scalar".into(), scalar.into());
+            extra.insert("attn_logit_softcapping".into(), self.attn_softcap.into());
+            extra.insert("final_logit_softcapping".into(), self.final_softcap.into());
+            extra.insert("rope_local_base_freq".into(), self.local_rope_theta.into());
+            let types: Vec<&str> = (0..self.num_layers)
+                .map(|l| match self.is_sliding(l) {
+                    true => "sliding_attention",
+                    false => "full_attention",
+                })
+                .collect();
+            extra.insert("layer_types".into(), types.into());
+        }
+        if gemma || self.architecture == Architecture::Mistral {
+            extra.insert("sliding_window".into(), self.sliding_window.into());
+        }
         ModelConfig {
             architectures: vec![architectures.to_string()],
             model_type: model_type.to_string(),
@@ -224,13 +339,64 @@ impl Config {
             eos_token_id: None,
             pad_token_id: None,
             tie_word_embeddings: self.tie_word_embeddings,
-            attention_bias: self.architecture == Architecture::Llama && self.qkv_bias,
+            attention_bias: match self.architecture {
+                Architecture::Qwen2 | Architecture::Mistral => false,
+                _ => self.qkv_bias,
+            },
             mlp_bias: self.mlp_bias,
             torch_dtype: Some("float32".to_string()),
             hidden_act: "silu".to_string(),
-            extra: Default::default(),
+            extra,
         }
     }
+}
+
+/// transformers' default rotary inverse frequencies of base `theta` over heads of width `dim`,
+/// in `f32`.
+fn default_inv_freq(theta: f64, dim: usize) -> Vec<f32> {
+    let base = theta as f32;
+    (0..dim / 2)
+        .map(|i| 1.0 / base.powf((2 * i) as f32 / dim as f32))
+        .collect()
+}
+
+/// Which of a Gemma 3 config's layers are sliding-window layers: its `layer_types` when stated
+/// (transformers 5.x), else every layer but each `sliding_window_pattern`-th (4.x; default 6).
+fn gemma3_sliding_layers(config: &ModelConfig, path: &Path) -> Result<Vec<bool>> {
+    let bad = |field: &str, message: String| {
+        Error::Checkpoint(checkpoint::Error::Config {
+            path: path.to_path_buf(),
+            field: field.to_string(),
+            message,
+        })
+    };
+    let layers = config.num_hidden_layers;
+    if let Some(types) = config.extra_field::<Vec<String>>("layer_types", path)? {
+        if types.len() != layers {
+            return Err(bad(
+                "layer_types",
+                format!("{} entries for {layers} layers", types.len()),
+            ));
+        }
+        return types
+            .iter()
+            .map(|t| match t.as_str() {
+                "sliding_attention" => Ok(true),
+                "full_attention" => Ok(false),
+                other => Err(bad(
+                    "layer_types",
+                    format!("`{other}` is not sliding_attention or full_attention"),
+                )),
+            })
+            .collect();
+    }
+    let pattern = config
+        .extra_field::<usize>("sliding_window_pattern", path)?
+        .unwrap_or(6);
+    if pattern == 0 {
+        return Err(bad("sliding_window_pattern", "must be at least 1".into()));
+    }
+    Ok((0..layers).map(|l| (l + 1) % pattern != 0).collect())
 }
 
 #[cfg(test)]

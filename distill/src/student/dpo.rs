@@ -12,7 +12,6 @@ use super::batch::Packed;
 use super::examples::{load_dpo, DataSummary};
 use super::export::Base;
 use super::grads::Grads;
-use super::head;
 use super::linear::Pass;
 use super::model::{token_logprobs, Llama};
 use super::objective::{Objective, StepStats};
@@ -228,7 +227,7 @@ pub fn dpo_step(
             seed: seed.wrapping_mul(0x0100_0000_01b3).wrapping_add(i as u64),
         };
         let (rows, acts) = model.forward_rows(packed, pass)?;
-        let first = head::run(model.head_weight(), &rows, &packed.targets, None, grads)?;
+        let first = model.head().run(&rows, &packed.targets, None, grads)?;
         let policy = sum_by_sequence(&first.logprobs, packed);
         // dL/dπ per sequence.
         let mut seq_coef = vec![0f64; packed.spans.len()];

@@ -26,7 +26,6 @@ use super::grpo_math::{
     advantages, kl_k3, soft_min_reward, step_reward, token_loss, verifiable_reward, Advantage,
     SOFT_MIN_TEMPERATURE,
 };
-use super::head;
 use super::linear::Pass;
 use super::model::{token_logprobs, Llama};
 use super::objective::{Objective, StepStats};
@@ -172,7 +171,7 @@ pub fn grpo_step(
             seed: seed.wrapping_mul(0x0100_0000_01b3).wrapping_add(i as u64),
         };
         let (rows, acts) = model.forward_rows(packed, pass)?;
-        let first = head::run(model.head_weight(), &rows, &packed.targets, None, grads)?;
+        let first = model.head().run(&rows, &packed.targets, None, grads)?;
         let mut coefs = Vec::with_capacity(packed.targets.len());
         for (t, (&lp, &s)) in first
             .logprobs

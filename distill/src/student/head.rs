@@ -1,5 +1,5 @@
 //! The language-model head and its loss, fused: for the rows that have a target token, logits
-//! `x W^T`, log-softmax, the target's log-probability, and (when the caller says how the loss
+//! `x W^T` (soft-capped for Gemma 3), log-softmax, the target's log-probability, and (when the caller says how the loss
 //! depends on each log-probability) the logits' gradient written over the logits, then the
 //! input and weight gradients. Only rows with a target are computed (prompt tokens of an SFT
 //! example need no logits), in blocks of rows that bound the logits' memory.
@@ -23,11 +23,46 @@ pub struct HeadOutput {
     pub d_input: Option<Tensor>,
 }
 
+/// The output head: the weight `[vocab, hidden]` and the logits' soft cap, if any.
+#[derive(Debug, Clone, Copy)]
+pub struct Head<'a> {
+    /// `[vocab, hidden]` (the embeddings when tied).
+    pub weight: &'a Tensor,
+    /// Logits become `cap * tanh(logit / cap)` (Gemma 3's `final_logit_softcapping`).
+    pub softcap: Option<f32>,
+}
+
+impl Head<'_> {
+    /// Runs the head over `x` (`[rows, hidden]`) with one target token per row: see [`run`].
+    pub fn run(
+        &self,
+        x: &Tensor,
+        targets: &[u32],
+        coef: Option<&[f32]>,
+        grads: &mut Grads,
+    ) -> Result<HeadOutput> {
+        run(self.weight, self.softcap, x, targets, coef, grads)
+    }
+
+    /// The logits `[rows, vocab]` of `x` (`[rows, hidden]`), soft-capped when the model caps them.
+    pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        let logits = matmul_nt(x, self.weight)?;
+        if let Some(cap) = self.softcap {
+            modify(&logits, |data| {
+                data.par_iter_mut()
+                    .for_each(|v| *v = cap * (*v / cap).tanh())
+            })?;
+        }
+        Ok(logits)
+    }
+}
+
 /// Runs the head `weight` (`[vocab, hidden]`) over `x` (`[rows, hidden]`) with one target token
-/// per row. With `coef` (`dL/dlogp` of each row) it also returns `dL/dx` and accumulates
-/// `dL/dW` into `grads` when the head is trained.
-pub fn run(
+/// per row, the logits capped at `softcap`. With `coef` (`dL/dlogp` of each row) it also
+/// returns `dL/dx` and accumulates `dL/dW` into `grads` when the head is trained.
+fn run(
     weight: &Tensor,
+    softcap: Option<f32>,
     x: &Tensor,
     targets: &[u32],
     coef: Option<&[f32]>,
@@ -56,6 +91,16 @@ pub fn run(
                 .zip(out.par_iter_mut())
                 .enumerate()
                 .for_each(|(i, (row, logprob))| {
+                    // Soft-capping: the capped logits, and `1 - tanh²` for the gradient.
+                    let cap_slope: Option<Vec<f32>> = softcap.map(|cap| {
+                        row.iter_mut()
+                            .map(|v| {
+                                let t = (*v / cap).tanh();
+                                *v = cap * t;
+                                1.0 - t * t
+                            })
+                            .collect()
+                    });
                     let target = targets[i] as usize;
                     let picked = row[target];
                     let max = row_max(row);
@@ -74,6 +119,9 @@ pub fn run(
                         let scale = -coef[i] / sum;
                         row.iter_mut().for_each(|v| *v *= scale);
                         row[target] += coef[i];
+                        if let Some(slope) = &cap_slope {
+                            row.iter_mut().zip(slope).for_each(|(v, s)| *v *= s);
+                        }
                     }
                 })
         })?;
@@ -101,11 +149,6 @@ fn row_max(row: &[f32]) -> f32 {
         }
     }
     lanes.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v))
-}
-
-/// The logits of every vocabulary entry for each row of `x` (inference), `[rows, vocab]`.
-pub fn logits(weight: &Tensor, x: &Tensor) -> Result<Tensor> {
-    matmul_nt(x, weight)
 }
 
 /// The index of the largest logit of a row (the first one on ties), for greedy decoding.

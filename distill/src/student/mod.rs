@@ -1,6 +1,6 @@
-//! The student trainer (candle): a Llama/Qwen2 decoder with a hand-written backward pass, SFT,
-//! DPO, PRM and GRPO objectives, LoRA or full fine-tuning, AdamW, resumable runs, and the export into the
-//! checkpoint layout `r2l serve` loads.
+//! The student trainer (candle): a Llama, Qwen2, Qwen3, Mistral or Gemma 3 decoder with a
+//! hand-written backward pass, SFT, DPO, PRM and GRPO objectives, LoRA or full fine-tuning, AdamW,
+//! resumable runs, and the export into the checkpoint layout `r2l serve` loads.
 //!
 //! candle-nn's fused ops (`rms_norm`, `softmax_last_dim`, `rope`) have no backward pass, and
 //! candle's autograd computes every matmul's weight gradient (frozen ones too) and materialises

@@ -1,4 +1,4 @@
-//! The student: a Llama-family decoder written candle-style (`Config` + `new(cfg, vb)`), with a
+//! The student: a Llama-family decoder (Llama, Qwen2, Qwen3, Mistral, Gemma 3) written candle-style (`Config` + `new(cfg, vb)`), with a
 //! training forward pass that keeps what its hand-written backward pass needs, and an inference
 //! forward pass over a KV cache the caller owns.
 
@@ -13,6 +13,7 @@ use super::batch::Packed;
 use super::block::{Block, BlockCache, LayerCache};
 use super::config::Config;
 use super::grads::Grads;
+use super::head::Head;
 use super::linear::Pass;
 use super::lora::LoraConfig;
 use super::norm::{NormCache, RmsNorm};
@@ -28,7 +29,7 @@ pub enum Tuning {
     Lora(LoraConfig),
 }
 
-/// A Llama or Qwen2 decoder.
+/// A Llama-family decoder (the name of the family's first member).
 #[derive(Debug, Clone)]
 pub struct Llama {
     /// Hyper-parameters.
@@ -42,6 +43,11 @@ pub struct Llama {
     /// Output head `[vocab, hidden]`, when not tied to the embeddings.
     pub lm_head: Option<Tensor>,
     rope: Rope,
+    /// Gemma 3: the RoPE of the sliding-window blocks (their own base).
+    local_rope: Option<Rope>,
+    /// Gemma 3: embeddings are multiplied by `sqrt(hidden)` (rounded to `f32` as transformers
+    /// does).
+    embed_scale: Option<f32>,
 }
 
 /// The training forward pass's saved activations.
@@ -90,7 +96,9 @@ impl Llama {
         let blocks = (0..cfg.num_layers)
             .map(|i| Block::new(cfg, vb.pp(format!("model.layers.{i}")), i, lora, seed))
             .collect::<Result<Vec<_>>>()?;
-        let norm = RmsNorm::new(h, cfg.rms_norm_eps, vb.pp("model.norm"))?;
+        let gemma = cfg.architecture == checkpoint::Architecture::Gemma3;
+        let shift = if gemma { 1.0 } else { 0.0 };
+        let norm = RmsNorm::new(h, cfg.rms_norm_eps, shift, vb.pp("model.norm"))?;
         let lm_head = if cfg.tie_word_embeddings {
             None
         } else {
@@ -102,7 +110,11 @@ impl Llama {
             blocks,
             norm,
             lm_head,
-            rope: Rope::new(cfg, cfg.max_position_embeddings),
+            rope: Rope::new(cfg.inv_freq(), cfg.max_position_embeddings),
+            local_rope: cfg
+                .local_inv_freq()
+                .map(|f| Rope::new(f, cfg.max_position_embeddings)),
+            embed_scale: gemma.then(|| (h as f64).sqrt() as f32),
         })
     }
 
@@ -117,9 +129,20 @@ impl Llama {
         Llama::new(cfg, vb, lora, seed)
     }
 
-    /// The output head's weight (the embeddings when tied).
-    pub fn head_weight(&self) -> &Tensor {
-        self.lm_head.as_ref().unwrap_or(&self.embed)
+    /// The output head: its weight (the embeddings when tied) and the logits' soft cap.
+    pub fn head(&self) -> Head<'_> {
+        Head {
+            weight: self.lm_head.as_ref().unwrap_or(&self.embed),
+            softcap: self.cfg.final_softcap.map(|c| c as f32),
+        }
+    }
+
+    /// The RoPE of `block` (Gemma 3's sliding-window blocks have their own).
+    fn rope_of(&self, block: &Block) -> &Rope {
+        match (&self.local_rope, block.sliding) {
+            (Some(local), true) => local,
+            _ => &self.rope,
+        }
     }
 
     /// The tensors `tuning` updates, with stable names (for optimizer state and resume files).
@@ -142,14 +165,9 @@ impl Llama {
                 out.push(("model.embed_tokens.weight".to_string(), self.embed.clone()));
                 for (i, block) in self.blocks.iter().enumerate() {
                     let p = format!("model.layers.{i}");
-                    out.push((
-                        format!("{p}.input_layernorm.weight"),
-                        block.input_norm.weight.clone(),
-                    ));
-                    out.push((
-                        format!("{p}.post_attention_layernorm.weight"),
-                        block.post_norm.weight.clone(),
-                    ));
+                    for (name, norm) in block.norms() {
+                        out.push((format!("{p}.{name}.weight"), norm.weight.clone()));
+                    }
                     for (name, linear) in ["qkv", "o_proj", "gate_up", "down_proj"]
                         .iter()
                         .zip(block.linears())
@@ -176,7 +194,11 @@ impl Llama {
             candle_core::bail!("token id {bad} is outside the vocabulary of {vocab}");
         }
         let index = Tensor::from_slice(ids, ids.len(), &Device::Cpu)?;
-        self.embed.index_select(&index, 0)
+        let rows = self.embed.index_select(&index, 0)?;
+        match self.embed_scale {
+            Some(scale) => rows.affine(f64::from(scale), 0.0),
+            None => Ok(rows),
+        }
     }
 
     /// The training forward pass over packed sequences: the final normed hidden states
@@ -206,7 +228,8 @@ impl Llama {
                     .wrapping_add((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
                 ..pass
             };
-            let (out, cache) = block.forward(&x, spans, positions, &self.rope, layer_pass)?;
+            let rope = self.rope_of(block);
+            let (out, cache) = block.forward(&x, spans, positions, rope, layer_pass)?;
             caches.push(cache);
             x = out;
         }
@@ -240,13 +263,9 @@ impl Llama {
         coefs: &[f32],
         grads: &mut Grads,
     ) -> Result<Vec<f32>> {
-        let out = super::head::run(
-            self.head_weight(),
-            &rows,
-            &packed.targets,
-            Some(coefs),
-            grads,
-        )?;
+        let out = self
+            .head()
+            .run(&rows, &packed.targets, Some(coefs), grads)?;
         drop(rows);
         let d_rows = out
             .d_input
@@ -284,9 +303,12 @@ impl Llama {
             let cache = caches
                 .pop()
                 .ok_or_else(|| candle_core::Error::Msg("missing block activations".into()))?;
-            dx = block.backward(cache, &dx, spans, positions, &self.rope, grads)?;
+            dx = block.backward(cache, &dx, spans, positions, self.rope_of(block), grads)?;
         }
         if grads.wants(&self.embed) {
+            if let Some(scale) = self.embed_scale {
+                dx = dx.affine(f64::from(scale), 0.0)?;
+            }
             let d = view(&dx)?;
             grads.scatter_rows(&self.embed, &acts.ids, d.slice())?;
         }
@@ -333,13 +355,13 @@ impl Llama {
         for (b, block) in self.blocks.iter().enumerate() {
             let mut layers: Vec<&mut LayerCache> =
                 caches.iter_mut().map(|c| &mut c.layers[b]).collect();
-            x = block.forward_cached(&x, &positions, &self.rope, &mut layers, counts)?;
+            x = block.forward_cached(&x, &positions, self.rope_of(block), &mut layers, counts)?;
         }
         for (cache, &n) in caches.iter_mut().zip(counts) {
             cache.len += n;
         }
         let (hidden, _) = self.norm.forward(&x)?;
-        super::head::logits(self.head_weight(), &hidden)
+        self.head().logits(&hidden)
     }
 
     /// Every weight under its Hugging Face name, LoRA adapters merged in (the export).
@@ -348,14 +370,9 @@ impl Llama {
         out.insert("model.embed_tokens.weight".to_string(), self.embed.clone());
         for (i, block) in self.blocks.iter().enumerate() {
             let p = format!("model.layers.{i}");
-            out.insert(
-                format!("{p}.input_layernorm.weight"),
-                block.input_norm.weight.clone(),
-            );
-            out.insert(
-                format!("{p}.post_attention_layernorm.weight"),
-                block.post_norm.weight.clone(),
-            );
+            for (name, norm) in block.norms() {
+                out.insert(format!("{p}.{name}.weight"), norm.weight.clone());
+            }
             for linear in block.linears() {
                 for (name, weight, bias) in linear.merged_parts()? {
                     out.insert(format!("{name}.weight"), weight);
@@ -398,13 +415,9 @@ pub fn token_logprobs(model: &Llama, packed: &Packed) -> Result<Vec<f32>> {
         return Ok(Vec::new());
     }
     let (rows, _) = model.forward_rows(packed, Pass::EVAL)?;
-    let out = super::head::run(
-        model.head_weight(),
-        &rows,
-        &packed.targets,
-        None,
-        &mut Grads::default(),
-    )?;
+    let out = model
+        .head()
+        .run(&rows, &packed.targets, None, &mut Grads::default())?;
     Ok(out.logprobs)
 }
 

@@ -1,4 +1,5 @@
-//! RMSNorm: `y = x / sqrt(mean(x²) + eps) * weight`, forward and backward.
+//! RMSNorm: `y = x / sqrt(mean(x²) + eps) * (shift + weight)`, forward and backward (`shift`
+//! is 0, or 1 for Gemma's norms, which store the scale's offset from one).
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
@@ -13,6 +14,7 @@ pub struct RmsNorm {
     /// The per-channel scale, `[width]`.
     pub weight: Tensor,
     eps: f32,
+    shift: f32,
 }
 
 /// What the backward pass needs from the forward pass.
@@ -23,12 +25,40 @@ pub struct NormCache {
 }
 
 impl RmsNorm {
-    /// Loads `weight` of width `size`.
-    pub fn new(size: usize, eps: f64, vb: VarBuilder) -> Result<RmsNorm> {
+    /// Loads `weight` of width `size`; the scale is `shift + weight`.
+    pub fn new(size: usize, eps: f64, shift: f32, vb: VarBuilder) -> Result<RmsNorm> {
         Ok(RmsNorm {
             weight: vb.get(size, "weight")?,
             eps: eps as f32,
+            shift,
         })
+    }
+
+    /// The scale `shift + weight`.
+    fn scale(&self) -> Result<Vec<f32>> {
+        let ws = view(&self.weight)?;
+        Ok(ws.slice().iter().map(|w| self.shift + w).collect())
+    }
+
+    /// [`RmsNorm::forward`] on each `width`-wide piece of the rows of `x` (one attention head
+    /// each: Qwen3's and Gemma 3's query/key norms).
+    pub fn forward_pieces(&self, x: &Tensor, width: usize) -> Result<(Tensor, NormCache)> {
+        let (rows, total) = x.dims2()?;
+        let (out, cache) = self.forward(&x.reshape((rows * total / width, width))?)?;
+        Ok((out.reshape((rows, total))?, cache))
+    }
+
+    /// The backward pass of [`RmsNorm::forward_pieces`].
+    pub fn backward_pieces(
+        &self,
+        cache: &NormCache,
+        dy: &Tensor,
+        width: usize,
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
+        let (rows, total) = dy.dims2()?;
+        let dy = dy.reshape((rows * total / width, width))?;
+        self.backward(cache, &dy, grads)?.reshape((rows, total))
     }
 
     /// Normalises each row of `x` (`[rows, width]`).
@@ -36,8 +66,8 @@ impl RmsNorm {
         let (rows, width) = x.dims2()?;
         let (out, rstd) = {
             let xs = view(x)?;
-            let ws = view(&self.weight)?;
-            let (xs, ws) = (xs.slice(), ws.slice());
+            let ws = self.scale()?;
+            let (xs, ws) = (xs.slice(), ws.as_slice());
             let mut out = vec![0f32; rows * width];
             let mut rstd = vec![0f32; rows];
             out.par_chunks_mut(width * ROW_BLOCK)
@@ -72,8 +102,8 @@ impl RmsNorm {
         let (dx, dw) = {
             let xs = view(&cache.input)?;
             let dys = view(dy)?;
-            let ws = view(&self.weight)?;
-            let (xs, dys, ws) = (xs.slice(), dys.slice(), ws.slice());
+            let ws = self.scale()?;
+            let (xs, dys, ws) = (xs.slice(), dys.slice(), ws.as_slice());
             let mut dx = vec![0f32; rows * width];
             let partials: Vec<Vec<f32>> = dx
                 .par_chunks_mut(width * ROW_BLOCK)

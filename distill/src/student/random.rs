@@ -8,12 +8,20 @@ use checkpoint::Architecture;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::config::{Config, RopeKind};
+use super::config::{Activation, Config, RopeKind};
 use super::tensor::tensor;
 
 /// A two-block model: hidden 16, MLP 24, 4 query heads over 2 key/value heads of width 4,
-/// vocabulary 40, untied head. Qwen2 gets its query/key/value biases.
+/// vocabulary 40, untied head. Each family gets what sets it apart: Qwen2 its query/key/value
+/// biases, Qwen3 its query/key norms, Mistral a 3-token sliding window, Gemma 3 all of its
+/// features (window on the first block only, its own RoPE base there, GELU, soft-capped scores
+/// and logits, an attention scale from `query_pre_attn_scalar`).
 pub fn tiny_config(architecture: Architecture) -> Config {
+    let gemma = architecture == Architecture::Gemma3;
+    let window = match architecture {
+        Architecture::Mistral | Architecture::Gemma3 => Some(3),
+        _ => None,
+    };
     Config {
         architecture,
         hidden_size: 16,
@@ -31,6 +39,20 @@ pub fn tiny_config(architecture: Architecture) -> Config {
         o_bias: false,
         mlp_bias: false,
         tie_word_embeddings: false,
+        activation: if gemma {
+            Activation::GeluTanh
+        } else {
+            Activation::Silu
+        },
+        attention_scale: if gemma { 1.0 / 3.0 } else { 0.5 },
+        attn_softcap: gemma.then_some(2.0),
+        final_softcap: gemma.then_some(3.0),
+        sliding_window: window,
+        sliding_layers: match architecture {
+            Architecture::Gemma3 => vec![true, false],
+            _ => vec![window.is_some(); 2],
+        },
+        local_rope_theta: gemma.then_some(100.0),
     }
 }
 
@@ -52,10 +74,22 @@ pub fn random_weights(cfg: &Config, seed: u64, scale: f32) -> Result<HashMap<Str
     for l in 0..cfg.num_layers {
         let p = format!("model.layers.{l}");
         out.insert(format!("{p}.input_layernorm.weight"), draw(&[h], 1.0)?);
-        out.insert(
-            format!("{p}.post_attention_layernorm.weight"),
-            draw(&[h], 1.0)?,
-        );
+        let mut norms = vec![("post_attention_layernorm", h)];
+        if cfg.architecture.qk_norm() {
+            norms.extend([
+                ("self_attn.q_norm", cfg.head_dim),
+                ("self_attn.k_norm", cfg.head_dim),
+            ]);
+        }
+        if cfg.architecture == Architecture::Gemma3 {
+            norms.extend([
+                ("pre_feedforward_layernorm", h),
+                ("post_feedforward_layernorm", h),
+            ]);
+        }
+        for (name, width) in norms {
+            out.insert(format!("{p}.{name}.weight"), draw(&[width], 1.0)?);
+        }
         for (name, rows, cols) in [
             ("self_attn.q_proj", qw, h),
             ("self_attn.k_proj", kw, h),

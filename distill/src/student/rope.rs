@@ -3,7 +3,6 @@
 
 use rayon::prelude::*;
 
-use super::config::Config;
 use super::tensor::ROW_BLOCK;
 
 /// Cosine and sine tables, `[positions, head_dim / 2]`, grown on demand.
@@ -16,11 +15,12 @@ pub struct Rope {
 }
 
 impl Rope {
-    /// Tables for the first `positions` positions of `cfg`.
-    pub fn new(cfg: &Config, positions: usize) -> Rope {
+    /// Tables for the first `positions` positions, at inverse frequencies `inv_freq` (one per
+    /// pair of head dimensions).
+    pub fn new(inv_freq: Vec<f32>, positions: usize) -> Rope {
         let mut rope = Rope {
-            inv_freq: cfg.inv_freq(),
-            half: cfg.head_dim / 2,
+            half: inv_freq.len(),
+            inv_freq,
             cos: Vec::new(),
             sin: Vec::new(),
         };
@@ -79,7 +79,7 @@ mod tests {
     #[test]
     fn inverse_rotation_undoes_the_rotation_and_keeps_norms() {
         let cfg = tiny_config();
-        let rope = Rope::new(&cfg, 8);
+        let rope = Rope::new(cfg.inv_freq(), 8);
         let width = cfg.q_width();
         let original: Vec<f32> = (0..3 * width).map(|i| (i as f32 * 0.37).sin()).collect();
         let positions = [0, 5, 7];

@@ -6,6 +6,7 @@ mod agentark;
 mod debate;
 mod r2l;
 mod solvers;
+mod student_architectures;
 mod student_grpo;
 mod student_math;
 mod student_prm;

@@ -114,6 +114,65 @@ fn lora_gradients_match_finite_differences() {
     check_gradients(Architecture::Qwen2, Tuning::Lora(lora_config()));
 }
 
+/// The trained tensors of `arch`'s tiny model whose names end with each of `suffixes`.
+fn assert_trains(arch: Architecture, suffixes: &[&str]) {
+    let m = model(&tiny_config(arch), &Tuning::Full, 1);
+    let names: Vec<String> = m
+        .trained(&Tuning::Full)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    for suffix in suffixes {
+        assert!(
+            names.iter().any(|n| n.ends_with(suffix)),
+            "{suffix}: {names:?}"
+        );
+    }
+}
+
+#[test]
+fn full_gradients_match_finite_differences_qwen3_query_key_norms() {
+    assert_trains(
+        Architecture::Qwen3,
+        &["self_attn.q_norm.weight", "self_attn.k_norm.weight"],
+    );
+    check_gradients(Architecture::Qwen3, Tuning::Full);
+}
+
+#[test]
+fn full_gradients_match_finite_differences_mistral_sliding_window() {
+    // A 3-token window over sequences of 5 and 7 tokens.
+    assert_eq!(tiny_config(Architecture::Mistral).sliding_window, Some(3));
+    check_gradients(Architecture::Mistral, Tuning::Full);
+}
+
+#[test]
+fn full_gradients_match_finite_differences_gemma3() {
+    // Its four norms per block (scaling by 1 + weight), query/key norms, GELU gate, soft-capped
+    // scores and logits, a sliding-window block with its own RoPE base, scaled embeddings.
+    assert_trains(
+        Architecture::Gemma3,
+        &[
+            "post_attention_layernorm.weight",
+            "pre_feedforward_layernorm.weight",
+            "post_feedforward_layernorm.weight",
+            "self_attn.q_norm.weight",
+        ],
+    );
+    check_gradients(Architecture::Gemma3, Tuning::Full);
+}
+
+#[test]
+fn lora_gradients_match_finite_differences_qwen3_mistral_gemma3() {
+    for arch in [
+        Architecture::Qwen3,
+        Architecture::Mistral,
+        Architecture::Gemma3,
+    ] {
+        check_gradients(arch, Tuning::Lora(lora_config()));
+    }
+}
+
 /// Per-sequence log-probabilities of the learnt tokens by the inference path (KV cache,
 /// logits to f64, log-softmax by hand): independent of the training path.
 fn logprob_by_hand(model: &Llama, sequence: &Sequence) -> f64 {
