@@ -7,8 +7,8 @@ normalisation as a real download. Each directory holds
 
 - `config.json`, `generation_config.json`, `model.safetensors` (float32) as `save_pretrained`
   writes them (transformers 5 always writes safetensors);
-- `tokenizer.json` (a 64-word WordLevel vocabulary, specials `<pad>` `<s>` `</s>` `<unk>` at
-  ids 0-3, whitespace pre-tokenizer, `<s>` prepended, a decoder that joins words with spaces) and
+- `tokenizer.json` (a 64-token WordLevel vocabulary in the SentencePiece shape, `▁word`, with
+  specials `<pad>` `<s>` `</s>` `<unk>` at ids 0-3 and `<s>` prepended) and
   `tokenizer_config.json` (special tokens and a one-line chat template);
 - `expected.json`: the 12 prompt ids (starting with `<s>`), transformers' logits of every prompt
   position computed in float64 from the saved checkpoint, the float32-vs-float64 difference of
@@ -67,7 +67,7 @@ WORDS = (
     "river tree house car road sun moon star rain snow wind fire water stone bread milk "
     "tea book pen door key box yes no one two three four"
 ).split()
-VOCAB = SPECIALS + WORDS
+VOCAB = SPECIALS + WORDS  # ids; the tokenizer spells word i as "▁" + word
 PROMPT_LEN = 12
 NEW_TOKENS = 8
 # top-1 minus top-2 logit, at every prompt position and greedy step, must be at least this: f32
@@ -77,7 +77,7 @@ MIN_MARGIN = 0.02
 MIN_DISTINCT = 4
 CHAT_TEMPLATE = (
     "{% for message in messages %}{{ message['role'] }} {{ message['content'] }} {% endfor %}"
-    "{% if add_generation_prompt %}assistant {% endif %}"
+    "{% if add_generation_prompt %}assistant{% endif %}"
 )
 
 SIZES = dict(
@@ -146,10 +146,18 @@ def randomize(model, generator: torch.Generator) -> None:
 
 
 def write_tokenizer(directory: str) -> None:
-    tokenizer = Tokenizer(models.WordLevel({word: i for i, word in enumerate(VOCAB)}, unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    # WordPiece's decoder joins tokens with spaces (no word here starts with its "##" prefix)
-    tokenizer.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    """A word-level tokenizer in the SentencePiece shape of Llama, Mistral and Gemma: words
+    written `▁word`, spaces turned into `▁` (and one prepended), decoded by replacing `▁` with a
+    space, byte fallback, and stripping the first space. mistral.rs 0.8.1 refuses to load a
+    tokenizer whose decoder is neither byte-level nor byte-fallback (llguidance's token table,
+    "can't determine decoder type")."""
+    vocab = {word: i for i, word in enumerate(SPECIALS)}
+    vocab.update({"\u2581" + word: len(SPECIALS) + i for i, word in enumerate(WORDS)})
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tokenizer.decoder = decoders.Sequence(
+        [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
     tokenizer.add_special_tokens(SPECIALS)
     # encoding a text starts it with <s>, as Llama-style tokenizers do
     tokenizer.post_processor = processors.TemplateProcessing(
