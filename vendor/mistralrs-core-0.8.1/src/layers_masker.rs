@@ -117,7 +117,10 @@ impl CausalMasker {
             .flat_map(|i| {
                 let q_pos = past_kv_len + i;
                 (0..total_kv_len).map(move |j| {
-                    if j > q_pos || j + sliding_window < q_pos {
+                    // r2l patch: a query sees `sliding_window` keys, itself included (transformers'
+                    // `kv_idx > q_idx - sliding_window`, and what the rotating cache keeps while
+                    // decoding); published 0.8.1 let a prompt token see one key more.
+                    if j > q_pos || j + sliding_window <= q_pos {
                         f32::NEG_INFINITY
                     } else {
                         0.

@@ -85,16 +85,23 @@ impl SingleCache {
 
         // Expand kv cache
         if self.current_seq_len + seq_len > self.capacity_seq_len {
-            let diff = self.current_seq_len + seq_len - self.capacity_seq_len;
-            let n_blocks_needed = diff.div_ceil(NormalCache::CACHE_GROW_SIZE);
-            self.capacity_seq_len += n_blocks_needed * NormalCache::CACHE_GROW_SIZE;
-            if self.capacity_seq_len > self.max_seq_len {
+            // r2l patch: the length needed is checked against the most the model attends to, and
+            // growth stops there. Published 0.8.1 grew by whole 512-token blocks and refused a
+            // capacity above `max_seq_len`, so a cache whose capacity is not a multiple of 512
+            // (a prefix-cache entry cut to its length) failed to grow although the tokens fit.
+            let needed = self.current_seq_len + seq_len;
+            if needed > self.max_seq_len {
                 candle_core::bail!(
-                    "kv-cache: requested capacity ({}) above max seq len ({})",
-                    self.capacity_seq_len,
+                    "kv-cache: requested length ({}) above max seq len ({})",
+                    needed,
                     self.max_seq_len
                 )
             }
+            let diff = needed - self.capacity_seq_len;
+            let n_blocks_needed = diff.div_ceil(NormalCache::CACHE_GROW_SIZE);
+            self.capacity_seq_len = (self.capacity_seq_len
+                + n_blocks_needed * NormalCache::CACHE_GROW_SIZE)
+                .min(self.max_seq_len);
             let mut shape = src.dims().to_vec();
             shape[self.dim] = self.capacity_seq_len;
             let ad = Tensor::zeros(shape, src.dtype(), src.device())?;
