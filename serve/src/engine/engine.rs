@@ -4,10 +4,11 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use mistralrs::core::RequestMessage;
+use mistralrs::core::{MultimodalLoaderType, RequestMessage};
 use mistralrs::{
-    Constraint, GgufModelBuilder, Model, ModelDType, NormalRequest, Request, RequestLike, Response,
-    SamplingParams, StopTokens, TextMessageRole, TextMessages, TextModelBuilder, TokenSource,
+    Constraint, GgufModelBuilder, Model, ModelDType, MultimodalModelBuilder, NormalRequest,
+    Request, RequestLike, Response, SamplingParams, StopTokens, TextMessageRole, TextMessages,
+    TextModelBuilder, TokenSource,
 };
 use tokio::sync::mpsc::{channel, Receiver};
 
@@ -314,18 +315,30 @@ impl Engine {
                     path: spec.path.clone(),
                     message: "the path is not valid UTF-8".to_string(),
                 })?;
-                let mut builder = TextModelBuilder::new(dir)
-                    .with_force_cpu()
-                    .with_token_source(TokenSource::None)
-                    .with_prefix_cache_n(prefix_cache_n)
-                    .with_max_num_seqs(spec.max_seqs.max(1))
-                    .with_dtype(ModelDType::F32);
-                if let Some(isq) = spec.isq {
-                    builder = builder.with_isq(isq.to_mistralrs());
+                // The builder is chosen from the architecture: mistral.rs 0.8.1 loads some text
+                // checkpoints only through its multimodal pipeline (see `Loader::of`).
+                macro_rules! built {
+                    ($builder:expr) => {{
+                        let mut builder = $builder
+                            .with_force_cpu()
+                            .with_token_source(TokenSource::None)
+                            .with_prefix_cache_n(prefix_cache_n)
+                            .with_max_num_seqs(spec.max_seqs.max(1))
+                            .with_dtype(ModelDType::F32);
+                        if let Some(isq) = spec.isq {
+                            builder = builder.with_isq(isq.to_mistralrs());
+                        }
+                        prefix_cache::with_bound(spec.prefix_cache_mb, builder.build())
+                            .await
+                            .map_err(|error| load_error(&spec.path, error))?
+                    }};
                 }
-                prefix_cache::with_bound(spec.prefix_cache_mb, builder.build())
-                    .await
-                    .map_err(|error| load_error(&spec.path, error))?
+                match Loader::of(source)? {
+                    Loader::Text => built!(TextModelBuilder::new(dir)),
+                    Loader::Multimodal(kind) => {
+                        built!(MultimodalModelBuilder::new(dir).with_loader_type(kind))
+                    }
+                }
             }
         };
         let context_length = model
@@ -591,6 +604,36 @@ fn text_messages(messages: &[chat::Message]) -> TextMessages {
         };
         all.add_message(role, &message.content)
     })
+}
+
+/// Which mistral.rs pipeline loads a safetensors checkpoint.
+#[derive(Debug, Clone)]
+enum Loader {
+    /// The text pipeline, its loader chosen by mistral.rs from `architectures` (Llama, Qwen2,
+    /// Qwen3, Mistral, ...; an architecture it does not know fails there, naming it).
+    Text,
+    /// The multimodal pipeline, for a text model mistral.rs 0.8.1 implements only there:
+    /// `Gemma3ForCausalLM` (its Gemma 3 loader reads a text-only config as
+    /// `Gemma3Config::Text`, with no vision tower and no image processor files).
+    Multimodal(MultimodalLoaderType),
+}
+
+impl Loader {
+    /// The loader of the checkpoint in `dir` (the directory mistral.rs reads), from its
+    /// normalised `config.json`'s `architectures` (or `model_type`).
+    fn of(dir: &Path) -> Result<Loader> {
+        let config = checkpoint::read_normalized(&dir.join(checkpoint::CONFIG_FILE))?;
+        let name = config["architectures"]
+            .get(0)
+            .or_else(|| config.get("model_type"))
+            .and_then(serde_json::Value::as_str);
+        Ok(match name.and_then(checkpoint::Architecture::named) {
+            Some(checkpoint::Architecture::Gemma3) => {
+                Loader::Multimodal(MultimodalLoaderType::Gemma3)
+            }
+            _ => Loader::Text,
+        })
+    }
 }
 
 fn load_error(path: &Path, error: impl std::fmt::Display) -> Error {

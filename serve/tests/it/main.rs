@@ -3,6 +3,7 @@
 //! refused before a model is asked run through `oneshot` without loading it (`refusals`).
 
 mod api;
+mod architectures;
 mod batching;
 mod hardening;
 mod logprobs;
