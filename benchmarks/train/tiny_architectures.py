@@ -21,9 +21,12 @@ The models:
 - `mistral/`: MistralForCausalLM with `sliding_window=4`, so the 12-token prompt runs past it.
 - `gemma3/`: Gemma3ForCausalLM (text only), 3 layers: two sliding-window layers (window 4, local
   RoPE base) and one full-attention layer, final-logit softcapping, `query_pre_attn_scalar`,
-  tied embeddings. The script checks that the softcap changes the logits noticeably (it prints
-  by how much). No attention-logit softcapping: Gemma 3 replaced it by the q/k norms, real
+  tied embeddings. No attention-logit softcapping: Gemma 3 replaced it by the q/k norms, real
   Gemma 3 configs set it to null, and transformers' Gemma 3 attention ignores the key.
+
+Every RoPE base is not the default one, and the script checks that the logits depend on each
+config value a reader could lose (RoPE bases, sliding window, softcap: `MUST_MATTER`), printing by
+how much they move without it.
 
 transformers' initialisation sets every norm weight to 1 (or 0 for Gemma's `1 + w` norms),
 which would hide a norm applied in the wrong place, or Gemma's `1 + w` read as `w`. So every
@@ -47,6 +50,7 @@ import torch
 import transformers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import (
+    AutoConfig,
     AutoModelForCausalLM,
     Gemma3ForCausalLM,
     Gemma3TextConfig,
@@ -56,9 +60,8 @@ from transformers import (
     Qwen3ForCausalLM,
 )
 
-# one seed per architecture (weights and prompt), chosen so the margin and special-token checks
-# below pass
-SEEDS = {"qwen3": 14, "mistral": 14, "gemma3": 4}
+# one seed per architecture (weights and prompt), chosen so that the checks in `build` pass
+SEEDS = {"qwen3": 10, "mistral": 18, "gemma3": 23}
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 WORDS = (
@@ -95,18 +98,30 @@ SIZES = dict(
 )
 
 
+def rope(theta: float) -> dict:
+    return {"rope_type": "default", "rope_theta": theta}
+
+
 def architectures():
-    """(directory name, model class, config)."""
+    """(directory name, model class, config). The RoPE bases are not the defaults of
+    transformers or mistral.rs (10000; Gemma 3: 1e6 full, 10000 sliding), so a reader that loses
+    them computes other logits (see `MUST_MATTER`)."""
     return [
         (
             "qwen3",
             Qwen3ForCausalLM,
-            Qwen3Config(num_hidden_layers=2, tie_word_embeddings=False, **SIZES),
+            Qwen3Config(num_hidden_layers=2, tie_word_embeddings=False, rope_parameters=rope(500.0), **SIZES),
         ),
         (
             "mistral",
             MistralForCausalLM,
-            MistralConfig(num_hidden_layers=2, sliding_window=4, tie_word_embeddings=False, **SIZES),
+            MistralConfig(
+                num_hidden_layers=2,
+                sliding_window=4,
+                tie_word_embeddings=False,
+                rope_parameters=rope(200.0),
+                **SIZES,
+            ),
         ),
         (
             "gemma3",
@@ -118,10 +133,49 @@ def architectures():
                 query_pre_attn_scalar=8,
                 final_logit_softcapping=5.0,
                 tie_word_embeddings=True,
+                rope_parameters={"full_attention": rope(1000.0), "sliding_attention": rope(50.0)},
                 **SIZES,
             ),
         ),
     ]
+
+
+def _default_rope(config) -> None:
+    config.rope_parameters = rope(10000.0)
+
+
+def _default_gemma_ropes(config) -> None:
+    config.rope_parameters = {"full_attention": rope(1e6), "sliding_attention": rope(10000.0)}
+
+
+def _one_rope(config) -> None:
+    full = config.rope_parameters["full_attention"]
+    config.rope_parameters = {"full_attention": full, "sliding_attention": dict(full)}
+
+
+def _no_window(config) -> None:
+    # a window as long as the context never cuts
+    config.sliding_window = config.max_position_embeddings
+
+
+def _no_softcap(config) -> None:
+    config.final_logit_softcapping = None
+
+
+# Config values each fixture's logits must depend on: the logits with the value changed (to what
+# a reader that lost it would use) must be at least MIN_EFFECT away, so a test comparing with
+# these logits catches a config read wrong.
+MUST_MATTER = {
+    "qwen3": [("rope_theta", _default_rope)],
+    "mistral": [("rope_theta", _default_rope), ("sliding_window", _no_window)],
+    "gemma3": [
+        ("rope_theta and the sliding layers' base", _default_gemma_ropes),
+        ("the sliding layers' own RoPE base", _one_rope),
+        ("sliding_window", _no_window),
+        ("final_logit_softcapping", _no_softcap),
+    ],
+}
+MIN_EFFECT = 0.1
 
 
 def randomize(model, generator: torch.Generator) -> None:
@@ -235,15 +289,15 @@ def build(out: str, name: str, cls, config) -> dict:
         sys.exit(f"{name}: top-1/top-2 logit margin {margin:.4g} < {MIN_MARGIN}; pick another seed")
     spread = exact.abs().max().item()
 
-    capping = ""
-    if config.model_type == "gemma3_text":
-        uncapped = AutoModelForCausalLM.from_pretrained(
-            directory, dtype=torch.float64, final_logit_softcapping=None, **load
-        )
-        effect = (forward(uncapped, ids) - exact).abs().max().item()
-        if effect < 0.5:
-            sys.exit(f"{name}: final_logit_softcapping changes the logits by only {effect:.3g}")
-        capping = f", final_logit_softcapping changes the logits by {effect:.3g}"
+    effects = []
+    for what, change in MUST_MATTER[name]:
+        changed = AutoConfig.from_pretrained(directory)
+        change(changed)
+        other = AutoModelForCausalLM.from_pretrained(directory, config=changed, dtype=torch.float64, **load)
+        effect = (forward(other, ids) - exact).abs().max().item()
+        if effect < MIN_EFFECT:
+            sys.exit(f"{name}: {what} changes the logits by only {effect:.3g}")
+        effects.append(f"{what} {effect:.2g}")
 
     expected = {
         "ids": prompt,
@@ -260,7 +314,8 @@ def build(out: str, name: str, cls, config) -> dict:
     size = sum(os.path.getsize(os.path.join(directory, f)) for f in files)
     print(
         f"{directory}: {', '.join(files)} ({size / 1024:.0f} KiB); greedy {greedy}; "
-        f"min margin {margin:.3g}, max |logit| {spread:.3g}, f32 vs f64 {f32_diff:.2g}{capping}"
+        f"min margin {margin:.3g}, max |logit| {spread:.3g}, f32 vs f64 {f32_diff:.2g}; "
+        f"logits move without {', '.join(effects)}"
     )
     return expected
 
