@@ -24,7 +24,7 @@ pub enum Architecture {
     Mistral,
     /// `Gemma3ForCausalLM` (text): norms scaling by `1 + weight`, a norm after attention and after
     /// the MLP too, query/key norms, GELU (tanh) gate, embeddings scaled by `sqrt(hidden)`,
-    /// sliding-window layers with their own RoPE base, optional logit soft-capping.
+    /// sliding-window layers with their own RoPE base, optional final-logit soft-capping.
     Gemma3,
 }
 

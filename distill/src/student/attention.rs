@@ -48,8 +48,6 @@ pub struct Heads {
     pub dim: usize,
     /// Dot products are multiplied by this.
     pub scale: f32,
-    /// Scaled scores become `cap * tanh(score / cap)` (Gemma 3).
-    pub softcap: Option<f32>,
     /// A query sees only the last `window` keys up to its own position (sliding window).
     pub window: Option<usize>,
 }
@@ -62,7 +60,6 @@ impl Heads {
             kv,
             dim,
             scale: 1.0 / (dim as f32).sqrt(),
-            softcap: None,
             window: None,
         }
     }
@@ -74,17 +71,6 @@ impl Heads {
     /// The first key visible from a query that sees keys up to `end` (exclusive).
     fn first_key(&self, end: usize) -> usize {
         self.window.map_or(0, |w| end.saturating_sub(w))
-    }
-
-    /// A raw dot product's score, and the score's derivative by the dot product.
-    fn score(&self, dot: f32) -> (f32, f32) {
-        match self.softcap {
-            None => (dot * self.scale, self.scale),
-            Some(cap) => {
-                let t = (dot * self.scale / cap).tanh();
-                (cap * t, self.scale * (1.0 - t * t))
-            }
-        }
     }
 }
 
@@ -102,9 +88,8 @@ fn lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
     acc.iter().fold(tail, |a, &v| f(a, v))
 }
 
-/// Softmax of each causal row of dot products `scores` (`[q_len, k_len]`) after scoring them
-/// ([`Heads::score`]), in place; masked entries become 0. Returns each row's log-sum-exp of the
-/// scores.
+/// Softmax of each causal row of dot products `scores` (`[q_len, k_len]`) after scaling, in
+/// place; masked entries become 0. Returns each row's log-sum-exp of the scaled scores.
 fn causal_softmax(scores: &mut [f32], q_len: usize, k_len: usize, heads: Heads) -> Vec<f32> {
     let offset = k_len - q_len;
     let mut lse = Vec::with_capacity(q_len);
@@ -113,7 +98,7 @@ fn causal_softmax(scores: &mut [f32], q_len: usize, k_len: usize, heads: Heads) 
         let start = heads.first_key(end);
         let (before, rest) = row.split_at_mut(start);
         let (seen, after) = rest.split_at_mut(end - start);
-        seen.iter_mut().for_each(|s| *s = heads.score(*s).0);
+        seen.iter_mut().for_each(|s| *s *= heads.scale);
         let max = lanes(seen, f32::NEG_INFINITY, f32::max);
         seen.iter_mut().for_each(|s| *s = exp(*s - max));
         let sum = lanes(seen, 0.0, |a, b| a + b);
@@ -223,9 +208,7 @@ pub fn decode(q: &[f32], caches: &[(&[f32], &[f32])], heads: Heads) -> Vec<f32> 
                 .chunks_exact(kw)
                 .map(|k| {
                     let kh = &k[g * heads.dim..][..heads.dim];
-                    heads
-                        .score(qh.iter().zip(kh).map(|(a, b)| a * b).sum::<f32>())
-                        .0
+                    qh.iter().zip(kh).map(|(a, b)| a * b).sum::<f32>() * heads.scale
                 })
                 .collect();
             let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -315,28 +298,21 @@ fn backward_blocked(
                     };
                     let (oh, doh) = (rows_of(out)?, rows_of(d_out)?);
                     // P from the saved log-sum-exp; query a + i sees keys up to a + i (the
-                    // window's last ones); `slope` keeps each score's derivative by its dot
-                    // product.
+                    // window's last ones).
                     let probs = qh.matmul(&kg.t()?)?;
-                    let mut slope = vec![0f32; (b - a) * b];
                     modify(&probs, |data| {
-                        for (i, (row, slope)) in
-                            data.chunks_mut(b).zip(slope.chunks_mut(b)).enumerate()
-                        {
+                        for (i, row) in data.chunks_mut(b).enumerate() {
                             let end = a + i + 1;
                             let start = heads.first_key(end);
                             let (before, rest) = row.split_at_mut(start);
                             let (seen, after) = rest.split_at_mut(end - start);
-                            for (p, m) in seen.iter_mut().zip(&mut slope[start..end]) {
-                                let (score, ds) = heads.score(*p);
-                                *p = exp(score - row_lse[a + i]);
-                                *m = ds;
-                            }
+                            seen.iter_mut()
+                                .for_each(|p| *p = exp(*p * heads.scale - row_lse[a + i]));
                             before.iter_mut().for_each(|p| *p = 0.0);
                             after.iter_mut().for_each(|p| *p = 0.0);
                         }
                     })?;
-                    // dS = P ⊙ (dP − rowsum(dO ⊙ O)) ⊙ slope, written over dP.
+                    // dS = P ⊙ (dP − rowsum(dO ⊙ O)) · scale, written over dP.
                     let d_scores = doh.matmul(&vg.t()?)?;
                     {
                         let p = view(&probs)?;
@@ -347,11 +323,9 @@ fn backward_blocked(
                                 let delta =
                                     dot(&d[i * dim..(i + 1) * dim], &o[i * dim..(i + 1) * dim]);
                                 let p_row = &p[i * b..(i + 1) * b];
-                                let slope = &slope[i * b..(i + 1) * b];
                                 row.iter_mut()
                                     .zip(p_row)
-                                    .zip(slope)
-                                    .for_each(|((ds, &p), &m)| *ds = p * (*ds - delta) * m);
+                                    .for_each(|(ds, &p)| *ds = p * (*ds - delta) * heads.scale);
                             }
                         })?;
                     }
@@ -436,9 +410,9 @@ mod tests {
     #[test]
     fn query_blocks_equal_the_whole_square_forward_and_backward() {
         query_blocks_equal_the_whole_square(Heads::new(4, 2, 3));
-        // Gemma 3's scores: a 4-key window and soft-capping.
+        // A 4-key sliding window (Mistral, Gemma 3) and another scale.
         query_blocks_equal_the_whole_square(Heads {
-            softcap: Some(1.5),
+            scale: 0.3,
             window: Some(4),
             ..Heads::new(4, 2, 3)
         });
@@ -496,7 +470,7 @@ mod tests {
     fn decoding_from_the_caches_equals_the_span_attention() {
         decoding_equals_the_span_attention(Heads::new(4, 2, 3));
         decoding_equals_the_span_attention(Heads {
-            softcap: Some(1.5),
+            scale: 0.3,
             window: Some(4),
             ..Heads::new(4, 2, 3)
         });

@@ -152,7 +152,6 @@ impl Block {
             sliding,
             heads: Heads {
                 scale: cfg.attention_scale as f32,
-                softcap: cfg.attn_softcap.map(|c| c as f32),
                 window: cfg.sliding_window.filter(|_| sliding),
                 ..Heads::new(cfg.num_heads, cfg.num_kv_heads, cfg.head_dim)
             },

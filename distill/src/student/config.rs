@@ -78,8 +78,6 @@ pub struct Config {
     /// Query/key dot products are multiplied by this (`1/sqrt(head_dim)`; Gemma 3:
     /// `1/sqrt(query_pre_attn_scalar)`).
     pub attention_scale: f64,
-    /// Gemma 3: attention scores become `cap * tanh(score / cap)` before the softmax.
-    pub attn_softcap: Option<f64>,
     /// Gemma 3: logits become `cap * tanh(logit / cap)`.
     pub final_softcap: Option<f64>,
     /// Keys a sliding-window layer attends to, its own position included (transformers: key
@@ -152,17 +150,28 @@ impl Config {
             return Err(bad("sliding_window", "must be at least 1".to_string()));
         }
         let gemma = architecture == Architecture::Gemma3;
-        let softcap = |key: &str| -> Result<Option<f64>> {
-            let cap = if gemma {
-                config.extra_field::<f64>(key, path)?
-            } else {
-                None
-            };
-            match cap {
-                Some(c) if c <= 0.0 => Err(bad(key, format!("{c} is not a positive cap"))),
-                _ => Ok(cap),
-            }
+        let final_softcap = match gemma {
+            true => config.extra_field::<f64>("final_logit_softcapping", path)?,
+            false => None,
         };
+        if let Some(cap) = final_softcap.filter(|&c| c <= 0.0) {
+            return Err(bad(
+                "final_logit_softcapping",
+                format!("{cap} is not a positive cap"),
+            ));
+        }
+        // Gemma 3 replaced Gemma 2's attention soft-capping by query/key norms: transformers
+        // ignores the leftover field, mistral.rs would apply it. A value set is refused rather
+        // than trained one way and served another.
+        if let Some(cap) = config.extra_field::<f64>("attn_logit_softcapping", path)? {
+            return Err(bad(
+                "attn_logit_softcapping",
+                format!(
+                    "{cap}: Gemma 3 has no attention soft-capping (transformers ignores the field, \
+                     mistral.rs applies it); set it to null"
+                ),
+            ));
+        }
         let attention_scale = match gemma {
             true => config
                 .extra_field::<f64>("query_pre_attn_scalar", path)?
@@ -231,8 +240,7 @@ impl Config {
             tie_word_embeddings: config.tie_word_embeddings,
             activation,
             attention_scale,
-            attn_softcap: softcap("attn_logit_softcapping")?,
-            final_softcap: softcap("final_logit_softcapping")?,
+            final_softcap,
             sliding_window,
             sliding_layers,
             local_rope_theta,
@@ -307,7 +315,6 @@ impl Config {
             extra.insert("hidden_activation".into(), "gelu_pytorch_tanh".into());
             let scalar = self.attention_scale.powi(-2).round();
             extra.insert("query_pre_attn_scalar".into(), scalar.into());
-            extra.insert("attn_logit_softcapping".into(), self.attn_softcap.into());
             extra.insert("final_logit_softcapping".into(), self.final_softcap.into());
             extra.insert("rope_local_base_freq".into(), self.local_rope_theta.into());
             let types: Vec<&str> = (0..self.num_layers)
@@ -442,5 +449,58 @@ mod tests {
             ..tiny_config()
         };
         assert_eq!(linear.inv_freq()[1], tiny_config().inv_freq()[1] / 4.0);
+    }
+
+    /// The Gemma 3 fixture's config (transformers 5.24's shape), normalised.
+    fn gemma3_config() -> ModelConfig {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/architectures/gemma3");
+        ModelConfig::read(&dir).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn gemma3_is_read_with_its_layer_types_and_local_rope() {
+        let cfg = Config::from_model_config(&gemma3_config(), Path::new("config.json"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.sliding_layers, vec![true, true, false]);
+        assert_eq!(cfg.sliding_window, Some(4));
+        assert_eq!(cfg.local_rope_theta, Some(50.0));
+        assert_eq!(cfg.rope_theta, 1000.0);
+        assert_eq!(cfg.activation, Activation::GeluTanh);
+        assert!((cfg.attention_scale - 8f64.powf(-0.5)).abs() < 1e-12);
+        assert!(cfg.is_sliding(1) && !cfg.is_sliding(2));
+        // Written back for a tiny test model, it reads the same.
+        let back = Config::from_model_config(&cfg.to_model_config(), Path::new("c"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, cfg);
+    }
+
+    #[test]
+    fn gemma3_attention_soft_capping_is_refused_naming_the_field() {
+        let mut config = gemma3_config();
+        config
+            .extra
+            .insert("attn_logit_softcapping".into(), 50.0.into());
+        let err = Config::from_model_config(&config, Path::new("m/config.json"))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(
+                |e| e.contains("m/config.json") && e.contains("`attn_logit_softcapping`")
+            ),
+            "{err:?}"
+        );
+        let mut config = gemma3_config();
+        config
+            .extra
+            .insert("layer_types".into(), serde_json::json!(["full_attention"]));
+        let err = Config::from_model_config(&config, Path::new("c"))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("`layer_types`") && e.contains("1 entries for 3")),
+            "{err:?}"
+        );
     }
 }

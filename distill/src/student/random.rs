@@ -14,8 +14,8 @@ use super::tensor::tensor;
 /// A two-block model: hidden 16, MLP 24, 4 query heads over 2 key/value heads of width 4,
 /// vocabulary 40, untied head. Each family gets what sets it apart: Qwen2 its query/key/value
 /// biases, Qwen3 its query/key norms, Mistral a 3-token sliding window, Gemma 3 all of its
-/// features (window on the first block only, its own RoPE base there, GELU, soft-capped scores
-/// and logits, an attention scale from `query_pre_attn_scalar`).
+/// features (window on the first block only, its own RoPE base there, GELU, soft-capped logits,
+/// an attention scale from `query_pre_attn_scalar`).
 pub fn tiny_config(architecture: Architecture) -> Config {
     let gemma = architecture == Architecture::Gemma3;
     let window = match architecture {
@@ -45,7 +45,6 @@ pub fn tiny_config(architecture: Architecture) -> Config {
             Activation::Silu
         },
         attention_scale: if gemma { 1.0 / 3.0 } else { 0.5 },
-        attn_softcap: gemma.then_some(2.0),
         final_softcap: gemma.then_some(3.0),
         sliding_window: window,
         sliding_layers: match architecture {
@@ -68,12 +67,17 @@ pub fn random_weights(cfg: &Config, seed: u64, scale: f32) -> Result<HashMap<Str
         tensor(values, shape)
     };
     let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    // Norm scales around 1: Gemma stores the scale's offset from 1.
+    let norm = match cfg.architecture {
+        Architecture::Gemma3 => 0.0,
+        _ => 1.0,
+    };
     let (qw, kw) = (cfg.q_width(), cfg.kv_width());
     let mut out = HashMap::new();
     out.insert("model.embed_tokens.weight".into(), draw(&[v, h], 0.0)?);
     for l in 0..cfg.num_layers {
         let p = format!("model.layers.{l}");
-        out.insert(format!("{p}.input_layernorm.weight"), draw(&[h], 1.0)?);
+        out.insert(format!("{p}.input_layernorm.weight"), draw(&[h], norm)?);
         let mut norms = vec![("post_attention_layernorm", h)];
         if cfg.architecture.qk_norm() {
             norms.extend([
@@ -88,7 +92,7 @@ pub fn random_weights(cfg: &Config, seed: u64, scale: f32) -> Result<HashMap<Str
             ]);
         }
         for (name, width) in norms {
-            out.insert(format!("{p}.{name}.weight"), draw(&[width], 1.0)?);
+            out.insert(format!("{p}.{name}.weight"), draw(&[width], norm)?);
         }
         for (name, rows, cols) in [
             ("self_attn.q_proj", qw, h),
@@ -110,7 +114,7 @@ pub fn random_weights(cfg: &Config, seed: u64, scale: f32) -> Result<HashMap<Str
             }
         }
     }
-    out.insert("model.norm.weight".into(), draw(&[h], 1.0)?);
+    out.insert("model.norm.weight".into(), draw(&[h], norm)?);
     if !cfg.tie_word_embeddings {
         out.insert("lm_head.weight".into(), draw(&[v, h], 0.0)?);
     }
