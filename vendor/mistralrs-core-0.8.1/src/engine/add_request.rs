@@ -188,11 +188,14 @@ impl Engine {
             } => {
                 let pipeline = &*get_mut_arcmutex!(self.pipeline);
                 let tools = request.tools.unwrap_or_default();
+                // r2l patch: a chat prompt is the template's text, special tokens and all (as
+                // transformers' `apply_chat_template` and vLLM's chat tokenize it); adding them
+                // again gave a second BOS with tokenizers whose post-processor adds one.
                 let template = pipeline.get_processor().process(
                     pipeline,
                     messages,
                     true,
-                    true,
+                    false,
                     enable_thinking,
                     reasoning_effort,
                     tools,
