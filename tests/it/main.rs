@@ -18,4 +18,5 @@ mod score_run;
 mod serve;
 mod support;
 mod train;
+mod train_architectures;
 mod train_trl;

@@ -46,6 +46,11 @@ const QUESTION: &str =
 
 /// The trainer's greedy answer (decoded, special tokens dropped) to `QUESTION`.
 fn trainer_answer(dir: &Path, max_new: usize) -> String {
+    trainer_reply(dir, QUESTION, max_new)
+}
+
+/// The trainer's greedy reply (decoded, special tokens dropped) to `question` as a user turn.
+pub fn trainer_reply(dir: &Path, question: &str, max_new: usize) -> String {
     let base = ok(Base::open(dir));
     let template = base
         .template
@@ -54,7 +59,7 @@ fn trainer_answer(dir: &Path, max_new: usize) -> String {
     let text = ok(template.render(
         &[Turn {
             role: "user",
-            content: QUESTION,
+            content: question,
         }],
         true,
     ));
@@ -245,7 +250,7 @@ fn train_command(data: &Path, out: &Path, steps: &str, extra: &[&str]) -> Comman
     command
 }
 
-fn run_ok(mut command: Command) -> Value {
+pub fn run_ok(mut command: Command) -> Value {
     let output = ok(command.output());
     assert!(
         output.status.success(),
@@ -256,7 +261,7 @@ fn run_ok(mut command: Command) -> Value {
 }
 
 /// A running `r2l serve` on an ephemeral port, killed on drop.
-struct Server {
+pub struct Server {
     child: Child,
     base: String,
 }
@@ -268,7 +273,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(model: &Path, isq: &str) -> Server {
+pub fn serve(model: &Path, isq: &str) -> Server {
     let mut child = ok(r2l()
         .args(["serve", "--port", "0", "--isq", isq, "--model"])
         .arg(model)
@@ -304,7 +309,12 @@ fn serve(model: &Path, isq: &str) -> Server {
 }
 
 fn greedy_answer(server: &Server, model: &str, max_tokens: usize) -> String {
-    let body = json!({"model": model, "messages": [{"role": "user", "content": QUESTION}],
+    greedy_reply(server, model, QUESTION, max_tokens)
+}
+
+/// The served greedy reply to `question` as a user turn.
+pub fn greedy_reply(server: &Server, model: &str, question: &str, max_tokens: usize) -> String {
+    let body = json!({"model": model, "messages": [{"role": "user", "content": question}],
                       "temperature": 0, "max_tokens": max_tokens});
     let url = format!("{}/v1/chat/completions", server.base);
     let (status, value) = RUNTIME.block_on(async {

@@ -149,7 +149,7 @@ fn full_gradients_match_finite_differences_mistral_sliding_window() {
 #[test]
 fn full_gradients_match_finite_differences_gemma3() {
     // Its four norms per block (scaling by 1 + weight), query/key norms, GELU gate, soft-capped
-    // scores and logits, a sliding-window block with its own RoPE base, scaled embeddings.
+    // logits, a sliding-window block with its own RoPE base, scaled embeddings.
     assert_trains(
         Architecture::Gemma3,
         &[
