@@ -3,8 +3,11 @@
 # `trl sft` (in the PyTorch + TRL venv of venv.sh) on the committed R2L quick sft.jsonl, the
 # merged student served by `r2l serve` and evaluated by `r2l eval` over HTTP; then the same steps
 # with `--backend candle` from the same base. Prints both loss curves side by side (the same
-# records in every step: batch BATCH (4) = the file's 4 records) and the eval line; exits 0 when
-# every step ran.
+# records in every step: batch BATCH (4) = the file's 4 records) and the eval line. Last,
+# `r2l reproduce r2l --quick --config` with `[sft]` and `[dpo]` on `backend = "trl"` runs the whole
+# loop at tiny size (2 eval samples, 2 distilled, 2 steps per training): every training of the
+# table goes through TRL, the students are served, evaluated and compared; the same command again
+# must skip every step. Exits 0 when every step ran.
 #
 #   bash benchmarks/train/trl_backend.sh
 #   STEPS=8 LIMIT=8 bash benchmarks/train/trl_backend.sh
@@ -62,4 +65,47 @@ curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null || { tail -5 "$WORK/serve.log
 MODEL=$(curl -sf "http://127.0.0.1:$PORT/v1/models" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
 "$R2L" eval --task uit-visfd --endpoint "http://127.0.0.1:$PORT/v1" --model "$MODEL" \
   --limit "$LIMIT" --out "$WORK/runs" --no-cache --no-progress
+kill $SERVER 2>/dev/null || true
+
+echo "== r2l reproduce r2l --quick with [sft] and [dpo] through TRL (tiny size)"
+cat >"$WORK/reproduce.toml" <<TOML
+[eval]
+tasks = ["uit-visfd"]
+limit = 2
+[distill]
+limit = 2
+[sft]
+backend = "trl"
+python = "$PYTHON"
+max_steps = 2
+[dpo]
+lora_rank = 16
+epochs = 1
+batch = 2
+grad_accum = 1
+seed = 0
+backend = "trl"
+python = "$PYTHON"
+max_steps = 2
+TOML
+START=$(date +%s)
+"$R2L" reproduce r2l --quick --config "$WORK/reproduce.toml" --out "$WORK/reproduce" \
+  >"$WORK/reproduce.out" 2>"$WORK/reproduce.log" \
+  || { tail -20 "$WORK/reproduce.log" >&2; exit 1; }
+echo "first run: $(( $(date +%s) - START )) s"
+python3 - "$WORK/reproduce" <<'PY'
+import json, pathlib, sys
+root = pathlib.Path(sys.argv[1])
+trainings = sorted(root.rglob("training.json"))
+backends = {str(p.parent.relative_to(root)): json.load(open(p)).get("backend") for p in trainings}
+for name, backend in backends.items():
+    print(f"  {name}: backend {backend}")
+if not backends or any(b != "trl" for b in backends.values()):
+    sys.exit(f"a training did not go through TRL: {backends}")
+PY
+START=$(date +%s)
+"$R2L" reproduce r2l --quick --config "$WORK/reproduce.toml" --out "$WORK/reproduce" \
+  >"$WORK/reproduce2.out" 2>"$WORK/reproduce2.log" \
+  || { tail -20 "$WORK/reproduce2.log" >&2; exit 1; }
+echo "second run: $(( $(date +%s) - START )) s; $(grep -c 'unchanged since it finished' "$WORK/reproduce2.log" || true) steps skipped as unchanged"
 echo "work directory: $WORK" >&2
