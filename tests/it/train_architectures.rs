@@ -64,7 +64,15 @@ fn write_data(dir: &Path) -> (PathBuf, PathBuf) {
 fn train(kind: &str, base: &Path, data: &Path, out: &Path, extra: &[&str]) {
     let mut command = r2l();
     command
-        .args(["train", kind, "--no-progress", "--batch", "2", "--lr", "1e-2"])
+        .args([
+            "train",
+            kind,
+            "--no-progress",
+            "--batch",
+            "2",
+            "--lr",
+            "1e-2",
+        ])
         .args(["--max-steps", "3", "--seed", "1", "--base"])
         .arg(base)
         .arg("--data")
@@ -87,7 +95,14 @@ fn each_architecture_is_trained_exported_and_served_with_the_trainer_s_greedy_re
         let full = tmp.path().join(format!("{name}-sft"));
         train("sft", &base, &sft, &full, &["--full", "--max-length", "64"]);
         let lora = tmp.path().join(format!("{name}-dpo"));
-        let dpo_args = ["--lora-rank", "4", "--max-length", "64", "--max-prompt-length", "32"];
+        let dpo_args = [
+            "--lora-rank",
+            "4",
+            "--max-length",
+            "64",
+            "--max-prompt-length",
+            "32",
+        ];
         train("dpo", &base, &dpo, &lora, &dpo_args);
         let (after_sft, after_dpo) = (
             trainer_reply(&full, QUESTION, 8),
