@@ -84,7 +84,7 @@ impl Block {
         let mlp_vb = vb.pp("mlp");
         let seed = seed.wrapping_mul(1_000_003).wrapping_add(layer as u64 * 4);
         let gemma = cfg.architecture == checkpoint::Architecture::Gemma3;
-        let shift = if gemma { 1.0 } else { 0.0 };
+        let shift = cfg.norm_shift();
         let norm = |width: usize, vb: VarBuilder| RmsNorm::new(width, cfg.rms_norm_eps, shift, vb);
         let qk_norms = match cfg.architecture.qk_norm() {
             true => Some([

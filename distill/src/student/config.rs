@@ -96,13 +96,7 @@ impl Config {
     /// not implement.
     pub fn from_model_config(config: &ModelConfig, path: &Path) -> Result<Config> {
         let architecture = config.architecture(path)?;
-        let bad = |field: &str, message: String| {
-            Error::Checkpoint(checkpoint::Error::Config {
-                path: path.to_path_buf(),
-                field: field.to_string(),
-                message,
-            })
-        };
+        let bad = |field: &str, message: String| config_error(path, field, message);
         let activation = if architecture == Architecture::Gemma3 {
             let name = config.extra_field::<String>("hidden_activation", path)?;
             match name.as_deref().unwrap_or("gelu_pytorch_tanh") {
@@ -247,6 +241,15 @@ impl Config {
         })
     }
 
+    /// What every RMSNorm adds to its stored weight: 1 for Gemma (which stores the scale's offset
+    /// from one), else 0.
+    pub fn norm_shift(&self) -> f32 {
+        match self.architecture {
+            Architecture::Gemma3 => 1.0,
+            _ => 0.0,
+        }
+    }
+
     /// Whether layer `layer` attends through the sliding window.
     pub fn is_sliding(&self, layer: usize) -> bool {
         self.sliding_window.is_some() && self.sliding_layers.get(layer).copied().unwrap_or(false)
@@ -367,16 +370,19 @@ fn default_inv_freq(theta: f64, dim: usize) -> Vec<f32> {
         .collect()
 }
 
+/// A config field this trainer cannot use, naming the file and the field.
+fn config_error(path: &Path, field: &str, message: String) -> Error {
+    Error::Checkpoint(checkpoint::Error::Config {
+        path: path.to_path_buf(),
+        field: field.to_string(),
+        message,
+    })
+}
+
 /// Which of a Gemma 3 config's layers are sliding-window layers: its `layer_types` when stated
 /// (transformers 5.x), else every layer but each `sliding_window_pattern`-th (4.x; default 6).
 fn gemma3_sliding_layers(config: &ModelConfig, path: &Path) -> Result<Vec<bool>> {
-    let bad = |field: &str, message: String| {
-        Error::Checkpoint(checkpoint::Error::Config {
-            path: path.to_path_buf(),
-            field: field.to_string(),
-            message,
-        })
-    };
+    let bad = |field: &str, message: String| config_error(path, field, message);
     let layers = config.num_hidden_layers;
     if let Some(types) = config.extra_field::<Vec<String>>("layer_types", path)? {
         if types.len() != layers {

@@ -97,7 +97,7 @@ impl Llama {
             .map(|i| Block::new(cfg, vb.pp(format!("model.layers.{i}")), i, lora, seed))
             .collect::<Result<Vec<_>>>()?;
         let gemma = cfg.architecture == checkpoint::Architecture::Gemma3;
-        let shift = if gemma { 1.0 } else { 0.0 };
+        let shift = cfg.norm_shift();
         let norm = RmsNorm::new(h, cfg.rms_norm_eps, shift, vb.pp("model.norm"))?;
         let lm_head = if cfg.tie_word_embeddings {
             None
